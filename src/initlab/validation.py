@@ -1,0 +1,98 @@
+"""Input checks at the public boundary, with messages that say how to fix the problem.
+
+Every check raises ``ValueError`` or ``TypeError`` whose message names the parameter, what is
+allowed, and what came (scikit-learn's style). Inner engine functions trust their inputs; only
+public functions call these. The CLI turns these errors into one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable
+
+import numpy as np
+
+__all__ = [
+    "check_choice",
+    "check_int",
+    "check_real",
+    "check_finite_array",
+    "check_rng",
+]
+
+
+def check_choice(name: str, value, allowed: Iterable[str], *, owner: str | None = None) -> str:
+    """Return ``value`` if it is one of ``allowed``; otherwise raise a ValueError listing them."""
+    allowed = list(allowed)
+    if not isinstance(value, str) or value not in allowed:
+        where = f" of {owner}" if owner else ""
+        options = ", ".join(repr(a) for a in allowed)
+        raise ValueError(f"The '{name}' parameter{where} must be one of {{{options}}}. Got {value!r} instead.")
+    return value
+
+
+def check_int(name: str, value, *, min_value: int | None = None, max_value: int | None = None) -> int:
+    """Return ``value`` as int if it is an integer within [min_value, max_value]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"The '{name}' parameter must be an integer. Got {value!r} ({type(value).__name__}) instead.")
+    value = int(value)
+    if min_value is not None and value < min_value:
+        raise ValueError(f"The '{name}' parameter must be >= {min_value}. Got {value} instead.")
+    if max_value is not None and value > max_value:
+        raise ValueError(f"The '{name}' parameter must be <= {max_value}. Got {value} instead.")
+    return value
+
+
+def check_real(
+    name: str,
+    value,
+    *,
+    min_value: float | None = None,
+    max_value: float | None = None,
+    min_inclusive: bool = True,
+) -> float:
+    """Return ``value`` as float if it is a finite real number within the given range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"The '{name}' parameter must be a real number. Got {value!r} ({type(value).__name__}) instead.")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"The '{name}' parameter must be finite. Got {value} instead.")
+    if min_value is not None and (value < min_value or (not min_inclusive and value == min_value)):
+        op = ">=" if min_inclusive else ">"
+        raise ValueError(f"The '{name}' parameter must be {op} {min_value}. Got {value} instead.")
+    if max_value is not None and value > max_value:
+        raise ValueError(f"The '{name}' parameter must be <= {max_value}. Got {value} instead.")
+    return value
+
+
+def check_finite_array(name: str, value, *, ndim: int | None = None, dtype=np.float64) -> np.ndarray:
+    """Return ``value`` as a finite ndarray of ``dtype`` with ``ndim`` dimensions."""
+    try:
+        arr = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"The '{name}' parameter must be a numeric array. Got {type(value).__name__}: {exc}") from None
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"The '{name}' parameter must be a {ndim}-D array. Got shape {arr.shape} instead.")
+    if arr.size and not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(f"The '{name}' parameter contains {bad} NaN or infinite value(s); remove or impute them first.")
+    return arr
+
+
+def check_rng(rng) -> np.random.Generator:
+    """Normalize ``rng`` (None, an int seed, a SeedSequence or a Generator) to a Generator."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, np.random.RandomState):
+        raise TypeError(
+            "The 'rng' parameter must be None, an int seed, a numpy.random.SeedSequence or a "
+            "numpy.random.Generator. Got a legacy RandomState; use numpy.random.default_rng(seed) instead."
+        )
+    try:
+        return np.random.default_rng(rng)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            "The 'rng' parameter must be None, an int seed, a numpy.random.SeedSequence or a "
+            f"numpy.random.Generator. Got {rng!r}: {exc}"
+        ) from None
