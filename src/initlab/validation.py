@@ -19,6 +19,7 @@ __all__ = [
     "check_real",
     "check_finite_array",
     "check_rng",
+    "check_shape",
 ]
 
 
@@ -96,3 +97,19 @@ def check_rng(rng) -> np.random.Generator:
             "The 'rng' parameter must be None, an int seed, a numpy.random.SeedSequence or a "
             f"numpy.random.Generator. Got {rng!r}: {exc}"
         ) from None
+
+
+def check_shape(name: str, value, *, min_ndim: int = 1) -> tuple[int, ...]:
+    """Return ``value`` as a tuple of positive ints with at least ``min_ndim`` entries.
+
+    A bare integer ``n`` is read as ``(n,)``, as numpy does.
+    """
+    try:
+        dims = (value,) if isinstance(value, numbers.Integral) else tuple(value)
+    except TypeError:
+        dims = None
+    if dims is None or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0 for d in dims):
+        raise ValueError(f"The '{name}' parameter must be a tuple of positive integers, e.g. (3, 2). Got {value!r} instead.")
+    if len(dims) < min_ndim:
+        raise ValueError(f"The '{name}' parameter must have at least {min_ndim} dimension(s). Got {dims} instead.")
+    return tuple(int(d) for d in dims)
