@@ -59,6 +59,7 @@ __all__ = [
     "initialize_parameters_he_test",
     "notebook_arithmetic_env",
     "NOTEBOOK_LAYERS",
+    "INITIALIZERS",
 ]
 
 #: The notebook's network: 2 inputs, hidden layers of 10 and 5 ReLU units, one sigmoid output.
@@ -264,8 +265,11 @@ def plot_decision_boundary(model, X, y):
 # --------------------------------------------------------------------------------------------
 # The graded functions
 # --------------------------------------------------------------------------------------------
-def initialize_parameters_zeros(layers_dims):
-    """All weights and biases zero: ``W[l]`` (layers_dims[l], layers_dims[l-1]), ``b[l]`` (layers_dims[l], 1)."""
+def initialize_parameters_zeros(layers_dims, *, seed=None):
+    """All weights and biases zero: ``W[l]`` (layers_dims[l], layers_dims[l-1]), ``b[l]`` (layers_dims[l], 1).
+
+    ``seed`` is accepted and ignored, so that the three initializers can be called alike.
+    """
     parameters = {}
     L = len(layers_dims)
     for l in range(1, L):
@@ -274,9 +278,13 @@ def initialize_parameters_zeros(layers_dims):
     return parameters
 
 
-def initialize_parameters_random(layers_dims):
-    """Large random weights ``randn(n_l, n_{l-1}) * 10`` from seed 3, zero biases."""
-    rs = np.random.RandomState(3)  # the notebook's np.random.seed(3), without global state
+def initialize_parameters_random(layers_dims, *, seed=3):
+    """Large random weights ``randn(n_l, n_{l-1}) * 10`` from seed 3, zero biases.
+
+    ``seed`` is initlab's addition (keyword-only, default the notebook's 3), used by
+    ``initlab reproduce --seed`` to show how much the notebook's table depends on it.
+    """
+    rs = np.random.RandomState(seed)  # the notebook's np.random.seed(3), without global state
     parameters = {}
     L = len(layers_dims)
     for l in range(1, L):
@@ -285,13 +293,14 @@ def initialize_parameters_random(layers_dims):
     return parameters
 
 
-def initialize_parameters_he(layers_dims):
+def initialize_parameters_he(layers_dims, *, seed=3):
     r"""He initialization: ``randn(n_l, n_{l-1}) * sqrt(2/n_{l-1})`` from seed 3, zero biases.
 
     He et al. 2015, "Delving Deep into Rectifiers": :math:`\mathrm{Var}(W) = 2/n_{l-1}` keeps the
-    variance of ReLU activations constant from layer to layer.
+    variance of ReLU activations constant from layer to layer. ``seed`` (keyword-only) is initlab's
+    addition; the default is the notebook's.
     """
-    rs = np.random.RandomState(3)
+    rs = np.random.RandomState(seed)
     parameters = {}
     L = len(layers_dims) - 1
     for l in range(1, L + 1):
@@ -344,7 +353,7 @@ def model(X, Y, learning_rate=0.01, num_iterations=15000, print_cost=True, initi
         parameters = initialize_parameters_zeros(layers_dims)
     elif initialization == "random":
         parameters = initialize_parameters_random(layers_dims)
-    else:
+    elif initialization == "he":
         parameters = initialize_parameters_he(layers_dims)
 
     for i in range(num_iterations):
@@ -495,9 +504,12 @@ def _check_parameters(name, fn, layers_dims, expected):
             )
 
 
+INITIALIZERS = {"zeros": initialize_parameters_zeros, "random": initialize_parameters_random,
+                "he": initialize_parameters_he}  # fmt: skip
+
+
 def _reference(kind, layers_dims):
-    return {"zeros": initialize_parameters_zeros, "random": initialize_parameters_random,
-            "he": initialize_parameters_he}[kind](layers_dims)  # fmt: skip
+    return INITIALIZERS[kind](layers_dims)
 
 
 def _public_test(kind, fn):
@@ -584,8 +596,16 @@ def _cpu_flags() -> set[str]:
 
 
 def arithmetic_in_use() -> str:
-    """'notebook' if this process runs with :func:`notebook_arithmetic_env`'s settings, else 'native'."""
-    env = notebook_arithmetic_env()
-    if env is None:
+    """'notebook' if this process computes with the notebook platform's kernels, else 'native'.
+
+    That is: OpenBLAS told to use its Haswell kernel, and none of numpy's AVX-512 code paths enabled.
+    """
+    if platform.machine().lower() not in {"x86_64", "amd64"} or os.environ.get("OPENBLAS_CORETYPE") != "Haswell":
         return "native"
-    return "notebook" if all(os.environ.get(k) == v for k, v in env.items()) else "native"
+    try:
+        from numpy._core import _multiarray_umath as umath
+    except ImportError:  # numpy < 2
+        from numpy.core import _multiarray_umath as umath
+    found = umath.__cpu_features__
+    avx512_on = any(found.get(t) for t in umath.__cpu_dispatch__ if "AVX512" in t or t == "X86_V4")
+    return "native" if avx512_on else "notebook"
