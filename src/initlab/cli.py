@@ -10,7 +10,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import click
 import typer
 
 app = typer.Typer(
@@ -153,23 +152,24 @@ class _Progress:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        rv = app(args=argv, prog_name="initlab", standalone_mode=False)
+        rv = app(args=argv or ["--help"], prog_name="initlab", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
-        _err("initlab: interrupted")
-        return 130
-    except KeyboardInterrupt:
+    except (typer.Abort, KeyboardInterrupt):
         _err("initlab: interrupted; nothing was written")
         return 130
-    except click.ClickException as exc:
-        _err(f"initlab: error: {_one_line(exc.format_message())}")
-        return 2
     except UserError as exc:
         _err(f"initlab: error: {_one_line(str(exc))}")
         return 2
+    except Exception as exc:
+        # Usage errors (typer's click, vendored or not): one line, not click's usage box.
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            _err(f"initlab: error: {_one_line(exc.format_message())}")
+            return 2
+        raise
 
 
 def _one_line(text: str) -> str:

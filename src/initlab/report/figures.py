@@ -62,8 +62,9 @@ def decision_boundary(predict, X, Y, *, title: str, lim: float = 1.5, step: floa
     grid = np.arange(-lim - 1.0, lim + 1.0, step)
     xx, yy = np.meshgrid(grid, grid)
     Z = np.asarray(predict(np.c_[xx.ravel(), yy.ravel()]), dtype=float).reshape(xx.shape)
-    ax.contourf(xx, yy, Z, cmap="Spectral", levels=[-0.5, 0.5, 1.5] if np.ptp(Z) == 0 else None)
-    ax.scatter(X[0], X[1], c=np.ravel(Y), cmap="Spectral", s=14, edgecolors="k", linewidths=0.3)
+    # Fixed levels and norm: class 0 is always red and class 1 blue, even when one class fills the plane.
+    ax.contourf(xx, yy, Z, cmap="Spectral", levels=[-0.5, 0.5, 1.5], vmin=0, vmax=1)
+    ax.scatter(X[0], X[1], c=np.ravel(Y), cmap="Spectral", vmin=0, vmax=1, s=14, edgecolors="k", linewidths=0.3)
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
     ax.set_xlabel("x1")

@@ -1,0 +1,31 @@
+"""report.html opened from a file:// URL in a real browser, with the network cut off."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import pytest
+
+from browser import artifact, browser_page
+from initlab.cli import main
+
+pytestmark = pytest.mark.browser
+
+
+def test_report_renders_offline(tmp_path):
+    out = tmp_path / "rep"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["reproduce", "--out", str(out), "--iterations", "3000", "-q"]) == 0
+    with browser_page() as page:
+        requests = []
+        page.route("**/*", lambda route: (requests.append(route.request.url),
+                                          route.continue_() if route.request.url.startswith(("file:", "data:")) else route.abort()))
+        page.goto((out / "report.html").as_uri())
+        page.wait_for_load_state("load")
+        sizes = page.eval_on_selector_all("img", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
+        assert len(sizes) == 4 and all(ok and w > 200 and h > 200 for ok, w, h in sizes), sizes
+        assert page.locator("#summary tbody tr").count() == 3
+        assert "He initialization" in page.locator("#card-he").inner_text()
+        page.screenshot(path=str(artifact("report.png")), full_page=True)
+    assert all(u.startswith(("file:", "data:")) for u in requests), requests
