@@ -1,0 +1,172 @@
+r"""Per-layer statistics of K networks: what an initialization does to activations and gradients.
+
+:func:`measure` runs one recorded forward pass (and, given labels, one backward pass) of the
+engine and summarizes each weight layer ``l = 1..L`` of each model ``k`` into arrays of shape
+``(K, L)``:
+
+* ``z_mean``, ``z_std``, ``a_mean``, ``a_std``: mean and standard deviation of the pre-activations
+  :math:`Z^{[l]}` and activations :math:`A^{[l]}` over units and examples (vanishing or exploding
+  signals, Glorot & Bengio 2010 fig. 6);
+* ``grad_W_norm``, ``grad_b_norm``: Frobenius norms of :math:`dW^{[l]}` and :math:`db^{[l]}` of
+  the mean cross-entropy (``nan`` without labels);
+* ``dead_fraction``: for ``relu`` and ``leaky_relu`` layers, the fraction of units whose
+  pre-activation is :math:`\le 0` on *every* example of the batch: a dead ReLU outputs 0 everywhere
+  and gets no gradient (a leaky one only its small slope). ``nan`` for other activations;
+* ``saturated_fraction``: for ``tanh`` and ``sigmoid`` layers (hidden or output), the fraction of
+  units saturated on more than 90 % of the examples, saturated meaning :math:`|a| > 0.99` (tanh) or
+  :math:`a < 0.01` or :math:`a > 0.99` (sigmoid), where :math:`g'` is below 0.02 resp. 0.0099.
+  ``nan`` for other activations and for a softmax output;
+* ``distinct_units``: the symmetry count, how many different units the layer really has. Unit
+  ``i`` is the row :math:`[W_{i,:} \,|\, b_i]`; a row within ``tol * max|[W | b]|`` (max-norm) of an
+  earlier row is a copy. Zeros (or any constant) initialization gives 1 in every layer, and
+  gradient descent keeps it 1 (the symmetry the notebook shows); random initialization gives
+  ``n_l``.
+
+Cost: one forward and one backward pass, plus :math:`O(n_l^2 n_{l-1})` per layer and model for the
+symmetry count. :func:`initlab.training.train` calls it only when asked (``diagnostics=N``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from initlab.network import MLP, backward_pass, forward_pass, output_delta
+from initlab.validation import check_real
+
+__all__ = ["LayerStats", "dead_fraction", "distinct_units", "layer_stats", "measure", "saturated_fraction"]
+
+# Activations with a dead (flat, zero-output) side, and saturation thresholds of the squashing ones.
+_RECTIFIERS = frozenset({"relu", "leaky_relu"})
+_SATURATING = frozenset({"tanh", "sigmoid"})
+SATURATION_LEVEL = 0.99  # |tanh| > 0.99; sigmoid < 0.01 or > 0.99
+SATURATED_SHARE = 0.9  # a unit is saturated if it is so on more than 90 % of the examples
+
+_BLOCK_ELEMENTS = 1 << 22  # rows compared at a time in distinct_units: ~32 MB of float64
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """Statistics of every weight layer of K models; every array is ``(K, L)``.
+
+    Attributes
+    ----------
+    z_mean, z_std : pre-activation mean and standard deviation over units and examples
+    a_mean, a_std : the same for activations
+    grad_W_norm, grad_b_norm : Frobenius norms of dW and db (nan when measured without labels)
+    dead_fraction : share of units with z <= 0 on every example (relu / leaky_relu; else nan)
+    saturated_fraction : share of units saturated on > 90 % of examples (tanh / sigmoid; else nan)
+    distinct_units : int, the number of different units (rows of [W | b]); 1 means full symmetry
+    units : (L,) int, n_l, for reading fractions as counts
+    """
+
+    z_mean: np.ndarray
+    z_std: np.ndarray
+    a_mean: np.ndarray
+    a_std: np.ndarray
+    grad_W_norm: np.ndarray
+    grad_b_norm: np.ndarray
+    dead_fraction: np.ndarray
+    saturated_fraction: np.ndarray
+    distinct_units: np.ndarray
+    units: np.ndarray
+
+
+def measure(net: MLP, params, X, Y=None, *, tol: float = 1e-8) -> LayerStats:
+    """Statistics of each layer of each model on the batch ``X`` (and labels ``Y`` for gradients).
+
+    Parameters
+    ----------
+    net : MLP
+    params : dict, with or without the model axis (K = 1)
+    X : (n_0, m)
+    Y : labels as for :meth:`MLP.loss_and_grads`, optional; without them the gradient norms are nan
+    tol : float >= 0
+        Relative tolerance of the symmetry count.
+
+    Returns
+    -------
+    LayerStats with (K, L) arrays (K = 1 for a dict without model axis)
+    """
+    P, _ = net.check_params(params)
+    X, T = net.check_data(X, Y)
+    tol = check_real("tol", tol, min_value=0.0)
+    L = net.n_layers
+    Ws = [P[f"W{l}"] for l in range(1, L + 1)]
+    bs = [P[f"b{l}"] for l in range(1, L + 1)]
+    return layer_stats(net, Ws, bs, X, T, tol=tol)
+
+
+def layer_stats(net: MLP, Ws, bs, X: np.ndarray, T: np.ndarray | None, *, tol: float = 1e-8) -> LayerStats:
+    """:func:`measure` on validated inputs: lists of (K, ...) weights and biases, targets ``T`` (n_L, m) or None."""
+    g = net.hidden
+    with np.errstate(all="ignore"):  # diverged models give inf/nan statistics, not warnings
+        Zs, As = forward_pass(Ws, bs, X, g.forward, net.output_function)
+        if T is not None:
+            dWs, dbs = backward_pass(Ws, Zs, As, X, output_delta(As[-1], T), g.derivative)
+            gW = np.stack([np.sqrt((dW**2).sum(axis=(1, 2))) for dW in dWs], axis=1)
+            gb = np.stack([np.sqrt((db**2).sum(axis=(1, 2))) for db in dbs], axis=1)
+        else:
+            gW = gb = np.full((Ws[0].shape[0], len(Ws)), np.nan)
+        kinds = [net.activation] * (len(Ws) - 1) + [net.output]
+        K = Ws[0].shape[0]
+        nan = np.full(K, np.nan)
+        return LayerStats(
+            z_mean=np.stack([Z.mean(axis=(1, 2)) for Z in Zs], axis=1),
+            z_std=np.stack([Z.std(axis=(1, 2)) for Z in Zs], axis=1),
+            a_mean=np.stack([A.mean(axis=(1, 2)) for A in As], axis=1),
+            a_std=np.stack([A.std(axis=(1, 2)) for A in As], axis=1),
+            grad_W_norm=gW,
+            grad_b_norm=gb,
+            dead_fraction=np.stack(
+                [dead_fraction(Z) if kind in _RECTIFIERS else nan for Z, kind in zip(Zs, kinds)], axis=1
+            ),
+            saturated_fraction=np.stack(
+                [saturated_fraction(A, kind) if kind in _SATURATING else nan for A, kind in zip(As, kinds)], axis=1
+            ),
+            distinct_units=np.stack([distinct_units(W, b, tol=tol) for W, b in zip(Ws, bs)], axis=1),
+            units=np.array([W.shape[1] for W in Ws]),
+        )
+
+
+def dead_fraction(Z: np.ndarray) -> np.ndarray:
+    """Share of units whose pre-activation is <= 0 on every example: ``Z`` (K, n, m) -> (K,)."""
+    return (Z <= 0).all(axis=-1).mean(axis=-1)
+
+
+def saturated_fraction(A: np.ndarray, kind: str) -> np.ndarray:
+    """Share of units saturated on more than 90 % of the examples: ``A`` (K, n, m) -> (K,).
+
+    Saturated: ``|a| > 0.99`` for ``kind="tanh"``; ``a < 0.01`` or ``a > 0.99`` for ``"sigmoid"``.
+    """
+    if kind == "tanh":
+        saturated = np.abs(A) > SATURATION_LEVEL
+    else:
+        saturated = (A < 1.0 - SATURATION_LEVEL) | (A > SATURATION_LEVEL)
+    return (saturated.mean(axis=-1) > SATURATED_SHARE).mean(axis=-1)
+
+
+def distinct_units(W: np.ndarray, b: np.ndarray, *, tol: float = 1e-8) -> np.ndarray:
+    r"""Number of distinct rows of :math:`[W \,|\, b]` per model: ``W`` (K, n, d), ``b`` (K, n, 1) -> (K,) int.
+
+    Row ``i`` counts unless some earlier row ``j < i`` satisfies
+    :math:`\max_c |R_{ic} - R_{jc}| \le \text{tol} \cdot \max |R|`. Non-finite rows each count.
+    """
+    R = np.concatenate([W, b], axis=2)  # (K, n, d + 1)
+    K, n, d = R.shape
+    counts = np.empty(K, dtype=np.int64)
+    block = max(1, _BLOCK_ELEMENTS // max(1, n * d))
+    for k in range(K):
+        Rk = R[k]
+        finite = np.isfinite(Rk)
+        threshold = tol * (np.max(np.abs(Rk[finite])) if finite.any() else 0.0)
+        copies = 0
+        for start in range(0, n, block):
+            rows = Rk[start : start + block]  # (B, d)
+            diff = np.max(np.abs(rows[:, np.newaxis, :] - Rk[np.newaxis, :, :]), axis=-1)  # (B, n)
+            close = diff <= threshold
+            earlier = np.arange(n)[np.newaxis, :] < np.arange(start, start + rows.shape[0])[:, np.newaxis]
+            copies += int(np.count_nonzero((close & earlier).any(axis=1)))
+        counts[k] = n - copies
+    return counts

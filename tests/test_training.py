@@ -1,0 +1,205 @@
+"""Training: the notebook's cost trace, K models at once, divergence, History, bad input."""
+
+import contextlib
+import io
+
+import numpy as np
+import pytest
+
+from initlab import course
+from initlab.network import MLP
+from initlab.training import History, train
+
+NOTEBOOK = MLP(course.NOTEBOOK_LAYERS)  # (2, 10, 5, 1), relu, sigmoid
+
+
+@pytest.fixture(scope="module")
+def circles():
+    return course.load_dataset()
+
+
+def notebook_model(X, Y, initialization):
+    with contextlib.redirect_stdout(io.StringIO()):  # model prints its costs
+        return course.model(X, Y, initialization=initialization)
+
+
+# --------------------------------------------------------------------------------------------
+# The notebook's numbers
+# --------------------------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("initialization", "init_fn"),
+    [("he", course.initialize_parameters_he), ("zeros", course.initialize_parameters_zeros)],
+)
+def test_notebook_cost_trace_is_reproduced(circles, initialization, init_fn):
+    X, Y, X_test, Y_test = circles
+    expected = notebook_model(X, Y, initialization)
+    params = init_fn(list(course.NOTEBOOK_LAYERS))
+    history = train(NOTEBOOK, params, X, Y, learning_rate=0.01, iterations=15000, record_every=1000,
+                    loss="legacy", X_test=X_test, Y_test=Y_test)  # fmt: skip
+    assert history.loss.shape == (1, 15)
+    np.testing.assert_array_equal(history.record_iterations, np.arange(0, 15000, 1000))
+    np.testing.assert_allclose(history.loss[0], expected.costs, rtol=1e-9, atol=0)
+    assert set(history.params) == set(expected) and history.params["W1"].shape == (10, 2)  # as it came
+    for key in expected:
+        np.testing.assert_allclose(history.params[key], expected[key], rtol=1e-7, atol=1e-12)
+    accuracy = {"he": (0.99333333, 0.96), "zeros": (0.5, 0.5)}[initialization]
+    np.testing.assert_allclose([history.train_accuracy[0], history.test_accuracy[0]], accuracy, atol=1e-8)
+    assert not history.diverged[0] and history.diverged_at[0] == -1
+
+
+@pytest.mark.slow
+def test_notebook_random_init_inf_first_loss_is_not_divergence(circles):
+    X, Y, X_test, Y_test = circles
+    params = course.initialize_parameters_random(list(course.NOTEBOOK_LAYERS))
+    history = train(NOTEBOOK, params, X, Y, loss="legacy", X_test=X_test, Y_test=Y_test)
+    assert np.isinf(history.loss[0, 0]) and np.all(np.isfinite(history.loss[0, 1:]))
+    assert not history.diverged[0]
+    # chaotic: the trace depends on the platform's exp and BLAS kernels; the accuracies do not
+    assert history.train_accuracy[0] == pytest.approx(0.83, abs=0.02)
+    assert history.test_accuracy[0] == pytest.approx(0.86, abs=0.02)
+
+
+def test_large_random_init_gives_a_finite_stable_loss_where_legacy_is_inf(circles):
+    X, Y, _, _ = circles
+    params = NOTEBOOK.initialize("random", rng=0, models=4)  # randn * 10
+    legacy, _ = NOTEBOOK.loss_and_grads(params, X, Y, loss="legacy")
+    stable, _ = NOTEBOOK.loss_and_grads(params, X, Y, loss="stable")
+    assert np.all(np.isinf(legacy))
+    assert np.all(np.isfinite(stable)) and np.all(stable > 1)
+    history = train(NOTEBOOK, params, X, Y, iterations=1, record_every=1)
+    np.testing.assert_array_equal(history.loss[:, 0], stable)
+    assert not history.diverged.any()
+
+
+# --------------------------------------------------------------------------------------------
+# K models at once
+# --------------------------------------------------------------------------------------------
+def test_each_of_k_models_trains_as_it_would_alone(circles):
+    X, Y, _, _ = circles
+    params = NOTEBOOK.initialize("he_normal", rng=5, models=3)
+    lr = np.array([0.01, 0.05, 0.2])
+    together = train(NOTEBOOK, params, X, Y, learning_rate=lr, iterations=300, record_every=50)
+    assert together.loss.shape == (3, 6)
+    for k in range(3):
+        alone = train(NOTEBOOK, {key: v[k : k + 1] for key, v in params.items()}, X, Y,
+                      learning_rate=lr[k], iterations=300, record_every=50)  # fmt: skip
+        np.testing.assert_allclose(together.loss[k], alone.loss[0], rtol=1e-11)
+        for key in params:
+            np.testing.assert_allclose(together.params[key][k], alone.params[key][0], rtol=1e-10, atol=1e-14)
+    np.testing.assert_array_equal(together.learning_rate, lr)
+
+
+def test_train_does_not_modify_the_initial_parameters(circles):
+    X, Y, _, _ = circles
+    params = NOTEBOOK.initialize("he_normal", rng=1, models=2)
+    copy = {k: v.copy() for k, v in params.items()}
+    history = train(NOTEBOOK, params, X, Y, iterations=20)
+    assert all(np.array_equal(params[k], copy[k]) for k in params)
+    assert not np.array_equal(history.params["W1"], params["W1"])
+    assert isinstance(history, History) and history.wall_time > 0
+
+
+def test_loss_decreases_on_a_softmax_problem():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2, 150))
+    labels = (X[0] > 0).astype(int) + (X[1] > 0).astype(int)  # 3 classes
+    net = MLP((2, 16, 3), "tanh", "softmax")
+    history = train(net, net.initialize("xavier_normal", rng=1, models=2), X, labels,
+                    learning_rate=0.5, iterations=2000, record_every=100, X_test=X, Y_test=labels)  # fmt: skip
+    assert np.all(history.loss[:, -1] < 0.5 * history.loss[:, 0])
+    assert np.all(history.train_accuracy > 0.9)
+    np.testing.assert_array_equal(history.train_accuracy, history.test_accuracy)
+
+
+# --------------------------------------------------------------------------------------------
+# Divergence
+# --------------------------------------------------------------------------------------------
+def test_a_diverging_model_is_frozen_and_the_others_go_on(circles):
+    X, Y, _, _ = circles
+    net = MLP((2, 10, 5, 1), "linear")  # a linear net with a huge step blows up geometrically
+    params = net.initialize("he_normal", rng=0, models=3)
+    lr = np.array([0.01, 1e6, 0.01])
+    with np.errstate(all="raise"):  # the loop handles overflow silently
+        history = train(net, params, X, Y, learning_rate=lr, iterations=200, record_every=1)
+    np.testing.assert_array_equal(history.diverged, [False, True, False])
+    at = history.diverged_at[1]
+    assert 0 < at < 200 and history.diverged_at[0] == history.diverged_at[2] == -1
+    assert np.all(np.isnan(history.loss[1, at + 1 :])) and np.all(np.isfinite(history.loss[1, :at]))
+    assert all(np.all(np.isfinite(v)) for v in history.params.values())
+    # frozen at its last finite parameters: training it for `at` iterations gives them again
+    single = {k: v[1:2] for k, v in params.items()}
+    replay = train(net, single, X, Y, learning_rate=1e6, iterations=at, record_every=1)
+    for key in params:
+        np.testing.assert_allclose(history.params[key][1], replay.params[key][0], rtol=1e-12)
+    others = train(
+        net, {k: v[[0, 2]] for k, v in params.items()}, X, Y, learning_rate=0.01, iterations=200, record_every=1
+    )
+    np.testing.assert_allclose(history.loss[[0, 2]], others.loss, rtol=1e-12)
+
+
+def test_non_finite_logits_freeze_a_model_at_iteration_zero(circles):
+    X, Y, _, _ = circles
+    params = NOTEBOOK.initialize("he_normal", rng=2, models=2)
+    params["W1"][0] *= 1e200
+    params["W2"][0] *= 1e200  # Z2 overflows to inf
+    history = train(NOTEBOOK, params, X, Y, iterations=50, record_every=10, diagnostics=25)
+    np.testing.assert_array_equal(history.diverged_at, [0, -1])
+    assert np.all(np.isnan(history.loss[0])) and np.all(np.isfinite(history.loss[1]))
+    np.testing.assert_array_equal(history.params["W1"][0], params["W1"][0])
+    assert len(history.diagnostics) == 3  # iterations 0, 25 and the end, also with a frozen model
+
+
+def test_all_models_diverging_ends_cleanly(circles):
+    X, Y, _, _ = circles
+    params = NOTEBOOK.initialize("he_normal", rng=2, models=1)
+    params["W1"] *= 1e200
+    params["W2"] *= 1e200
+    history = train(NOTEBOOK, params, X, Y, iterations=30, record_every=10)
+    assert history.diverged.all() and np.isnan(history.loss).all()
+
+
+# --------------------------------------------------------------------------------------------
+# Records and diagnostics
+# --------------------------------------------------------------------------------------------
+def test_records_and_diagnostics_schedule(circles):
+    X, Y, _, _ = circles
+    params = NOTEBOOK.initialize("he_normal", rng=3, models=2)
+    history = train(NOTEBOOK, params, X, Y, iterations=25, record_every=10, diagnostics=True)
+    np.testing.assert_array_equal(history.record_iterations, [0, 10, 20])
+    np.testing.assert_array_equal(history.diagnostics_iterations, [0, 10, 20, 25])
+    assert history.diagnostics[0].z_mean.shape == (2, 3)
+    off = train(NOTEBOOK, params, X, Y, iterations=25, record_every=10)
+    assert off.diagnostics == () and off.diagnostics_iterations.size == 0
+    np.testing.assert_array_equal(off.loss, history.loss)  # diagnostics do not change training
+    zero = train(NOTEBOOK, params, X, Y, iterations=0)
+    assert zero.loss.shape == (2, 0)
+
+
+# --------------------------------------------------------------------------------------------
+# Bad input
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("kwargs", "error", "pattern"),
+    [
+        ({"learning_rate": -0.1}, ValueError, r"'learning_rate'.*> 0"),
+        ({"learning_rate": np.array([0.1, 0.2, 0.3])}, ValueError, r"'learning_rate'.*K=2"),
+        ({"learning_rate": np.array([0.1, 0.0])}, ValueError, r"'learning_rate'.*> 0"),
+        ({"iterations": -1}, ValueError, r"'iterations'.*>= 0"),
+        ({"record_every": 0}, ValueError, r"'record_every'.*>= 1"),
+        ({"diagnostics": 0}, ValueError, r"'diagnostics'.*>= 1"),
+        ({"loss": "exact"}, ValueError, r"'loss'.*'stable'"),
+        ({"X_test": np.zeros((2, 5))}, ValueError, r"'X_test' and 'Y_test'"),
+        ({"X_test": np.zeros((3, 5)), "Y_test": np.zeros((1, 5))}, ValueError, r"'X_test'.*layers\[0\]=2"),
+        (
+            {"X_test": np.zeros((2, 5)), "Y_test": np.zeros((1, 4))},
+            ValueError,
+            r"'Y_test'.*one label per column of X_test",
+        ),
+    ],
+)
+def test_train_rejects_bad_arguments(circles, kwargs, error, pattern):
+    X, Y, _, _ = circles
+    params = NOTEBOOK.initialize("he_normal", rng=0, models=2)
+    with pytest.raises(error, match=pattern):
+        train(NOTEBOOK, params, X, Y, **{"iterations": 1, **kwargs})
