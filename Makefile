@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-stamp
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev,web]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev,web,dask]"
 	touch $(STAMP)
 
 demo: $(STAMP)
