@@ -27,18 +27,14 @@ Every variance-based initializer is a one-line specialization of :func:`variance
 deviations (rescaled so the variance is still ``scale / fan``) or a uniform ``U(-l, l)``,
 ``l = sqrt(3 scale / fan)``.
 
-=================================  ==================================================  ============
-name                               distribution (defaults)                             reference
-=================================  ==================================================  ============
-``xavier_normal`` = glorot_normal  ``N(0, gain^2 * 2 / (fan_in + fan_out))``, plain      [Glorot10]_
-``xavier_uniform`` = glorot_unif.  ``U(-a, a)``, ``a = gain * sqrt(6 / (fan_in+fan_out))`` [Glorot10]_
-``kaiming_normal`` = he_normal     ``N(0, gain^2 / fan)``, plain; gain sqrt(2) default  [He15]_
-``kaiming_uniform`` = he_uniform   ``U(-b, b)``, ``b = gain * sqrt(3 / fan)``            [He15]_
-``lecun_normal``                   ``N(0, 1 / fan_in)``, plain                          [LeCun98]_
-``lecun_uniform``                  ``U(-b, b)``, ``b = sqrt(3 / fan_in)``                [LeCun98]_
-``orthogonal``                     QR of a Gaussian matrix, Haar-distributed            [Saxe13]_
-``sparse``                         a fixed fraction of zeros per column, rest normal    [Martens10]_
-=================================  ==================================================  ============
+- ``xavier_normal`` (= ``glorot_normal``): N(0, gain^2 * 2 / (fan_in + fan_out)), plain [Glorot10]_
+- ``xavier_uniform`` (= ``glorot_uniform``): U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)) [Glorot10]_
+- ``kaiming_normal`` (= ``he_normal``): N(0, gain^2 / fan), plain; gain = sqrt(2) by default [He15]_
+- ``kaiming_uniform`` (= ``he_uniform``): U(-b, b), b = gain * sqrt(3 / fan) [He15]_
+- ``lecun_normal``: N(0, 1 / fan_in), plain [LeCun98]_
+- ``lecun_uniform``: U(-b, b), b = sqrt(3 / fan_in) [LeCun98]_
+- ``orthogonal``: gain * a Haar-random (semi-)orthogonal matrix, not a variance formula [Saxe13]_
+- ``sparse``: N(0, std^2) with a fixed fraction of zeros per column, independent of the fan [Martens10]_
 
 The torch-named ones take ``torch.nn.init``'s options with torch's meaning and draw from the same
 distributions. Every ``*_normal`` preset here is a *plain* normal, as in torch and in the notebook
@@ -321,7 +317,8 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     Parameters
     ----------
     nonlinearity : str
-        One of the names above.
+        One of the names above. ``"identity"`` is in torch's docstring table but not its code (torch
+        2.13 raises for it); it is accepted here with gain 1.
     param : float, optional
         ``negative_slope`` of ``leaky_relu``; 0.01 when None (torch's default). Ignored otherwise.
 
@@ -771,7 +768,9 @@ def orthogonal(*, gain: float = 1.0) -> Initializer:
 
     def sample(shape, rng):
         if len(shape) < 2:
-            raise ValueError(f"The 'shape' parameter of orthogonal must have at least 2 dimensions. Got {shape} instead.")
+            raise ValueError(
+                f"The 'shape' parameter of orthogonal must have at least 2 dimensions. Got {shape} instead."
+            )
         rows = shape[0]
         cols = math.prod(shape[1:])
         wide = rows < cols
@@ -816,7 +815,8 @@ def sparse(sparsity: float, *, std: float = 0.01) -> Initializer:
     Parameters
     ----------
     sparsity : float in [0, 1]
-        Fraction of each column set to zero (rounded up).
+        Fraction of each column set to zero: ``math.ceil(sparsity * n_out)`` entries, exactly as
+        torch (so floating point rounds ``0.3 * 10`` up to 4).
     std : float >= 0
         Standard deviation of the non-zero entries.
 
