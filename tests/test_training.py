@@ -8,7 +8,7 @@ import pytest
 
 from initlab import course
 from initlab.network import MLP
-from initlab.training import History, train
+from initlab.training import History, initialize_and_train, train
 
 NOTEBOOK = MLP(course.NOTEBOOK_LAYERS)  # (2, 10, 5, 1), relu, sigmoid
 
@@ -203,3 +203,40 @@ def test_train_rejects_bad_arguments(circles, kwargs, error, pattern):
     params = NOTEBOOK.initialize("he_normal", rng=0, models=2)
     with pytest.raises(error, match=pattern):
         train(NOTEBOOK, params, X, Y, **{"iterations": 1, **kwargs})
+
+
+# --------------------------------------------------------------------------------------------
+# Optimizers, final loss, progress, the shared recipe
+# --------------------------------------------------------------------------------------------
+def test_final_loss_is_the_loss_of_the_trained_parameters(circles):
+    X, Y, _, _ = circles
+    params = NOTEBOOK.initialize("he_normal", rng=12, models=3)
+    for loss in ("stable", "legacy"):
+        history = train(NOTEBOOK, params, X, Y, iterations=50, record_every=10, loss=loss)
+        expected, _ = NOTEBOOK.loss_and_grads(history.params, X, Y, loss=loss)
+        np.testing.assert_allclose(history.final_loss, expected, rtol=1e-13)
+    assert history.optimizer == "gd()" and history.batch_size is None
+
+
+def test_progress_is_reported_at_records_and_at_the_end(circles):
+    X, Y, _, _ = circles
+    seen = []
+    train(NOTEBOOK, NOTEBOOK.initialize(rng=0), X, Y, iterations=25, record_every=10, progress=seen.append)
+    assert seen == [0, 10, 20, 25]
+
+
+def test_initialize_and_train_is_initialize_then_train_on_split_streams(circles):
+    X, Y, X_test, Y_test = circles
+    history = initialize_and_train(NOTEBOOK, X, Y, init="xavier_uniform", init_options={"gain": 2.0}, models=3, rng=5,
+                                   optimizer="sgd", batch_size=100, iterations=30, record_every=10,
+                                   X_test=X_test, Y_test=Y_test)  # fmt: skip
+    init_rng, order_rng = np.random.default_rng(5).spawn(2)
+    params = NOTEBOOK.initialize("xavier_uniform", rng=init_rng, models=3, gain=2.0)
+    expected = train(NOTEBOOK, params, X, Y, optimizer="sgd", batch_size=100, rng=order_rng, iterations=30,
+                     record_every=10, X_test=X_test, Y_test=Y_test)  # fmt: skip
+    for key in params:
+        np.testing.assert_array_equal(history.params[key], expected.params[key])
+    np.testing.assert_array_equal(history.test_accuracy, expected.test_accuracy)
+    assert history.optimizer == "sgd()" and history.batch_size == 100
+    with pytest.raises(TypeError, match=r"'init_options' parameter must be a dict"):
+        initialize_and_train(NOTEBOOK, X, Y, init_options=["gain", 2.0], iterations=1)

@@ -6,6 +6,7 @@ shows a traceback: one line on stderr, exit status 2.
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -71,6 +72,234 @@ def reproduce(
     except OSError as exc:
         raise UserError(f"could not write to '--out' {out}: {exc.strerror or exc}. Choose a folder you can write to.") from None
     _err(f"wrote {len(paths)} files to {out}/ (open {paths['report.html']} in a browser)")
+
+
+_TRAIN_OUT = Path("initlab-out/train")
+
+
+@app.command()
+def train(
+    dataset: str = typer.Option(None, "--dataset", help="A built-in data set (list: `initlab datasets`); default circles, the notebook's.", show_default=False),
+    csv: Path = typer.Option(None, "--csv", help="Train on a CSV file instead: numeric feature columns and a --target class column.", show_default=False),
+    target: str = typer.Option(None, "--target", help="The CSV file's class column (its labels are mapped to 0..k-1 and reported).", show_default=False),
+    test_fraction: float = typer.Option(None, "--test-fraction", help="Share of each class of the CSV file held out for testing [default: 0.25].", show_default=False),
+    n_train: int = typer.Option(None, "--n-train", help="Training examples of a built-in set [default: its own, 300 for circles].", show_default=False),
+    n_test: int = typer.Option(None, "--n-test", help="Test examples of a built-in set [default: its own, 100 for circles].", show_default=False),
+    noise: float = typer.Option(None, "--noise", help="Standard deviation of the noise of a generated set [default: its own].", show_default=False),
+    classes: int = typer.Option(None, "--classes", help="Classes of spirals, gaussian_quantiles or blobs.", show_default=False),
+    data_seed: int = typer.Option(None, "--data-seed", help="Seed of the data (and of a CSV split) [default: the notebook's circles; 0 otherwise].", show_default=False),
+    layers: str = typer.Option(None, "--layers", help="Units per layer, inputs first, e.g. 2,10,5,1 [default: features,10,5,outputs].", show_default=False),
+    activation: str = typer.Option("relu", "--activation", help="Hidden activation."),
+    init: str = typer.Option("he_normal", "--init", help="Weight initializer (list: `initlab initializers`)."),
+    init_option: list[str] = typer.Option(None, "--init-option", help="KEY=VALUE option of the initializer, repeatable, e.g. mode=fan_out.", show_default=False),
+    optimizer: str = typer.Option("gd", "--optimizer", help="gd (the notebook's, full batch), sgd, momentum or adam."),
+    optimizer_option: list[str] = typer.Option(None, "--optimizer-option", help="KEY=VALUE option of the optimizer, repeatable, e.g. beta1=0.9.", show_default=False),
+    learning_rate: float = typer.Option(0.01, "--lr", "--learning-rate", help="Learning rate."),
+    batch_size: int = typer.Option(None, "--batch-size", help="Examples per update, for sgd, momentum and adam [default: all].", show_default=False),
+    iterations: int = typer.Option(15000, "--iterations", help="Parameter updates per model (with --batch-size an epoch is ceil(n_train / batch) of them)."),
+    seeds: int = typer.Option(5, "--seeds", help="Models trained at once, one per seed (the streams 0..N-1 of --seed)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the initial weights and minibatch order of all models."),
+    record_every: int = typer.Option(None, "--record-every", help="Record the loss every N iterations [default: iterations / 100].", show_default=False),
+    out: Path = typer.Option(_TRAIN_OUT, "--out", help="Folder for loss_curves.png, decision_boundary.png (2-D data) and results.json."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout instead of the table, nothing else (files are still written)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+) -> None:
+    """Train an MLP from several seeds at once and summarize them: per seed, and mean ± 95% CI.
+
+    All seeds train together along the model axis. Prints a table (or --json) and writes loss curves
+    with a band over seeds, the decision boundary of the median seed (2-D data) and results.json to --out.
+    """
+    from . import datasets, initializers, optimizers
+    from .network import MLP
+    from .report import train as report
+    from .training import initialize_and_train
+    from .validation import check_choice, check_int, check_real
+
+    try:
+        data = _load_training_data(datasets, dataset, csv, target, test_fraction, n_train, n_test, noise, classes, data_seed)
+        net_layers = data.check_layers(_parse_layers(layers) if layers is not None else data.default_layers())
+        check_choice("activation", activation, _activations())
+        net = MLP(net_layers, activation, data.output)
+        iterations = check_int("iterations", iterations, min_value=1, max_value=100_000_000)
+        seeds = check_int("seeds", seeds, min_value=1, max_value=100_000)
+        seed = check_int("seed", seed, min_value=0)
+        record_every = max(1, iterations // 100) if record_every is None else check_int("record_every", record_every, min_value=1)
+        learning_rate = check_real("learning_rate", learning_rate, min_value=0.0, min_inclusive=False)
+        check_choice("optimizer", optimizer, optimizers.available())
+    except (TypeError, ValueError) as exc:
+        raise UserError(_as_option(str(exc))) from None
+    init_options = _parse_options("--init-option", init_option)
+    try:
+        init_fn = initializers.get(init, **init_options)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"'--init' {init}{_options_text(init_options)}: {exc}") from None
+    opt_options = _parse_options("--optimizer-option", optimizer_option)
+    try:
+        opt = optimizers.get(optimizer, **opt_options)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"'--optimizer' {optimizer}{_options_text(opt_options)}: {exc}") from None
+    if batch_size is not None:
+        if opt.full_batch:
+            raise UserError(f"'--batch-size' goes with --optimizer sgd, momentum or adam; {optimizer} is the notebook's full-batch gradient descent.")  # fmt: skip
+        m = data.X_train.shape[1]
+        if not 1 <= batch_size <= m:
+            raise UserError(f"The '--batch-size' option must be between 1 and the {m} training examples of {data.name}. Got {batch_size} instead.")  # fmt: skip
+    _check_output_folder(out)
+
+    if not as_json:
+        _err(f"data: {data.description}")
+    with _TrainProgress(iterations, seeds, enabled=not (as_json or quiet)) as progress:
+        history = initialize_and_train(
+            net, data.X_train, data.Y_train, init=init_fn, models=seeds, rng=seed, learning_rate=learning_rate,
+            iterations=iterations, record_every=record_every, optimizer=opt, batch_size=batch_size,
+            diagnostics=iterations, X_test=data.X_test, Y_test=data.Y_test, progress=progress.update,
+        )  # fmt: skip
+    config = {
+        "dataset": None if csv is not None else data.name, "csv": None if csv is None else str(csv), "target": target,
+        "layers": list(net.layers), "activation": activation, "init": init, "init_options": init_options,
+        "optimizer": optimizer, "optimizer_options": opt_options, "learning_rate": learning_rate,
+        "batch_size": batch_size, "iterations": iterations, "record_every": record_every, "seeds": seeds,
+        "seed": seed, "data_seed": data_seed,
+    }  # fmt: skip
+    run = report.TrainRun(config, data, net, history)
+    try:
+        paths = report.write(run, out)
+    except OSError as exc:
+        raise UserError(f"could not write to '--out' {out}: {exc.strerror or exc}. Choose a folder you can write to.") from None
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_json(run)) + "\n")
+        return
+    _print_table(report.SUMMARY_HEADER, report.summary_rows(run), title=report.title(run))
+    _err(f"wrote {len(paths)} files to {out}/ ({', '.join(paths)})")
+
+
+@app.command("initializers")
+def list_initializers() -> None:
+    """List every weight initializer with its formula and options (for --init and --init-option)."""
+    import inspect
+
+    from . import initializers
+
+    names = initializers.available()
+    width = max(map(len, names))
+    for name, summary in names.items():
+        print(f"{name:<{width}}  {summary}")
+        factory = getattr(initializers, name, None)
+        if callable(factory):
+            options = [p.name + (" (required)" if p.default is p.empty else f"={p.default!r}")
+                       for p in inspect.signature(factory).parameters.values()]  # fmt: skip
+            print(f"{'':<{width}}  options: {', '.join(options) if options else 'none'}")
+
+
+@app.command("datasets")
+def list_datasets() -> None:
+    """List the built-in data sets (for --dataset); --csv FILE --target COLUMN trains on your own."""
+    from . import datasets
+
+    names = datasets.available()
+    width = max(map(len, names))
+    for name, summary in names.items():
+        print(f"{name:<{width}}  {summary}")
+
+
+def _activations():
+    from .activations import available
+
+    return available()
+
+
+def _load_training_data(datasets, dataset, csv, target, test_fraction, n_train, n_test, noise, classes, data_seed):
+    """The Dataset the train flags ask for (built-in or CSV), or a ValueError/UserError naming the flag."""
+    from .validation import check_choice, check_int
+
+    if data_seed is not None:
+        check_int("data_seed", data_seed, min_value=0)
+    builtin_flags = {"--n-train": n_train, "--n-test": n_test, "--noise": noise, "--classes": classes}
+    if csv is None:
+        if target is not None:
+            raise UserError("'--target' goes with '--csv' (the CSV file's class column); the built-in data sets have their labels.")
+        if test_fraction is not None:
+            raise UserError("'--test-fraction' goes with '--csv'; size a built-in set's split with --n-train and --n-test.")
+        name = check_choice("dataset", "circles" if dataset is None else dataset, datasets.available())
+        sized = any(v is not None for v in builtin_flags.values())
+        # No --data-seed: the notebook's circles (rng=None) when nothing else is asked, else seed 0.
+        rng = data_seed if data_seed is not None else (None if name == "circles" and not sized else 0)
+        return datasets.load(name, n_train=n_train, n_test=n_test, noise=noise, classes=classes, rng=rng)
+    if dataset is not None:
+        raise UserError("'--dataset' and '--csv' are alternatives: pass one of them.")
+    for flag, value in builtin_flags.items():
+        if value is not None:
+            raise UserError(f"'{flag}' applies to the built-in data sets (--dataset), not to --csv; a CSV file's split is set by --test-fraction.")  # fmt: skip
+    if target is None:
+        raise UserError(f"'--csv' needs '--target COLUMN', the name of the class column of {csv}.")
+    return datasets.from_csv(csv, target=target, test_fraction=0.25 if test_fraction is None else test_fraction,
+                             rng=0 if data_seed is None else data_seed)  # fmt: skip
+
+
+def _parse_layers(text: str) -> tuple[int, ...]:
+    """'2,10,5,1' -> (2, 10, 5, 1), or a ValueError with an example."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) < 2 or not all(p.isdigit() and int(p) >= 1 for p in parts):
+        raise ValueError(
+            f"The 'layers' parameter must be at least two comma-separated positive integers, inputs first, e.g. 2,10,5,1. Got {text!r} instead."
+        )
+    return tuple(int(p) for p in parts)
+
+
+def _parse_options(flag: str, items) -> dict:
+    """['mode=fan_out', 'scale=10'] -> {'mode': 'fan_out', 'scale': 10}: numbers where they parse, else text."""
+    options = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key.isidentifier() or not value:
+            raise UserError(f"'{flag}' must be KEY=VALUE with a name and a number or a word, e.g. {flag} mode=fan_out. Got {item!r} instead.")  # fmt: skip
+        if key in options:
+            raise UserError(f"'{flag}' {key} is given twice ({key}={options[key]!r} and {item!r}). Give each option once.")
+        options[key] = _option_value(value)
+    return options
+
+
+def _option_value(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _options_text(options: dict) -> str:
+    return "".join(f" {k}={v}" for k, v in options.items())
+
+
+class _TrainProgress:
+    """A rich progress bar on a terminal (stderr); nothing otherwise."""
+
+    def __init__(self, total: int, seeds: int, *, enabled: bool):
+        self.total, self.seeds = total, seeds
+        self.enabled = enabled and sys.stderr.isatty()
+        self.bar = None
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn(f"training {self.seeds} seed(s)"), BarColumn(), TextColumn("{task.completed:>9,}/{task.total:,}"),
+                                TimeElapsedColumn(), TimeRemainingColumn(), transient=True, console=Console(stderr=True))  # fmt: skip
+            self.bar.__enter__()
+            self.task = self.bar.add_task("train", total=self.total)
+        return self
+
+    def update(self, done: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+        return False
 
 
 def _as_option(message: str) -> str:

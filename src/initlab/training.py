@@ -1,9 +1,20 @@
-r"""Full-batch gradient descent of K networks at once, with divergence handling and a History.
+r"""Training K networks at once: gradient descent and its relatives, divergence handling, a History.
 
-One iteration is the notebook's: forward, (loss), backward, :math:`W \leftarrow W - \alpha\, dW`,
-:math:`b \leftarrow b - \alpha\, db`, for all K models in the same batched matrix products. The
-loss is computed only at the recorded iterations ``0, record_every, 2 record_every, ...`` (the
-gradient does not need it), before that iteration's update, as the notebook prints it.
+One iteration is the notebook's: forward, (loss), backward, and one update of every parameter by
+the optimizer (:mod:`initlab.optimizers`; default ``gd``, :math:`W \leftarrow W - \alpha\, dW`),
+for all K models in the same batched matrix products. The loss of the whole training set is
+computed only at the recorded iterations ``0, record_every, 2 record_every, ...`` (the gradient
+does not need it), before that iteration's update, as the notebook prints it.
+
+Minibatches
+-----------
+With ``batch_size=B`` (optimizers ``sgd``, ``momentum``, ``adam``) an *iteration* is still one
+update, computed on B examples. An *epoch* is ``ceil(m / B)`` iterations: at its start each model
+draws a fresh permutation of the m examples from its own stream (the k-th child of ``rng``, so
+model k trains the same whatever K is) and then takes consecutive slices of B; the last slice of
+an epoch holds the ``m - (ceil(m/B) - 1) B`` examples left (the course's ``random_mini_batches``).
+So ``iterations = epochs * ceil(m / B)``. The K models see different minibatches at once: the
+batch is ``(K, n_0, B)``, one per model, in the same matrix products.
 
 Divergence
 ----------
@@ -29,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from initlab import optimizers
 from initlab.diagnostics import LayerStats, layer_stats
 from initlab.network import (
     MLP,
@@ -42,9 +54,9 @@ from initlab.network import (
     remove_model_axis,
     true_labels,
 )
-from initlab.validation import check_finite_array, check_int, check_real
+from initlab.validation import check_finite_array, check_int, check_real, check_rng
 
-__all__ = ["History", "train"]
+__all__ = ["History", "initialize_and_train", "train"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,8 @@ class History:
         Accuracy of the final parameters on the training set.
     test_accuracy : (K,) float64 or None
         On ``X_test, Y_test`` when given.
+    final_loss : (K,) float64
+        Training-set loss (of ``loss_kind``) of the final parameters, after the last update.
     params : dict
         Final parameters (a diverged model's last finite ones), in the shape they came.
     diverged : (K,) bool
@@ -75,6 +89,10 @@ class History:
         At ``diagnostics_iterations`` (empty when off).
     diagnostics_iterations : (n_diagnostics,) int
         ``0, N, 2N, ... < iterations`` and finally ``iterations`` (the trained parameters).
+    optimizer : str
+        The update rule with its options, e.g. ``"adam(beta1=0.9, beta2=0.999, epsilon=1e-08)"``.
+    batch_size : int or None
+        Examples per update; None for the full batch.
     """
 
     loss: np.ndarray
@@ -90,6 +108,9 @@ class History:
     wall_time: float
     diagnostics: tuple[LayerStats, ...] = ()
     diagnostics_iterations: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    optimizer: str = "gd()"
+    batch_size: int | None = None
+    final_loss: np.ndarray | None = None
 
 
 def train(
@@ -102,11 +123,15 @@ def train(
     iterations: int = 15000,
     record_every: int = 1000,
     loss: str = "stable",
+    optimizer="gd",
+    batch_size: int | None = None,
+    rng=None,
     diagnostics=False,
     X_test=None,
     Y_test=None,
+    progress=None,
 ) -> History:
-    r"""Train K networks by full-batch gradient descent on the mean cross-entropy.
+    r"""Train K networks on the mean cross-entropy (default: the notebook's full-batch gradient descent).
 
     Parameters
     ----------
@@ -119,15 +144,27 @@ def train(
     learning_rate : float > 0 or (K,) array of them
         One rate for all models, or one per model.
     iterations : int >= 0
+        Parameter updates. With minibatches an epoch is ``ceil(m / batch_size)`` of them.
     record_every : int >= 1
         Record the loss at iterations ``0, record_every, ...`` (the notebook: 1000).
     loss : {"stable", "legacy"}
         Which loss is *recorded*; the gradients are the same. ``"legacy"`` is the notebook's,
         from probabilities (can be inf; sigmoid output only).
+    optimizer : str or Optimizer
+        ``"gd"`` (default), ``"sgd"``, ``"momentum"``, ``"adam"`` with default options, or
+        ``initlab.optimizers.get(name, **options)``.
+    batch_size : int in [1, m] or None
+        Examples per update (not with ``gd``); None: the whole training set. See the module
+        docstring for epochs and shuffling.
+    rng : None, int, SeedSequence or Generator
+        Seed of the K minibatch streams (model k uses the k-th child); unused without ``batch_size``.
     diagnostics : bool or int
         False (default): none, and no extra work. ``N``: :class:`LayerStats` at iterations
         ``0, N, 2N, ...`` and of the final parameters. True: ``N = record_every``.
     X_test, Y_test : optional held-out set for ``test_accuracy`` (both or neither).
+    progress : callable, optional
+        ``progress(done)`` with the number of updates done, at every recorded iteration and once
+        at the end (a progress bar's hook).
 
     Returns
     -------
@@ -141,6 +178,11 @@ def train(
     record_every = check_int("record_every", record_every, min_value=1)
     lr = _check_learning_rate(learning_rate, K)
     diag_every = _check_diagnostics(diagnostics, record_every)
+    opt = _check_optimizer(optimizer)
+    m = X.shape[1]
+    B = _check_batch_size(batch_size, m, opt)
+    rng = check_rng(rng)
+    streams = rng.spawn(K) if B is not None else None  # model k's minibatch order: the k-th child
     if (X_test is None) != (Y_test is None):
         raise ValueError("The 'X_test' and 'Y_test' parameters go together: pass both or neither.")
     X_test, T_test = net.check_data(X_test, Y_test, names=("X_test", "Y_test")) if X_test is not None else (None, None)
@@ -157,11 +199,18 @@ def train(
     )  # (K, P); frozen models are written here
     active = np.arange(K)  # original index of each model still training
 
+    # Minibatches: the columns of X and T gathered per model, (K_active, n_0, b) and (K_active, n_L, b),
+    # b = B or the last slice of an epoch; one Workspace per batch width.
+    widths = {m} if B is None else {B, m % B} - {0}
+    XT, TT = (np.ascontiguousarray(X.T), np.ascontiguousarray(T.T)) if B is not None else (None, None)  # (m, n_0), (m, n_L)
+    n_batches = -(-m // B) if B is not None else 1
+
     def batch(theta: np.ndarray):
         """Buffers and views for the models still training, starting from ``theta`` (K_active, P)."""
         theta = np.array(theta)
         spare = np.empty_like(theta)
-        return theta, layer_views(theta, layers), spare, layer_views(spare, layers), Workspace(layers, len(theta), m)
+        works = {b: Workspace(layers, len(theta), b) for b in widths}
+        return theta, layer_views(theta, layers), spare, layer_views(spare, layers), works
 
     def freeze(bad: np.ndarray, theta: np.ndarray, i: int) -> np.ndarray:
         """Write the models flagged ``bad`` (mask over the batch) with parameters ``theta``; return the keep mask."""
@@ -175,8 +224,10 @@ def train(
         full[active] = theta
         return layer_views(full, layers)
 
-    m = X.shape[1]
-    theta, (Ws, bs), theta_next, views_next, work = batch(final)
+    theta, (Ws, bs), theta_next, views_next, works = batch(final)
+    work = works[m] if B is None else None
+    Xi, Ti = X, T  # this iteration's examples: all of them, or a minibatch per model
+    state = opt.init_state(theta)  # (K_active, P) each: momentum's v, Adam's v and s
     alpha = lr[:, np.newaxis]  # (K_active, 1)
     record_iterations = np.arange(0, iterations, record_every)
     losses = np.full((K, record_iterations.size), np.nan)
@@ -192,37 +243,58 @@ def train(
                 diag_iterations.append(i)
             if active.size == 0:
                 continue
-            Zs, As = forward_pass(Ws, bs, X, g.forward, output, work)  # (K_active, n_l, m) each
+            if B is not None:
+                j = i % n_batches
+                if j == 0:  # a new epoch: every model (frozen ones too, to keep streams aligned) reshuffles
+                    order = np.stack([stream.permutation(m) for stream in streams])  # (K, m)
+                cols = order[active, j * B : (j + 1) * B]  # (K_active, b)
+                Xi = np.ascontiguousarray(XT[cols].swapaxes(1, 2))  # (K_active, n_0, b)
+                Ti = np.ascontiguousarray(TT[cols].swapaxes(1, 2))  # (K_active, n_L, b)
+                work = works[cols.shape[1]]
+            Zs, As = forward_pass(Ws, bs, Xi, g.forward, output, work)  # (K_active, n_l, m or b) each
             finite = np.isfinite(Zs[-1].sum(axis=(1, 2)))  # (K_active,): one nan/inf logit makes the sum non-finite
             if i % record_every == 0:
-                value = loss_from_output(loss, net.output, Zs[-1], As[-1], T)  # (K_active,)
+                if B is None:
+                    value = loss_from_output(loss, net.output, Zs[-1], As[-1], T)  # (K_active,)
+                else:  # the loss of the whole training set, as with gd
+                    Z_all, A_all = forward_pass(Ws, bs, X, g.forward, output)
+                    finite &= np.isfinite(Z_all[-1].sum(axis=(1, 2)))
+                    value = loss_from_output(loss, net.output, Z_all[-1], A_all[-1], T)
                 losses[active, i // record_every] = np.where(finite, value, np.nan)
+                if progress is not None:
+                    progress(i)
             if not finite.all():
                 keep = freeze(~finite, theta, i)
-                alpha, active = alpha[keep], active[keep]
+                alpha, active, state = alpha[keep], active[keep], tuple(v[keep] for v in state)
                 if active.size == 0:
                     continue
-                theta, (Ws, bs), theta_next, views_next, work = batch(theta[keep])
-                Zs, As = forward_pass(Ws, bs, X, g.forward, output, work)
-            dZ = output_delta(As[-1], T, out=work.dZ[-1])  # (K_active, n_L, m)
-            backward_pass(Ws, Zs, As, X, dZ, g.derivative, work)  # fills work.grads (K_active, P)
-            step = np.multiply(alpha, work.grads, out=work.grads)
-            np.subtract(theta, step, out=theta_next)  # the notebook's W = W - learning_rate * dW
+                theta, (Ws, bs), theta_next, views_next, works = batch(theta[keep])
+                if B is None:
+                    work = works[m]
+                else:
+                    Xi, Ti, work = Xi[keep], Ti[keep], works[Xi.shape[-1]]
+                Zs, As = forward_pass(Ws, bs, Xi, g.forward, output, work)
+            dZ = output_delta(As[-1], Ti, out=work.dZ[-1])  # (K_active, n_L, m or b)
+            backward_pass(Ws, Zs, As, Xi, dZ, g.derivative, work)  # fills work.grads (K_active, P)
+            opt.update(theta, work.grads, alpha, state, i + 1, theta_next)  # gd: theta - alpha * grads
             ok = np.isfinite(theta_next.sum(axis=1))  # (K_active,)
             if ok.all():
                 theta, (Ws, bs), theta_next, views_next = theta_next, views_next, theta, (Ws, bs)
             else:
                 keep = freeze(~ok, theta, i)  # keep the parameters before this update
-                alpha, active = alpha[keep], active[keep]
-                theta, (Ws, bs), theta_next, views_next, work = batch(theta_next[keep])
+                alpha, active, state = alpha[keep], active[keep], tuple(v[keep] for v in state)
+                theta, (Ws, bs), theta_next, views_next, works = batch(theta_next[keep])
+                work = works[m] if B is None else None
         final[active] = theta
         Ws, bs = layer_views(final, layers)
         if diag_every:
             diag_records.append(layer_stats(net, Ws, bs, X, T))
             diag_iterations.append(iterations)
         wall_time = time.perf_counter() - start
-        train_accuracy = _accuracy(net, Ws, bs, X, T)
-        test_accuracy = _accuracy(net, Ws, bs, X_test, T_test) if X_test is not None else None
+        if progress is not None:
+            progress(iterations)
+        train_accuracy, final_loss = _evaluate(net, Ws, bs, X, T, loss)
+        test_accuracy = _evaluate(net, Ws, bs, X_test, T_test, loss)[0] if X_test is not None else None
 
     trained = {}
     for l in range(L):
@@ -242,13 +314,81 @@ def train(
         wall_time=wall_time,
         diagnostics=tuple(diag_records),
         diagnostics_iterations=np.array(diag_iterations, dtype=np.int64),
+        optimizer=repr(opt),
+        batch_size=B,
+        final_loss=final_loss,
     )
 
 
-def _accuracy(net: MLP, Ws, bs, X: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """Share of correct labels per model, (K,)."""
-    _, As = forward_pass(Ws, bs, X, net.hidden.forward, net.output_function)
-    return (predicted_labels(net.output, As[-1]) == true_labels(net.output, T)).mean(axis=(1, 2))
+def initialize_and_train(
+    net: MLP,
+    X,
+    Y,
+    *,
+    init="he_normal",
+    init_options=None,
+    models: int = 1,
+    rng=None,
+    learning_rate=0.01,
+    iterations: int = 15000,
+    record_every: int = 1000,
+    loss: str = "stable",
+    optimizer="gd",
+    batch_size: int | None = None,
+    diagnostics=False,
+    X_test=None,
+    Y_test=None,
+    progress=None,
+) -> History:
+    """Draw K models' initial parameters and train them: the recipe of ``initlab train`` and MLPClassifier.
+
+    ``rng`` is split once into two streams: the first seeds :meth:`MLP.initialize` (model k's
+    initial parameters come from its k-th child), the second seeds :func:`train`'s minibatch order
+    (model k's from its k-th child). So model k is the same whatever ``models`` is, and its
+    initialization and its minibatches never share random numbers. In code::
+
+        init_rng, order_rng = numpy.random.default_rng(rng).spawn(2)
+        params = net.initialize(init, rng=init_rng, models=models, **init_options)
+        history = train(net, params, X, Y, rng=order_rng, ...)
+
+    Parameters
+    ----------
+    net : MLP
+    X : (n_0, m)
+    Y : labels, see :meth:`MLP.check_data`
+    init : str or callable
+        An initializer name or ``init(shape, *, rng)`` (:meth:`MLP.initialize`).
+    init_options : dict, optional
+        Options of the named initializer, e.g. ``{"mode": "fan_out"}``.
+    models : int >= 1
+        K, trained at once along the model axis.
+    rng : None, int, SeedSequence or Generator
+    learning_rate, iterations, record_every, loss, optimizer, batch_size, diagnostics, X_test, Y_test, progress
+        As in :func:`train`.
+
+    Returns
+    -------
+    History
+    """
+    if init_options is None:
+        init_options = {}
+    elif not isinstance(init_options, dict) or not all(isinstance(k, str) for k in init_options):
+        raise TypeError(
+            f"The 'init_options' parameter must be a dict of option names to values, e.g. {{'mode': 'fan_out'}}. "
+            f"Got {init_options!r} instead."
+        )
+    init_rng, order_rng = check_rng(rng).spawn(2)
+    params = net.initialize(init, rng=init_rng, models=models, **init_options)
+    return train(net, params, X, Y, learning_rate=learning_rate, iterations=iterations, record_every=record_every,
+                 loss=loss, optimizer=optimizer, batch_size=batch_size, rng=order_rng, diagnostics=diagnostics,
+                 X_test=X_test, Y_test=Y_test, progress=progress)  # fmt: skip
+
+
+def _evaluate(net: MLP, Ws, bs, X: np.ndarray, T: np.ndarray, loss: str) -> tuple[np.ndarray, np.ndarray]:
+    """Share of correct labels and loss per model, (K,) each."""
+    Zs, As = forward_pass(Ws, bs, X, net.hidden.forward, net.output_function)
+    accuracy = (predicted_labels(net.output, As[-1]) == true_labels(net.output, T)).mean(axis=(1, 2))
+    return accuracy, loss_from_output(loss, net.output, Zs[-1], As[-1], T)
 
 
 def _check_learning_rate(learning_rate, K: int) -> np.ndarray:
@@ -263,6 +403,26 @@ def _check_learning_rate(learning_rate, K: int) -> np.ndarray:
     if not np.all(lr > 0):
         raise ValueError(f"The 'learning_rate' parameter must be > 0 for every model. Got {lr[lr <= 0][:5]} instead.")
     return lr
+
+
+def _check_optimizer(optimizer) -> optimizers.Optimizer:
+    """A name (default options) or an Optimizer -> Optimizer."""
+    if isinstance(optimizer, optimizers.Optimizer):
+        return optimizer
+    return optimizers.get(optimizer)
+
+
+def _check_batch_size(batch_size, m: int, opt: optimizers.Optimizer) -> int | None:
+    """None (full batch) or an int in [1, m], and not with the full-batch rule ``gd``."""
+    if batch_size is None:
+        return None
+    if opt.full_batch:
+        raise ValueError(
+            f"The 'batch_size' parameter goes with a minibatch optimizer ('sgd', 'momentum' or 'adam'); "
+            f"optimizer {opt.name!r} is the notebook's full-batch gradient descent. Got batch_size={batch_size!r}; "
+            "drop it or choose optimizer='sgd'."
+        )
+    return check_int("batch_size", batch_size, min_value=1, max_value=m)
 
 
 def _check_diagnostics(diagnostics, record_every: int) -> int:

@@ -7,6 +7,7 @@ public functions call these. The CLI turns these errors into one line on stderr 
 
 from __future__ import annotations
 
+import difflib
 import math
 import numbers
 from collections.abc import Iterable
@@ -16,6 +17,7 @@ import numpy as np
 __all__ = [
     "check_choice",
     "check_int",
+    "check_options",
     "check_real",
     "check_finite_array",
     "check_rng",
@@ -31,6 +33,23 @@ def check_choice(name: str, value, allowed: Iterable[str], *, owner: str | None 
         options = ", ".join(repr(a) for a in allowed)
         raise ValueError(f"The '{name}' parameter{where} must be one of {{{options}}}. Got {value!r} instead.")
     return value
+
+
+def check_options(owner: str, options, allowed: Iterable[str]) -> dict:
+    """Return ``options`` as a dict if every key is one of ``allowed``; otherwise raise a TypeError listing them.
+
+    ``owner`` names what takes the options in the message, e.g. ``"optimizer 'adam'"``.
+    """
+    allowed = list(allowed)
+    options = dict(options)
+    unknown = [k for k in options if k not in allowed]
+    if unknown:
+        listing = ", ".join(allowed) if allowed else "none (it takes no options)"
+        hints = [m for k in unknown for m in difflib.get_close_matches(str(k), allowed, n=1)]
+        did_you_mean = f" Did you mean {', '.join(hints)}?" if hints else ""
+        bad = ", ".join(repr(k) for k in unknown)
+        raise TypeError(f"Unknown option{'s' if len(unknown) > 1 else ''} {bad} for {owner}.{did_you_mean} Allowed: {listing}.")
+    return options
 
 
 def check_int(name: str, value, *, min_value: int | None = None, max_value: int | None = None) -> int:

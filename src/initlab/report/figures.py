@@ -11,7 +11,7 @@ matplotlib.use("Agg", force=False)
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-__all__ = ["cost_curves", "decision_boundary", "png_bytes", "COLORS"]
+__all__ = ["cost_curves", "decision_boundary", "decision_regions", "loss_band", "png_bytes", "COLORS"]
 
 #: One colour per initialization, shared by every figure and the HTML report.
 COLORS = {"zeros": "#7f7f7f", "random": "#d62728", "he": "#1f77b4"}
@@ -71,4 +71,65 @@ def decision_boundary(predict, X, Y, *, title: str, lim: float = 1.5, step: floa
     ax.set_ylabel("x2")
     ax.set_title(title)
     ax.set_aspect("equal")
+    return fig
+
+
+def loss_band(iterations, losses, *, title: str, labels=None) -> Figure:
+    """Training loss of K seeds: one thin line per seed, their median bold, the band from the lowest to the highest.
+
+    ``iterations`` is (n,), ``losses`` (K, n); a diverged seed's nan points are left out (and the
+    band and median use the seeds still finite there). Log y axis, ln 2 marked, as :func:`cost_curves`.
+    """
+    it = np.asarray(iterations)
+    losses = np.atleast_2d(np.asarray(losses, dtype=float))
+    fig = Figure(figsize=(7.0, 4.0))
+    ax = fig.subplots()
+    finite = np.where(np.isfinite(losses), losses, np.nan)
+    for k, row in enumerate(finite):
+        ax.plot(it, row, lw=0.7, alpha=0.45, color="#1f77b4", label=None if labels is None else labels[k])
+    seen = np.isfinite(finite).any(axis=0)
+    if seen.any():
+        low = np.nanmin(finite[:, seen], axis=0)
+        high = np.nanmax(finite[:, seen], axis=0)
+        median = np.nanmedian(finite[:, seen], axis=0)
+        ax.fill_between(it[seen], low, high, color="#1f77b4", alpha=0.18, lw=0, label=f"lowest to highest of {len(losses)} seeds")
+        ax.plot(it[seen], median, color="#08306b", lw=2.0, label="median over seeds")
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration (parameter updates)")
+    ax.set_ylabel("training loss (cross-entropy)")
+    ax.axhline(math.log(2), color="k", lw=0.6, ls=":", label="ln 2 (predict 0.5 everywhere)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def decision_regions(predict, X, Y, *, n_classes: int, title: str, class_names=None, resolution: int = 300) -> Figure:
+    """The plane coloured by ``predict`` (maps (N, 2) points to N int labels), with the points of ``X``.
+
+    Any number of classes and any data range: the axes span the data plus a margin of 10 %.
+    Two classes keep :func:`decision_boundary`'s colours (class 0 red, class 1 blue); more use
+    ``tab10``. ``X`` is (2, m), ``Y`` is (1, m) or (m,) labels in ``[0, n_classes)``.
+    """
+    X = np.asarray(X, dtype=float)
+    y = np.ravel(Y)
+    lo, hi = X.min(axis=1), X.max(axis=1)
+    pad = 0.1 * np.maximum(hi - lo, 1e-9)
+    g0 = np.linspace(lo[0] - pad[0], hi[0] + pad[0], resolution)
+    g1 = np.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution)
+    xx, yy = np.meshgrid(g0, g1)
+    Z = np.asarray(predict(np.c_[xx.ravel(), yy.ravel()]), dtype=float).reshape(xx.shape)
+    cmap = "Spectral" if n_classes == 2 else "tab10"
+    vmax = 1 if n_classes == 2 else 9
+    fig = Figure(figsize=(4.8, 4.4))
+    ax = fig.subplots()
+    ax.contourf(xx, yy, Z, cmap=cmap, levels=np.arange(n_classes + 1) - 0.5, vmin=0, vmax=vmax, alpha=0.8)
+    points = ax.scatter(X[0], X[1], c=y, cmap=cmap, vmin=0, vmax=vmax, s=14, edgecolors="k", linewidths=0.3)
+    if class_names is not None and n_classes <= 10:
+        handles, _ = points.legend_elements()
+        present = sorted(set(y.astype(int).tolist()))
+        ax.legend(handles, [str(class_names[c]) for c in present], fontsize=7, loc="best", title="class")
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+    ax.set_title(title)
     return fig

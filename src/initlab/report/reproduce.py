@@ -1,24 +1,20 @@
 """Outputs of ``initlab reproduce``: figures, ``results.json`` and a self-contained ``report.html``.
 
-:func:`write` is the only function here that touches the file system; it writes everything into a
-temporary folder beside ``out`` and moves the finished files in, so an interrupted run leaves
-nothing half-written.
+:func:`write` is the only function here that touches the file system; it hands the rendered files
+to :func:`initlab.report.write_files`, which leaves nothing half-written.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from .. import course
 from ..reproduce import NOTEBOOK_TABLE, ReproduceResult
-from . import figures, html
+from . import figures, html, write_files
 
 __all__ = ["write", "summary_rows", "explanations", "SUMMARY_HEADER"]
 
@@ -154,18 +150,4 @@ def render(result: ReproduceResult) -> dict[str, bytes]:
 
 def write(result: ReproduceResult, out: Path) -> dict[str, Path]:
     """Write every output into ``out`` (created if needed); all files appear only once all are made."""
-    out = Path(out)
-    files = render(result)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        for name, data in files.items():
-            (tmp / name).write_bytes(data)
-        out.mkdir(exist_ok=True)
-        paths = {}
-        for name in files:
-            os.replace(tmp / name, out / name)
-            paths[name] = out / name
-        return paths
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return write_files(render(result), out)

@@ -1,0 +1,172 @@
+r"""Outputs of ``initlab train``: the summary table, ``results.json`` (also the ``--json`` object) and figures.
+
+The statistics over seeds are the mean with a 95 % confidence interval of Student's t,
+
+.. math:: \bar x \pm t_{0.975,\,n-1}\, s / \sqrt{n}, \qquad s^2 = \tfrac{1}{n-1}\sum_i (x_i - \bar x)^2,
+
+and no interval for one seed. :func:`write` is the only function here that touches the file
+system (through :func:`initlab.report.write_files`: nothing half-written).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..datasets import Dataset
+from ..network import MLP
+from ..training import History
+from . import write_files
+
+__all__ = ["TrainRun", "mean_ci", "median_seed", "render", "summary_rows", "title", "to_json", "write", "SUMMARY_HEADER"]
+
+SUMMARY_HEADER = ["Seed", "Train accuracy", "Test accuracy", "Final loss", "Diverged at"]
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    """One ``initlab train``: what was asked, the data, the network and what training returned.
+
+    Attributes
+    ----------
+    config : dict
+        The options as run (JSON-ready): layers, activation, init, init_options, optimizer,
+        learning_rate, batch_size, iterations, record_every, seeds, seed, ...
+    data : Dataset
+    net : MLP
+    history : History
+        K = ``config["seeds"]`` models along the model axis.
+    """
+
+    config: dict
+    data: Dataset
+    net: MLP
+    history: History
+
+
+def mean_ci(values) -> tuple[float, float]:
+    """Mean and half width of the 95 % t interval of the finite ``values``; (nan, nan) for none, (mean, nan) for one."""
+    x = np.asarray([v for v in np.ravel(values) if math.isfinite(v)], dtype=np.float64)
+    if x.size == 0:
+        return math.nan, math.nan
+    if x.size == 1:
+        return float(x[0]), math.nan
+    from scipy.stats import t  # lazy: scipy costs ~0.3 s to import
+
+    return float(x.mean()), float(t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+
+
+def median_seed(history: History) -> int:
+    """Index of the seed with the median final loss (the lower one of two; a diverged seed counts as +inf)."""
+    key = np.where(history.diverged | ~np.isfinite(history.final_loss), np.inf, history.final_loss)
+    order = np.lexsort((np.arange(key.size), key))
+    return int(order[(key.size - 1) // 2])
+
+
+def _percent(x: float) -> str:
+    return f"{x:.2%}" if math.isfinite(x) else "-"
+
+
+def _estimate(values, percent: bool) -> str:
+    mean, half = mean_ci(values)
+    fmt = (lambda v: f"{100 * v:.2f}%") if percent else (lambda v: f"{v:.4g}")
+    if not math.isfinite(mean):
+        return "-"
+    return fmt(mean) + (f" ± {fmt(half)}" if math.isfinite(half) else " (one seed: no interval)")
+
+
+def summary_rows(run: TrainRun) -> list[list[str]]:
+    """One row per seed, then the mean ± 95 % CI over seeds (of the final loss: over the seeds that did not diverge)."""
+    h = run.history
+    test = h.test_accuracy if h.test_accuracy is not None else np.full(h.train_accuracy.shape, np.nan)
+    rows = []
+    for k in range(h.train_accuracy.size):
+        rows.append([str(k), _percent(h.train_accuracy[k]), _percent(test[k]), f"{h.final_loss[k]:.4g}",
+                     str(h.diverged_at[k]) if h.diverged[k] else "no"])  # fmt: skip
+    diverged = int(h.diverged.sum())
+    rows.append(["mean ± 95% CI", _estimate(h.train_accuracy, True), _estimate(test, True),
+                 _estimate(h.final_loss[~h.diverged], False), f"{diverged} of {h.diverged.size}"])  # fmt: skip
+    return rows
+
+
+def title(run: TrainRun) -> str:
+    """One line saying what was trained."""
+    c = run.config
+    opt = c["optimizer"] + (f", batch {c['batch_size']}" if c["batch_size"] else "")
+    options = "".join(f" {k}={v}" for k, v in c["init_options"].items())
+    return (f"{run.data.name}: {'-'.join(map(str, run.net.layers))} {c['activation']}, init {c['init']}{options}, "
+            f"{opt} lr {c['learning_rate']:g}, {c['iterations']:,} iterations, {c['seeds']} seeds")  # fmt: skip
+
+
+def _floats(a) -> list:
+    """A float array as JSON-ready nested lists, nan and inf as null."""
+    a = np.asarray(a, dtype=np.float64)
+    return [_floats(r) for r in a] if a.ndim > 1 else [float(v) if math.isfinite(v) else None for v in a]
+
+
+def _diagnostics(history: History) -> dict:
+    """Per-layer statistics at initialization and after training, one list of L values per seed."""
+    if not history.diagnostics:
+        return {}
+    fields = ("z_std", "a_std", "grad_W_norm", "dead_fraction", "saturated_fraction", "distinct_units")
+    first, last = history.diagnostics[0], history.diagnostics[-1]
+    return {
+        "iterations": [int(history.diagnostics_iterations[0]), int(history.diagnostics_iterations[-1])],
+        "units": [int(u) for u in first.units],
+        "initial": {f: _floats(getattr(first, f)) for f in fields},
+        "final": {f: _floats(getattr(last, f)) for f in fields},
+    }
+
+
+def to_json(run: TrainRun) -> dict:
+    """Everything about the run as a JSON-ready dict (non-finite numbers as null)."""
+    h, d = run.history, run.data
+    test = h.test_accuracy if h.test_accuracy is not None else np.full(h.train_accuracy.shape, np.nan)
+    summary = {}
+    for name, values in (("train_accuracy", h.train_accuracy), ("test_accuracy", test), ("final_loss", h.final_loss[~h.diverged])):
+        mean, half = mean_ci(values)
+        summary[name] = {"mean": _floats([mean])[0], "ci95_half_width": _floats([half])[0], "n": int(np.isfinite(values).sum())}
+    return {
+        "initlab": "train",
+        "config": {**run.config, "layers": list(run.net.layers), "output": run.net.output, "optimizer_repr": h.optimizer},
+        "data": {"name": d.name, "description": d.description, "n_features": d.n_features, "n_classes": d.n_classes,
+                 "class_names": list(d.class_names), "n_train": int(d.X_train.shape[1]), "n_test": int(d.X_test.shape[1])},
+        "record_iterations": [int(i) for i in h.record_iterations],
+        "loss": _floats(h.loss),
+        "final_loss": _floats(h.final_loss),
+        "train_accuracy": _floats(h.train_accuracy),
+        "test_accuracy": _floats(test),
+        "diverged": [bool(v) for v in h.diverged],
+        "diverged_at": [int(v) for v in h.diverged_at],
+        "summary": summary,
+        "diagnostics": _diagnostics(h),
+        "wall_time": h.wall_time,
+    }  # fmt: skip
+
+
+def render(run: TrainRun) -> dict[str, bytes]:
+    """Every output file's name and content: ``loss_curves.png``, ``decision_boundary.png`` (2-D data) and ``results.json``."""
+    from . import figures  # matplotlib only when figures are made
+
+    h, d = run.history, run.data
+    files = {"loss_curves.png": figures.png_bytes(figures.loss_band(h.record_iterations, h.loss, title=title(run)))}
+    if d.n_features == 2:
+        k = median_seed(h)
+        params = {key: v[k] for key, v in h.params.items()}
+        fig = figures.decision_regions(
+            lambda points: run.net.predict(params, points.T)[0], d.X_train, d.Y_train, n_classes=d.n_classes,
+            class_names=d.class_names,
+            title=f"{d.name}, seed {k} (median final loss): train {h.train_accuracy[k]:.1%}",
+        )  # fmt: skip
+        files["decision_boundary.png"] = figures.png_bytes(fig)
+    files["results.json"] = (json.dumps(to_json(run), indent=1) + "\n").encode()
+    return files
+
+
+def write(run: TrainRun, out) -> dict[str, Path]:
+    """Write every output into folder ``out`` (created if needed); all files appear only once all are made."""
+    return write_files(render(run), out)
