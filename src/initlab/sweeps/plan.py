@@ -1,0 +1,447 @@
+r"""From a spec to runs, groups and chunks, with an estimate of time and memory.
+
+Runs
+----
+:func:`make_plan` expands the grid in a fixed order (dataset, network, activation, initializer,
+scale, optimizer, learning rate, iterations, seed) into :class:`RunConfig` objects. A run's
+*name* joins the values that vary across the sweep, e.g. ``circles/depth=5/random*10/seed=3``.
+
+Randomness
+----------
+Each run draws from its own stream,
+
+.. math:: \text{SeedSequence}(\text{base\_seed},\ \text{spawn\_key} = (h, \text{seed})),
+
+where :math:`h` is the first 64 bits of the sha256 of the run's *stream identity*: dataset,
+network, activation, initializer with options and scale, optimizer with options and learning rate
+(not the seed, and not how long or how closely it is watched: ``iterations``, ``record_every``,
+``diagnostics``, ``engine``). So a run's numbers do not depend on which other runs are in the
+sweep, on the chunk it lands in, on the executor or on the worker count; and training a run
+longer starts it from the same weights.
+
+Groups and chunks
+-----------------
+Runs that share a :class:`Setup` (data, network, activation, optimizer, iterations) train
+together along the model axis; a group is cut into :class:`Chunk` s of at most ``chunk_size``
+models, sized so that a chunk's arrays fit ``memory_budget`` bytes. The learning rate and the
+initialization differ from model to model inside a chunk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import itertools
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from initlab.network import parameter_count
+from initlab.validation import check_int
+
+from . import execute
+from .spec import SweepSpec, sha256_json
+
+__all__ = [
+    "Chunk",
+    "Dataset",
+    "Estimate",
+    "Plan",
+    "RunConfig",
+    "Setup",
+    "chunk_bytes",
+    "estimate",
+    "make_chunks",
+    "make_plan",
+    "network_label",
+]
+
+#: Default most models trained together in one chunk: large enough that the batched matrix
+#: products amortize numpy's per-call overhead, small enough to commit (and resume) often.
+DEFAULT_CHUNK_SIZE = 32
+#: Default memory a chunk's arrays may take in a worker, in bytes.
+DEFAULT_MEMORY_BUDGET = 512 * 2**20
+#: What a worker process holds besides its chunk (Python, numpy, scikit-learn), for the estimate.
+WORKER_BASELINE_BYTES = 150 * 2**20
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset of a sweep (a single name of a ``[data]`` table)."""
+
+    name: str
+    n_train: int | None
+    n_test: int | None
+    noise: float | None
+    classes: int | None
+    data_seed: int
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "n_train": self.n_train, "n_test": self.n_test, "noise": self.noise,
+                "classes": self.classes, "data_seed": self.data_seed}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What the runs of a chunk share: they train together along the model axis."""
+
+    dataset: Dataset
+    layers: tuple[int, ...]  # (n_0, ..., n_L), inputs and outputs from the dataset
+    activation: str
+    output: str  # "sigmoid" (2 classes) or "softmax"
+    optimizer: str
+    optimizer_options: tuple[tuple[str, Any], ...]
+    iterations: int
+    record_every: int
+    diagnostics: bool
+    engine: str
+
+    @property
+    def record_iterations(self) -> np.ndarray:
+        """Iterations of the stored losses: ``0, record_every, ... < iterations``, then ``iterations`` (the trained model)."""
+        return np.append(np.arange(0, self.iterations, self.record_every), self.iterations)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run: a setup, an initialization, a learning rate and a seed."""
+
+    setup: Setup
+    init: str
+    init_options: tuple[tuple[str, Any], ...]
+    scale: float
+    learning_rate: float
+    seed: int
+    base_seed: int
+    index: int  # position in the grid
+    name: str  # readable, unique in the sweep
+    key: str  # sha256 of everything that decides its numbers (unique in the sweep)
+
+    def seed_sequence(self) -> np.random.SeedSequence:
+        """The run's own stream: ``SeedSequence(base_seed, spawn_key=(h, seed))`` (module docstring)."""
+        h = int(sha256_json(stream_identity(self))[:16], 16)
+        return np.random.SeedSequence(self.base_seed, spawn_key=(h, self.seed))
+
+    def record(self) -> dict:
+        """The run's configuration as plain data (stored with it; the summary groups by it)."""
+        s = self.setup
+        return {
+            "dataset": s.dataset.as_dict(),
+            "layers": list(s.layers),
+            "depth": len(s.layers) - 1,
+            "activation": s.activation,
+            "output": s.output,
+            "init": self.init,
+            "init_options": dict(self.init_options),
+            "scale": self.scale,
+            "optimizer": s.optimizer,
+            "optimizer_options": dict(s.optimizer_options),
+            "learning_rate": self.learning_rate,
+            "iterations": s.iterations,
+            "record_every": s.record_every,
+            "diagnostics": s.diagnostics,
+            "engine": s.engine,
+            "seed": self.seed,
+            "labels": labels(self),
+        }
+
+
+def stream_identity(run: RunConfig) -> dict:
+    """What a run's random stream is derived from (without the seed): see the module docstring."""
+    s = run.setup
+    return {
+        "dataset": s.dataset.as_dict(),
+        "layers": list(s.layers),
+        "activation": s.activation,
+        "output": s.output,
+        "init": run.init,
+        "init_options": dict(run.init_options),
+        "scale": run.scale,
+        "optimizer": s.optimizer,
+        "optimizer_options": dict(s.optimizer_options),
+        "learning_rate": run.learning_rate,
+    }
+
+
+def _run_key(run: RunConfig) -> str:
+    s = run.setup
+    return sha256_json({**stream_identity(run), "seed": run.seed, "base_seed": run.base_seed, "iterations": s.iterations,
+                        "record_every": s.record_every, "diagnostics": s.diagnostics, "engine": s.engine})[:32]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Runs of one setup trained together: the unit of work, of commit and of resume.
+
+    The driver loads the data once and ships it with every chunk (a few kB for the notebook's
+    datasets), so that workers need neither the dataset code nor its dependencies and all of
+    them train on the same arrays.
+    """
+
+    setup: Setup
+    runs: tuple[RunConfig, ...]
+    data: execute.Data = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A spec expanded: every run in grid order, grouped by setup."""
+
+    spec: SweepSpec
+    runs: tuple[RunConfig, ...]
+    groups: tuple[tuple[Setup, tuple[RunConfig, ...]], ...]  # in order of first appearance
+
+    @property
+    def varying(self) -> tuple[str, ...]:
+        """The grid dimensions with more than one value (label keys, e.g. ``("init", "seed")``)."""
+        return varying_dimensions(labels(run) for run in self.runs)
+
+
+# --------------------------------------------------------------------------------------------
+# Labels
+# --------------------------------------------------------------------------------------------
+#: The label dimensions, in name order.
+DIMENSIONS = ("dataset", "network", "activation", "init", "optimizer", "learning_rate", "iterations", "seed")
+
+
+def network_label(layers: Sequence[int]) -> str:
+    """``(2, 10, 5, 1)`` -> ``"2-10-5-1"``; three or more equal hidden widths are counted: ``"2-10x19-1"``."""
+    parts = [str(layers[0])]
+    for width, run in itertools.groupby(layers[1:-1]):
+        n = len(list(run))
+        parts += [f"{width}x{n}"] if n >= 3 else [str(width)] * n
+    parts.append(str(layers[-1]))
+    return "-".join(parts)
+
+
+def _options_label(options) -> str:
+    return "(" + ", ".join(f"{k}={v}" for k, v in options) + ")" if options else ""
+
+
+def labels(run: RunConfig) -> dict[str, str]:
+    """The run's value of every dimension as short text (``init``: ``"random*10"``, ``"he_normal"``)."""
+    s = run.setup
+    d = s.dataset
+    data = d.name
+    extra = [f"{k}={v}" for k, v in (("n_train", d.n_train), ("n_test", d.n_test), ("noise", d.noise),
+                                     ("classes", d.classes)) if v is not None]  # fmt: skip
+    if d.data_seed:
+        extra.append(f"data_seed={d.data_seed}")
+    if extra:
+        data += "(" + ", ".join(extra) + ")"
+    init = run.init + _options_label(run.init_options) + (f"*{run.scale:g}" if run.scale != 1 else "")
+    return {
+        "dataset": data,
+        "network": network_label(s.layers),
+        "activation": s.activation,
+        "init": init,
+        "optimizer": s.optimizer + _options_label(s.optimizer_options),
+        "learning_rate": f"{run.learning_rate:g}",
+        "iterations": str(s.iterations),
+        "seed": str(run.seed),
+    }
+
+
+def varying_dimensions(all_labels: Iterable[dict]) -> tuple[str, ...]:
+    """Dimensions whose label takes more than one value, in :data:`DIMENSIONS` order."""
+    seen: dict[str, set] = {d: set() for d in DIMENSIONS}
+    for lab in all_labels:
+        for d in DIMENSIONS:
+            seen[d].add(lab[d])
+    return tuple(d for d in DIMENSIONS if len(seen[d]) > 1)
+
+
+def _name(lab: dict, varying: Sequence[str]) -> str:
+    shown = [d for d in DIMENSIONS if d in varying or d in ("init", "seed")]
+    fmt = {"network": "net={}", "learning_rate": "lr={}", "iterations": "it={}", "seed": "seed={}"}
+    return "/".join(fmt.get(d, "{}").format(lab[d]) for d in shown)
+
+
+# --------------------------------------------------------------------------------------------
+# Expansion
+# --------------------------------------------------------------------------------------------
+def make_plan(spec: SweepSpec) -> Plan:
+    """Expand ``spec`` into runs (grid order), named by what varies, grouped by setup.
+
+    Loads each dataset once (for its input size and number of classes).
+
+    Raises
+    ------
+    ValueError
+        Two runs of the grid are the same (e.g. an initializer listed twice).
+    """
+    runs = []
+    for data_spec in spec.data:
+        for name in data_spec.dataset:
+            dataset = Dataset(name, data_spec.n_train, data_spec.n_test, data_spec.noise, data_spec.classes,
+                              data_spec.data_seed)  # fmt: skip
+            info = execute.data_info(dataset)
+            output = "sigmoid" if info.n_classes == 2 else "softmax"
+            n_out = 1 if info.n_classes == 2 else info.n_classes
+            for hidden, activation in itertools.product(spec.model.architectures(), spec.model.activation):
+                layers = (info.n_features, *hidden, n_out)
+                for init, opt, iterations in itertools.product(spec.init, spec.optimizer, spec.iterations):
+                    setup = Setup(dataset, layers, activation, output, opt.name, opt.options, iterations,
+                                  spec.record_every, spec.diagnostics, spec.engine)  # fmt: skip
+                    for scale, lr, seed in itertools.product(init.scale, opt.learning_rate, spec.seeds):
+                        runs.append(RunConfig(setup, init.name, init.options, scale, lr, seed, spec.base_seed,
+                                              len(runs), "", ""))  # fmt: skip
+    all_labels = [labels(r) for r in runs]
+    varying = varying_dimensions(all_labels)
+    named = []
+    for run, lab in zip(runs, all_labels):
+        run = dataclasses.replace(run, name=_name(lab, varying))
+        named.append(dataclasses.replace(run, key=_run_key(run)))
+    seen: dict[str, str] = {}
+    for run in named:
+        if run.key in seen:
+            raise ValueError(
+                f"The grid holds the run {run.name!r} twice (an [[init]] or [[optimizer]] table, a scale or a learning rate "
+                "is listed more than once). List each once."
+            )
+        seen[run.key] = run.name
+    grouped: dict[Setup, list[RunConfig]] = {}
+    for run in named:
+        grouped.setdefault(run.setup, []).append(run)
+    return Plan(spec, tuple(named), tuple((s, tuple(r)) for s, r in grouped.items()))
+
+
+# --------------------------------------------------------------------------------------------
+# Chunks, memory and time
+# --------------------------------------------------------------------------------------------
+def chunk_bytes(setup: Setup, K: int, m: int) -> int:
+    r"""Bytes of the arrays a chunk of K models allocates while training on m examples.
+
+    The training workspace (``Z, A, dZ``, and ``dA, g'`` of hidden layers: :math:`5 \sum_l n_l`
+    rows of m), one more forward pass for accuracy and diagnostics (:math:`2 \sum_l n_l`), four
+    copies of the parameters (P each) and the recorded losses.
+    """
+    units = sum(setup.layers[1:])
+    P = parameter_count(setup.layers)
+    records = setup.record_iterations.size
+    return 8 * K * (7 * units * m + 4 * P + records)
+
+
+def make_chunks(runs: Sequence[RunConfig], *, chunk_size: int = DEFAULT_CHUNK_SIZE,
+                memory_budget: int = DEFAULT_MEMORY_BUDGET, workers: int = 1) -> list[Chunk]:  # fmt: skip
+    """Cut ``runs`` (any subset of a plan, e.g. the unfinished ones) into chunks, in grid order.
+
+    Runs of one setup go together; a chunk has at most ``chunk_size`` runs and at most what
+    fits ``memory_budget`` bytes (:func:`chunk_bytes`), at least one. A group's chunks are made
+    equal in size and, where the group is large enough, a multiple of ``workers`` in number, so
+    that no worker is left with a last chunk alone (90 runs on 2 workers: 4 chunks of 23, not
+    32 + 32 + 26). Which chunk a run lands in does not change its numbers.
+    """
+    chunk_size = check_int("chunk_size", chunk_size, min_value=1)
+    memory_budget = check_int("memory_budget", memory_budget, min_value=1)
+    workers = check_int("workers", workers, min_value=1)
+    by_setup: dict[Setup, list[RunConfig]] = {}
+    for run in runs:
+        by_setup.setdefault(run.setup, []).append(run)
+    chunks = []
+    for setup, group in by_setup.items():
+        data = execute.load_data(setup.dataset)
+        fits = max(1, memory_budget // max(1, chunk_bytes(setup, 1, data.X_train.shape[1])))
+        size = min(chunk_size, fits)
+        count = -(-len(group) // size)
+        if count % workers and len(group) >= workers:
+            count += workers - count % workers
+        size = -(-len(group) // count)
+        for start in range(0, len(group), size):
+            chunks.append(Chunk(setup, tuple(group[start : start + size]), data))
+    return chunks
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a sweep will take, before it runs.
+
+    Attributes
+    ----------
+    runs, chunks : int, to run (unfinished ones only)
+    seconds : float
+        Wall time with ``workers`` busy workers, from timing a few iterations of each group's chunk
+        shapes on this machine.
+    worker_bytes : int
+        Peak memory of one worker: its largest chunk plus :data:`WORKER_BASELINE_BYTES`.
+    driver_bytes : int
+        Results held by the driver at most (the chunks in flight) before they are committed.
+    store_bytes : int
+        Approximate growth of the SQLite store.
+    workers : int
+    """
+
+    runs: int
+    chunks: int
+    seconds: float
+    worker_bytes: int
+    driver_bytes: int
+    store_bytes: int
+    workers: int
+
+
+def estimate(chunks: Sequence[Chunk], *, workers: int) -> Estimate:
+    """Estimate the time and memory of training ``chunks`` with ``workers`` processes.
+
+    Times a few iterations of every distinct (setup, chunk size) here, in this process
+    (:func:`initlab.sweeps.execute.training_time`): a chunk takes fixed + iterations x per
+    iteration seconds, and the chunks go in order to whichever worker is free first.
+    """
+    workers = check_int("workers", workers, min_value=1)
+    timings: dict[tuple[Setup, int], tuple[float, float]] = {}
+    free_at = [0.0] * workers  # when each worker is next free: chunks go, in order, to the first free one
+    worker_bytes = 0
+    result_bytes = 0
+    store_bytes = 0
+    for chunk in chunks:
+        setup, K = chunk.setup, len(chunk.runs)
+        shape_key = (_without_iterations(setup), K)
+        if shape_key not in timings:
+            timings[shape_key] = execute.training_time(setup, K)
+        fixed, per_iteration = timings[shape_key]
+        heapq.heapreplace(free_at, free_at[0] + fixed + per_iteration * setup.iterations)
+        info = execute.data_info(setup.dataset)
+        worker_bytes = max(worker_bytes, chunk_bytes(setup, K, info.n_train) + info.bytes)
+        per_run = 8 * (parameter_count(setup.layers) + setup.record_iterations.size
+                       + (2 * execute.DIAGNOSTIC_FIELDS_COUNT * (len(setup.layers) - 1) if setup.diagnostics else 0))  # fmt: skip
+        result_bytes = max(result_bytes, K * per_run)
+        store_bytes += K * (per_run + 400)  # + the run's row and index entries
+    in_flight = 2 * workers
+    return Estimate(
+        runs=sum(len(c.runs) for c in chunks),
+        chunks=len(chunks),
+        seconds=max(free_at),
+        worker_bytes=worker_bytes + WORKER_BASELINE_BYTES,
+        driver_bytes=in_flight * result_bytes,
+        store_bytes=store_bytes,
+        workers=workers,
+    )
+
+
+def _without_iterations(setup: Setup) -> Setup:
+    return dataclasses.replace(setup, iterations=1)
+
+
+def format_bytes(n: float) -> str:
+    """``1536`` -> ``"1.5 KB"``."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"  # pragma: no cover
+
+
+def format_seconds(s: float) -> str:
+    """``75.2`` -> ``"1 min 15 s"``."""
+    if not math.isfinite(s):
+        return "?"
+    if s < 60:
+        return f"{s:.1f} s"
+    minutes, seconds = divmod(round(s), 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"

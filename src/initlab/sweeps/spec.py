@@ -1,0 +1,505 @@
+r"""What a sweep runs: a TOML file, or the same thing as frozen dataclasses.
+
+A spec is a grid. Every combination of dataset x network x activation x (initializer, scale) x
+(optimizer, learning rate) x iterations x seed is one *run*. The TOML file and the dataclasses
+have the same names and nesting, so an error message names the key in both::
+
+    name = "notebook_seeds"        # optional; default: the file's stem
+    seeds = 30                     # a count (seeds 0..29) or a list, e.g. [3, 7, 11]
+    base_seed = 0                  # root of every run's random stream
+    iterations = 15000             # one value or a list
+    record_every = 100             # the loss is recorded at 0, 100, ... and after the last iteration
+    diagnostics = true             # per-layer statistics at initialization and at the end
+    loss_threshold = 0.1           # "iterations to reach a loss threshold" in the summary
+    engine = "numpy"               # the training engine ("numpy", the reference; "numba" when built)
+
+    [data]                         # or [[data]] tables, one per group of datasets
+    dataset = ["circles", "moons"] # one name or a list
+    # n_train = 300, n_test = 100, noise = 0.05, classes: the dataset's defaults when omitted
+    data_seed = 0                  # the data's own seed: the same data for every run
+                                   # (circles with its default sizes and data_seed 0: the notebook's data)
+
+    [model]
+    hidden = [10, 5]               # hidden units: one list, or a list of lists (several networks)
+    # depth = [3, 5, 10]  width = 10   instead of hidden: depth weight layers of width units
+    activation = "relu"            # one name or a list
+
+    [[init]]                       # one table per initializer
+    name = "random"                # initlab.initializers.available(), or "lsuv"
+    scale = [0.01, 0.1, 1, 10]     # multiplies the initializer's weights (default 1)
+    options = {}                   # the initializer's options, e.g. {mode = "fan_out"}
+
+    [[optimizer]]                  # default: gd at learning rate 0.01
+    name = "gd"
+    learning_rate = [0.01, 0.1]    # one value or a list
+    # any other key is an option of the optimizer (batch_size, beta1, ...)
+
+``random`` draws N(0, 1) here, so its ``scale`` is the standard deviation (the notebook's "large
+random" initialization is ``scale = 10``); its own ``scale`` option is not used. ``lsuv`` takes the
+options of :func:`initlab.lsuv.lsuv` (``init``, ``tol``, ``max_iter``) and normalizes on the
+training set.
+
+Identity
+--------
+:meth:`SweepSpec.identity` is the canonical form of everything that decides the numbers; its hash
+(:meth:`SweepSpec.fingerprint`) tells whether an output folder holds this sweep. ``name`` and
+``loss_threshold`` only label and analyse, so they are not part of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import numbers
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from initlab import activations, initializers
+from initlab.validation import check_choice, check_int, check_real
+
+from . import execute
+
+__all__ = [
+    "DataSpec",
+    "InitSpec",
+    "ModelSpec",
+    "OptimizerSpec",
+    "SpecError",
+    "SweepSpec",
+    "load_spec",
+    "parse_spec",
+]
+
+#: Options of the ``lsuv`` init (:func:`initlab.lsuv.lsuv`).
+LSUV_OPTIONS = ("init", "tol", "max_iter")
+
+
+class SpecError(ValueError):
+    """A spec that cannot run: the message names the file, the key, what is allowed and what came."""
+
+
+# --------------------------------------------------------------------------------------------
+# Small normalizers: a value or a list of values -> a non-empty tuple
+# --------------------------------------------------------------------------------------------
+def _values(name: str, value, check, *, example: str) -> tuple:
+    """``value`` or a list of them -> tuple of checked values; an empty list is an empty grid."""
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not items:
+        raise ValueError(
+            f"The '{name}' parameter is an empty list, so the grid has no runs. Give at least one value, e.g. {example}."
+        )
+    out = tuple(check(name, v) for v in items)
+    duplicates = sorted({repr(v) for v in out if out.count(v) > 1})
+    if duplicates:
+        raise ValueError(f"The '{name}' parameter lists {', '.join(duplicates)} more than once. List each value once.")
+    return out
+
+
+def _string(name: str, value) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"The '{name}' parameter must be a non-empty string. Got {value!r} ({type(value).__name__}) instead.")
+    return value
+
+
+def _options(name: str, value) -> tuple[tuple[str, Any], ...]:
+    """A mapping of options -> sorted (key, value) pairs of TOML scalars."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"The '{name}' parameter must be a table of options, e.g. {{mode = \"fan_out\"}}. Got {value!r} instead.")
+    for k, v in value.items():
+        if not isinstance(v, (str, bool, numbers.Real)):
+            raise TypeError(
+                f"The option '{k}' of '{name}' must be a string, number or boolean. Got {v!r} ({type(v).__name__}) instead."
+            )
+    return tuple(sorted((str(k), v) for k, v in value.items()))
+
+
+def _positive_real(name: str, value) -> float:
+    return check_real(name, value, min_value=0.0, min_inclusive=False)
+
+
+# --------------------------------------------------------------------------------------------
+# The dataclasses
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DataSpec:
+    """Datasets sharing sizes and a data seed (``[data]``). A name or a list of names in ``dataset``."""
+
+    dataset: tuple[str, ...] = ("circles",)  # names from initlab.datasets (circles: the notebook's data)
+    n_train: int | None = None  # None: the dataset's default (circles: 300)
+    n_test: int | None = None  # None: the dataset's default (circles: 100)
+    noise: float | None = None  # None: the dataset's default (circles: 0.05)
+    classes: int | None = None  # spirals, blobs, gaussian_quantiles: number of classes
+    data_seed: int = 0  # the data's own seed (circles with the default sizes and 0: the notebook's data)
+
+    def __post_init__(self):
+        allowed = execute.available_datasets()
+        names = _values("dataset", self.dataset, lambda n, v: check_choice(n, v, allowed), example='dataset = "circles"')
+        object.__setattr__(self, "dataset", names)
+        if self.n_train is not None:
+            object.__setattr__(self, "n_train", check_int("n_train", self.n_train, min_value=1))
+        if self.n_test is not None:
+            object.__setattr__(self, "n_test", check_int("n_test", self.n_test, min_value=1))
+        if self.noise is not None:
+            object.__setattr__(self, "noise", check_real("noise", self.noise, min_value=0.0))
+        if self.classes is not None:
+            object.__setattr__(self, "classes", check_int("classes", self.classes, min_value=2))
+        object.__setattr__(self, "data_seed", check_int("data_seed", self.data_seed, min_value=0))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The networks (``[model]``): ``hidden`` widths, or ``depth`` weight layers of ``width`` units.
+
+    The input and output sizes come from the dataset (a sigmoid output for two classes, softmax
+    for more). ``depth`` counts weight layers, as the notebook's "3-layer" 2-10-5-1 network.
+    """
+
+    hidden: tuple[tuple[int, ...], ...] | None = None  # e.g. ((10, 5),); default: the notebook's (10, 5)
+    depth: tuple[int, ...] | None = None  # weight layers, >= 1; with width, instead of hidden
+    width: int | None = None  # hidden units per layer when depth is given
+    activation: tuple[str, ...] = ("relu",)  # hidden activation(s)
+
+    def __post_init__(self):
+        if self.hidden is not None and (self.depth is not None or self.width is not None):
+            raise ValueError(
+                "The 'hidden' parameter and the 'depth'/'width' parameters describe the same thing: give hidden = [10, 5] "
+                "(hidden widths) or depth = [3, 5] with width = 10, not both."
+            )
+        if (self.depth is None) != (self.width is None):
+            raise ValueError(
+                "The 'depth' and 'width' parameters go together: depth = [3, 5, 10] weight layers of width = 10 units. "
+                f"Got depth={self.depth!r}, width={self.width!r}."
+            )
+        if self.depth is not None:
+            depth = _values("depth", self.depth, lambda n, v: check_int(n, v, min_value=1), example="depth = [3, 5, 10]")
+            object.__setattr__(self, "depth", depth)
+            object.__setattr__(self, "width", check_int("width", self.width, min_value=1))
+        else:
+            object.__setattr__(self, "hidden", _hidden(self.hidden if self.hidden is not None else (10, 5)))
+        allowed = activations.available()
+        acts = _values("activation", self.activation, lambda n, v: check_choice(n, v, allowed), example='activation = "relu"')
+        object.__setattr__(self, "activation", acts)
+
+    def architectures(self) -> tuple[tuple[int, ...], ...]:
+        """Hidden widths of every network, e.g. ``((10, 5),)``; ``depth`` d gives d - 1 hidden layers."""
+        if self.depth is not None:
+            return tuple((self.width,) * (d - 1) for d in self.depth)
+        return self.hidden
+
+
+def _hidden(value) -> tuple[tuple[int, ...], ...]:
+    """``[10, 5]`` (one network) or ``[[10, 5], [20]]`` (several; ``[]`` is no hidden layer)."""
+    example = "hidden = [10, 5] or hidden = [[10, 5], [20, 20]]"
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"The 'hidden' parameter must be a list of hidden-layer widths, e.g. {example}. Got {value!r} instead.")
+    nested = bool(value) and all(isinstance(v, (list, tuple)) for v in value)
+    if value and not nested and any(isinstance(v, (list, tuple)) for v in value):
+        raise TypeError(f"The 'hidden' parameter mixes numbers and lists; {example}. Got {value!r} instead.")
+    nets = list(value) if nested else [value]
+
+    def one(name, widths):
+        return tuple(check_int(f"{name} width", w, min_value=1) for w in widths)
+
+    return _values("hidden", nets, one, example=example)
+
+
+@dataclass(frozen=True)
+class InitSpec:
+    """One initializer (``[[init]]``) at one or more scales: ``W = scale * init(shape)``."""
+
+    name: str  # initlab.initializers.available() or "lsuv"
+    options: tuple[tuple[str, Any], ...] = ()  # a dict is accepted; stored as sorted pairs
+    scale: tuple[float, ...] = (1.0,)  # weight multipliers (random: its standard deviation)
+
+    def __post_init__(self):
+        allowed = (*initializers.available(), "lsuv")
+        if not isinstance(self.name, str) or self.name not in allowed:
+            hint = difflib.get_close_matches(self.name, allowed, n=1) if isinstance(self.name, str) else []
+            did_you_mean = f" Did you mean {hint[0]!r}?" if hint else ""
+            raise ValueError(
+                f"The 'name' parameter must be an initializer: one of {{{', '.join(repr(a) for a in sorted(allowed))}}}."
+                f"{did_you_mean} Got {self.name!r} instead."
+            )
+        options = _options("options", self.options if isinstance(self.options, Mapping) else dict(self.options))
+        object.__setattr__(self, "options", options)
+        if self.name == "random" and "scale" in dict(options):
+            raise ValueError(
+                "The 'options' parameter of init 'random' must not set 'scale': in a sweep random draws N(0, 1) and the "
+                "init's own 'scale' key multiplies it, e.g. scale = [0.1, 10]."
+            )
+        _check_init_options(self.name, dict(options))
+        scales = _values("scale", self.scale, _positive_real, example="scale = [0.1, 1, 10]")
+        object.__setattr__(self, "scale", scales)
+
+
+def _check_init_options(name: str, options: dict) -> None:
+    """Build the initializer once, so a bad option fails when the spec is read, not in a worker."""
+    if name != "lsuv":
+        initializers.get(name, **({"scale": 1.0} if name == "random" else {}), **options)
+        return
+    unknown = sorted(set(options) - set(LSUV_OPTIONS))
+    if unknown:
+        raise TypeError(f"Unknown option(s) {unknown} for init 'lsuv'. Allowed: {', '.join(LSUV_OPTIONS)}.")
+    if "init" in options:
+        check_choice("init", options["init"], initializers.available(), owner="lsuv")
+    if "tol" in options:
+        _positive_real("tol", options["tol"])
+    if "max_iter" in options:
+        check_int("max_iter", options["max_iter"], min_value=1)
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """One optimizer (``[[optimizer]]``) at one or more learning rates; other keys are its options."""
+
+    name: str = "gd"  # initlab.optimizers.available()
+    learning_rate: tuple[float, ...] = (0.01,)
+    options: tuple[tuple[str, Any], ...] = ()  # e.g. {"beta1": 0.9} or {"batch_size": 64}
+
+    def __post_init__(self):
+        check_choice("name", self.name, execute.available_optimizers())
+        lrs = _values("learning_rate", self.learning_rate, _positive_real, example="learning_rate = [0.01, 0.1]")
+        object.__setattr__(self, "learning_rate", lrs)
+        options = _options("options", self.options if isinstance(self.options, Mapping) else dict(self.options))
+        execute.check_optimizer(self.name, dict(options))
+        object.__setattr__(self, "options", options)
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A whole sweep. Lists are grid dimensions; every combination with every seed is one run."""
+
+    init: tuple[InitSpec, ...]  # at least one
+    data: tuple[DataSpec, ...] = (DataSpec(),)
+    model: ModelSpec = ModelSpec()
+    optimizer: tuple[OptimizerSpec, ...] = (OptimizerSpec(),)
+    seeds: tuple[int, ...] = tuple(range(10))  # an int n is read as 0..n-1
+    iterations: tuple[int, ...] = (15000,)  # gradient-descent iterations (one value or a list)
+    record_every: int = 100  # loss recorded at 0, record_every, ... and after the last iteration
+    diagnostics: bool = True  # per-layer statistics at initialization and at the end
+    loss_threshold: float = 0.1  # summary: first recorded iteration with loss <= this
+    engine: str = "numpy"  # "numpy" (the reference) or a compiled engine when available
+    base_seed: int = 0  # root of every run's random stream
+    name: str = "sweep"
+
+    def __post_init__(self):
+        for key, kind in (("init", InitSpec), ("data", DataSpec), ("optimizer", OptimizerSpec)):
+            value = getattr(self, key)
+            items = (value,) if isinstance(value, kind) else tuple(value)
+            if not items:
+                raise ValueError(f"The '{key}' parameter is empty, so the grid has no runs. Give at least one [[{key}]] table.")
+            if not all(isinstance(v, kind) for v in items):
+                raise TypeError(f"The '{key}' parameter must hold {kind.__name__} objects. Got {items!r} instead.")
+            object.__setattr__(self, key, items)
+        if not isinstance(self.model, ModelSpec):
+            raise TypeError(f"The 'model' parameter must be a ModelSpec. Got {self.model!r} instead.")
+        object.__setattr__(self, "seeds", _seeds(self.seeds))
+        its = _values("iterations", self.iterations, lambda n, v: check_int(n, v, min_value=1), example="iterations = 2000")
+        object.__setattr__(self, "iterations", its)
+        object.__setattr__(self, "record_every", check_int("record_every", self.record_every, min_value=1))
+        if not isinstance(self.diagnostics, bool):
+            raise TypeError(f"The 'diagnostics' parameter must be true or false. Got {self.diagnostics!r} instead.")
+        object.__setattr__(self, "loss_threshold", _positive_real("loss_threshold", self.loss_threshold))
+        check_choice("engine", self.engine, execute.available_engines())
+        object.__setattr__(self, "base_seed", check_int("base_seed", self.base_seed, min_value=0))
+        object.__setattr__(self, "name", _string("name", self.name))
+
+    # ---- canonical forms ---------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """The spec as plain data (the TOML file's structure, every default filled in)."""
+
+        def plain(obj):
+            if dataclasses.is_dataclass(obj):
+                out = {}
+                for f in dataclasses.fields(obj):
+                    value = getattr(obj, f.name)
+                    out[f.name] = dict(value) if f.name == "options" else plain(value)
+                return out
+            if isinstance(obj, tuple):
+                return [plain(v) for v in obj]
+            return obj
+
+        return plain(self)
+
+    def identity(self) -> dict:
+        """What decides the numbers: :meth:`to_dict` without ``name`` and ``loss_threshold``."""
+        out = self.to_dict()
+        del out["name"], out["loss_threshold"]
+        return out
+
+    def fingerprint(self) -> str:
+        """sha256 of the canonical JSON of :meth:`identity` (64 hex digits)."""
+        return sha256_json(self.identity())
+
+    @classmethod
+    def from_dict(cls, doc: Mapping, *, source: str = "<spec>", default_name: str = "sweep") -> SweepSpec:
+        """Build from parsed TOML (or :meth:`to_dict`); errors name ``source`` and the key."""
+        return _from_document(doc, source=source, default_name=default_name)
+
+
+def _seeds(value) -> tuple[int, ...]:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return tuple(range(check_int("seeds", value, min_value=1)))
+    if isinstance(value, (list, tuple)):
+        return _values("seeds", value, lambda n, v: check_int(n, v, min_value=0), example="seeds = 10 or seeds = [3, 7]")
+    raise TypeError(f"The 'seeds' parameter must be a count (e.g. 10) or a list of seeds (e.g. [3, 7]). Got {value!r} instead.")
+
+
+def sha256_json(obj) -> str:
+    """sha256 hex digest of ``obj`` as canonical JSON (sorted keys, no spaces): stable across runs and machines."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# TOML -> dataclasses, with messages that point into the file
+# --------------------------------------------------------------------------------------------
+_TOP = ("name", "seeds", "base_seed", "iterations", "record_every", "diagnostics", "loss_threshold", "engine", "data",
+        "model", "init", "optimizer")
+_TABLE_KEYS = {
+    "data": ("dataset", "n_train", "n_test", "noise", "classes", "data_seed"),
+    "model": ("hidden", "depth", "width", "activation"),
+    "init": ("name", "scale", "options"),
+}
+
+
+def _unknown_keys(table: Mapping, allowed: Sequence[str]) -> None:
+    unknown = [k for k in table if k not in allowed]
+    if unknown:
+        key = unknown[0]
+        hint = difflib.get_close_matches(key, allowed, n=1)
+        did_you_mean = f" Did you mean '{hint[0]}'?" if hint else ""
+        raise ValueError(f"Unknown key '{key}'.{did_you_mean} Allowed: {', '.join(allowed)}.")
+
+
+def _tables(doc: Mapping, key: str) -> list[Mapping]:
+    """``[key]`` (one table) or ``[[key]]`` (a list of tables) -> list of tables."""
+    value = doc[key]
+    items = [value] if isinstance(value, Mapping) else value
+    if not isinstance(items, list) or not all(isinstance(t, Mapping) for t in items):
+        raise TypeError(f"The '{key}' key must be a table: write [{key}] or [[{key}]] sections. Got {value!r} instead.")
+    return items
+
+
+class _Located:
+    """Re-raise ValueError/TypeError from inside the block as SpecError naming the file and the table."""
+
+    def __init__(self, source: str, where: str = ""):
+        self.source, self.where = source, where
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if kind is None or kind is SpecError or not issubclass(kind, (ValueError, TypeError)):
+            return False
+        # The checks speak of a function's parameters; in a TOML file they are keys.
+        message = re.sub(r"\bparameter(s?)\b", r"key\1", str(exc))
+        where = f"{self.where}: " if self.where else ""
+        raise SpecError(f"{self.source}: {where}{message}") from None
+
+
+def _from_document(doc: Mapping, *, source: str, default_name: str) -> SweepSpec:
+    with _Located(source, "top level"):
+        if not isinstance(doc, Mapping):
+            raise TypeError(f"A sweep spec must be a TOML document (a table). Got {type(doc).__name__}.")
+        _unknown_keys(doc, _TOP)
+        if "init" not in doc:
+            raise ValueError("The 'init' key is missing: add at least one [[init]] table, e.g. [[init]] name = \"he_normal\".")
+    kwargs: dict[str, Any] = {}
+    if "data" in doc:
+        with _Located(source):
+            tables = _tables(doc, "data")
+        data = []
+        for i, table in enumerate(tables):
+            where = "[data]" if isinstance(doc["data"], Mapping) else f"[[data]] #{i + 1}"
+            with _Located(source, where):
+                _unknown_keys(table, _TABLE_KEYS["data"])
+                data.append(DataSpec(**table))
+        kwargs["data"] = tuple(data)
+    if "model" in doc:
+        with _Located(source, "[model]"):
+            if not isinstance(doc["model"], Mapping):
+                raise TypeError(f"The 'model' key must be a table: write a [model] section. Got {doc['model']!r} instead.")
+            _unknown_keys(doc["model"], _TABLE_KEYS["model"])
+            kwargs["model"] = ModelSpec(**doc["model"])
+    with _Located(source):
+        tables = _tables(doc, "init")
+    inits = []
+    for i, table in enumerate(tables):
+        where = f"[[init]] #{i + 1}" + (f" ({table['name']!r})" if isinstance(table.get("name"), str) else "")
+        with _Located(source, where):
+            _unknown_keys(table, _TABLE_KEYS["init"])
+            if "name" not in table:
+                raise ValueError("The 'name' key is missing, e.g. name = \"he_normal\".")
+            inits.append(InitSpec(**table))
+    kwargs["init"] = tuple(inits)
+    if "optimizer" in doc:
+        with _Located(source):
+            tables = _tables(doc, "optimizer")
+        optimizers = []
+        for i, table in enumerate(tables):
+            where = f"[[optimizer]] #{i + 1}" + (f" ({table['name']!r})" if isinstance(table.get("name"), str) else "")
+            with _Located(source, where):
+                table = dict(table)
+                # In TOML the options sit beside name and learning_rate; in Python they are a dict.
+                options = table.pop("options", {}) if isinstance(table.get("options"), Mapping) else {}
+                options = {**options, **{k: table.pop(k) for k in list(table) if k not in ("name", "learning_rate")}}
+                optimizers.append(OptimizerSpec(**table, options=options))
+        kwargs["optimizer"] = tuple(optimizers)
+    with _Located(source, "top level"):
+        for key in ("seeds", "base_seed", "iterations", "record_every", "diagnostics", "loss_threshold", "engine", "name"):
+            if key in doc:
+                kwargs[key] = doc[key]
+        kwargs.setdefault("name", default_name)
+        return SweepSpec(**kwargs)
+
+
+def parse_spec(text: str, *, source: str = "<spec>", default_name: str = "sweep") -> SweepSpec:
+    """Parse TOML ``text`` into a :class:`SweepSpec`; errors name ``source`` (a file name) and the key.
+
+    Raises
+    ------
+    SpecError
+        Not TOML, an unknown key (with a suggestion), a wrong type, an empty grid, an unknown
+        initializer, dataset, activation or optimizer, or a bad option.
+    """
+    toml = _toml()
+    try:
+        doc = toml.loads(text)
+    except toml.TOMLDecodeError as exc:
+        raise SpecError(f"{source}: not valid TOML: {exc}. Check the quoting and brackets there.") from None
+    return SweepSpec.from_dict(doc, source=source, default_name=default_name)
+
+
+def load_spec(path) -> tuple[SweepSpec, str]:
+    """Read and parse the TOML file at ``path``; return the spec and the file's text.
+
+    The default ``name`` is the file's stem.
+
+    Raises
+    ------
+    SpecError
+        The file cannot be read, or see :func:`parse_spec`.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read the sweep spec ({exc.strerror or exc}). Give the path of a .toml file.") from None
+    except UnicodeDecodeError:
+        raise SpecError(f"{path}: not a text file (not UTF-8). Give the path of a .toml sweep spec.") from None
+    return parse_spec(text, source=str(path), default_name=path.stem), text
+
+
+def _toml():
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    return tomllib
