@@ -379,9 +379,14 @@ class _Progress:
         return False
 
 
+_GROUPS = ("sweep",)  # command groups: on their own they print their help
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if len(argv) == 1 and argv[0] in _GROUPS:
+        argv.append("--help")
     try:
         rv = app(args=argv or ["--help"], prog_name="initlab", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
@@ -403,6 +408,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+from initlab.sweeps.cli import register as _register_sweeps  # noqa: E402  (sweep group and report command)
+
+_register_sweeps(app)
 
 
 if __name__ == "__main__":  # python -m initlab.cli

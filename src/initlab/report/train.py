@@ -20,9 +20,10 @@ import numpy as np
 from ..datasets import Dataset
 from ..network import MLP
 from ..training import History
+from ..stats import mean_ci
 from . import write_files
 
-__all__ = ["TrainRun", "mean_ci", "median_seed", "render", "summary_rows", "title", "to_json", "write", "SUMMARY_HEADER"]
+__all__ = ["TrainRun", "median_seed", "render", "summary_rows", "title", "to_json", "write", "SUMMARY_HEADER"]
 
 SUMMARY_HEADER = ["Seed", "Train accuracy", "Test accuracy", "Final loss", "Diverged at"]
 
@@ -48,18 +49,6 @@ class TrainRun:
     history: History
 
 
-def mean_ci(values) -> tuple[float, float]:
-    """Mean and half width of the 95 % t interval of the finite ``values``; (nan, nan) for none, (mean, nan) for one."""
-    x = np.asarray([v for v in np.ravel(values) if math.isfinite(v)], dtype=np.float64)
-    if x.size == 0:
-        return math.nan, math.nan
-    if x.size == 1:
-        return float(x[0]), math.nan
-    from scipy.stats import t  # lazy: scipy costs ~0.3 s to import
-
-    return float(x.mean()), float(t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
-
-
 def median_seed(history: History) -> int:
     """Index of the seed with the median final loss (the lower one of two; a diverged seed counts as +inf)."""
     key = np.where(history.diverged | ~np.isfinite(history.final_loss), np.inf, history.final_loss)
@@ -72,7 +61,8 @@ def _percent(x: float) -> str:
 
 
 def _estimate(values, percent: bool) -> str:
-    mean, half = mean_ci(values)
+    est = mean_ci(values)
+    mean, half = est.mean, est.half_width
     fmt = (lambda v: f"{100 * v:.2f}%") if percent else (lambda v: f"{v:.4g}")
     if not math.isfinite(mean):
         return "-"
@@ -128,8 +118,8 @@ def to_json(run: TrainRun) -> dict:
     test = h.test_accuracy if h.test_accuracy is not None else np.full(h.train_accuracy.shape, np.nan)
     summary = {}
     for name, values in (("train_accuracy", h.train_accuracy), ("test_accuracy", test), ("final_loss", h.final_loss[~h.diverged])):
-        mean, half = mean_ci(values)
-        summary[name] = {"mean": _floats([mean])[0], "ci95_half_width": _floats([half])[0], "n": int(np.isfinite(values).sum())}
+        est = mean_ci(values)
+        summary[name] = {"mean": _floats([est.mean])[0], "ci95_half_width": _floats([est.half_width])[0], "n": est.n}
     return {
         "initlab": "train",
         "config": {**run.config, "layers": list(run.net.layers), "output": run.net.output, "optimizer_repr": h.optimizer},
