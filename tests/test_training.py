@@ -240,3 +240,46 @@ def test_initialize_and_train_is_initialize_then_train_on_split_streams(circles)
     assert history.optimizer == "sgd()" and history.batch_size == 100
     with pytest.raises(TypeError, match=r"'init_options' parameter must be a dict"):
         initialize_and_train(NOTEBOOK, X, Y, init_options=["gain", 2.0], iterations=1)
+
+
+# --------------------------------------------------------------------------------------------
+# engine="numba": the compiled kernel behind the same train()
+# --------------------------------------------------------------------------------------------
+def test_numba_engine_matches_numpy_engine_with_diagnostics_and_progress():
+    from initlab import datasets
+    from initlab.network import MLP
+    from initlab.training import train
+
+    data = datasets.load("moons", rng=1)
+    net = MLP((2, 16, 8, 1), activation="relu")
+    params = net.initialize("he_normal", rng=3, models=4)
+    for key in ("W1", "W2", "W3"):
+        params[key][3] *= 1e110  # model 3's logits overflow to inf at once
+    lr = np.array([0.05, 0.1, 0.2, 0.1])
+    runs = {}
+    for engine in ("numpy", "numba"):
+        seen = []
+        runs[engine] = (train(net, params, data.X_train, data.Y_train, learning_rate=lr, iterations=600, record_every=50,
+                              diagnostics=200, progress=seen.append, engine=engine), seen)  # fmt: skip
+    (a, seen_a), (b, seen_b) = runs["numpy"], runs["numba"]
+    assert np.array_equal(a.diverged_at, b.diverged_at) and a.diverged[3] and not a.diverged[:3].any()
+    np.testing.assert_allclose(b.loss, a.loss, rtol=1e-12, atol=0)
+    for key in a.params:
+        np.testing.assert_allclose(b.params[key], a.params[key], rtol=1e-10, atol=1e-13)
+    assert np.array_equal(a.diagnostics_iterations, b.diagnostics_iterations)
+    np.testing.assert_allclose(b.diagnostics[-1].a_std, a.diagnostics[-1].a_std, rtol=1e-9)
+    assert seen_b[-1] == seen_a[-1] == 600
+
+
+def test_numba_engine_refuses_what_it_cannot_do():
+    from initlab.network import MLP
+    from initlab.training import train
+
+    net = MLP((2, 4, 1))
+    params = net.initialize("he_normal", rng=0)
+    X = np.random.default_rng(0).standard_normal((2, 20))
+    Y = (X[:1] > 0).astype(float)
+    with pytest.raises(ValueError, match="'engine' parameter 'numba' trains with full-batch gradient descent only"):
+        train(net, params, X, Y, optimizer="adam", iterations=2, engine="numba")
+    with pytest.raises(ValueError, match="The 'engine' parameter of .*|'engine' parameter must be one of"):
+        train(net, params, X, Y, iterations=2, engine="jax")

@@ -100,6 +100,20 @@ def check_finite_array(name: str, value, *, ndim: int | None = None, dtype=np.fl
     return arr
 
 
+def check_learning_rate(learning_rate, K: int) -> np.ndarray:
+    """A positive float, or a (K,) array of them (one per model) -> (K,) float64."""
+    if np.ndim(learning_rate) == 0:
+        return np.full(K, check_real("learning_rate", learning_rate, min_value=0.0, min_inclusive=False))
+    lr = check_finite_array("learning_rate", learning_rate, ndim=1)
+    if lr.shape != (K,):
+        raise ValueError(
+            f"The 'learning_rate' parameter must be a number or an array of K={K} numbers (one per model). Got shape {lr.shape} instead."
+        )
+    if not np.all(lr > 0):
+        raise ValueError(f"The 'learning_rate' parameter must be > 0 for every model. Got {lr[lr <= 0][:5]} instead.")
+    return lr
+
+
 def check_rng(rng) -> np.random.Generator:
     """Normalize ``rng`` (None, an int seed, a SeedSequence or a Generator) to a Generator."""
     if isinstance(rng, np.random.Generator):
