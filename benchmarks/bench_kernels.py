@@ -39,21 +39,11 @@ from threadpoolctl import threadpool_info
 from initlab import course, kernels
 from initlab.network import MLP
 from initlab.training import train
+from bench_engine import notebook_loop  # the same measurement of the notebook loop (this folder is on sys.path)
 
 PEAK_GFLOPS_PER_CORE = 41.0  # float64, this machine (AVX-512, measured for issue #5)
 TARGET_PER_CORE = 18.0  # x the notebook loop, per core, at K >= 64
 TARGET_TWO_CORES = 1.7  # x more with both cores
-
-
-def notebook_loop(X, Y, parameters, iterations: int, learning_rate: float = 0.01) -> float:
-    """Seconds for the notebook's loop (model() without printing and plotting)."""
-    start = time.perf_counter()
-    for _ in range(iterations):
-        a3, cache = course.forward_propagation(X, parameters)
-        course.compute_loss(a3, Y)
-        grads = course.backward_propagation(X, Y, cache)
-        parameters = course.update_parameters(parameters, grads, learning_rate)
-    return time.perf_counter() - start
 
 
 def best(run, repeat: int, budget: float) -> tuple[float, int]:

@@ -16,8 +16,8 @@ the divergence rule of :mod:`initlab.training`: a model whose logits, or whose u
 do not have a finite sum (summed in numpy's pairwise order, so the same sums overflow) stops at
 its last finite parameters, ``diverged_at`` is that iteration and its later losses stay ``nan``.
 
-Entry points: :func:`train_gd` (validated, returns :class:`GDResult`) and :func:`gd_flat`, the
-inner function on :func:`initlab.training.train`'s own arrays, for its ``engine="numba"``.
+Entry points: :func:`gd_flat`, the inner function on :func:`initlab.training.train`'s own arrays,
+behind its ``engine="numba"``; :func:`train_gd`, that ``train`` with a thread count.
 
 Agreement with the numpy engine
 -------------------------------
@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 
 import numba
 import numpy as np
@@ -69,10 +68,10 @@ from llvmlite import ir as llvm_ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
-from initlab.network import MLP, parameter_count, remove_model_axis
-from initlab.validation import check_int, check_learning_rate
+from initlab.network import MLP, parameter_count
+from initlab.validation import check_int
 
-__all__ = ["GDResult", "gd_flat", "supported", "train_gd", "warm_up"]
+__all__ = ["gd_flat", "supported", "train_gd", "warm_up"]
 
 # Codes the kernel branches on (outside its inner loops).
 _HIDDEN = {"relu": 0, "leaky_relu": 1, "tanh": 2, "sigmoid": 3, "linear": 4, "selu": 5, "gelu": 6}
@@ -819,30 +818,6 @@ def gd_flat(
         numba.set_num_threads(previous)
 
 
-@dataclass(frozen=True)
-class GDResult:
-    """What :func:`train_gd` returns; the training part of :class:`initlab.training.History`.
-
-    Attributes
-    ----------
-    loss : (K, n_records) float64, at ``record_iterations`` (before that iteration's update); nan after divergence
-    record_iterations : (n_records,) int
-    params : dict, final parameters (a diverged model's last finite ones), in the shape they came
-    diverged : (K,) bool
-    diverged_at : (K,) int, -1 if the model did not diverge
-    learning_rate : (K,) float64
-    wall_time : float, seconds in the kernel (compilation excluded after the first call)
-    """
-
-    loss: np.ndarray
-    record_iterations: np.ndarray
-    params: dict
-    diverged: np.ndarray
-    diverged_at: np.ndarray
-    learning_rate: np.ndarray
-    wall_time: float
-
-
 def train_gd(
     net: MLP,
     params,
@@ -854,51 +829,23 @@ def train_gd(
     record_every: int = 1000,
     loss: str = "stable",
     threads: int | None = None,
-) -> GDResult:
-    """Train K networks by full-batch gradient descent with the compiled kernel.
+):
+    """``initlab.training.train(..., engine="numba")`` on ``threads`` threads; returns its History.
 
-    The same arguments and semantics as :func:`initlab.training.train` (without diagnostics and
-    test set); see there. ``threads``: number of threads (default: numba's, one per core).
-
-    Raises
-    ------
-    NotImplementedError
-        For a network the kernel does not compile (:func:`supported`); use :func:`initlab.training.train`.
+    ``threads``: number of threads (default: numba's, one per core), restored afterwards.
     """
-    loss = net.check_loss(loss)
-    P, had_axis = net.check_params(params)
-    X, T = net.check_data(X, Y)
-    K = P["W1"].shape[0]
-    iterations = check_int("iterations", iterations, min_value=0)
-    record_every = check_int("record_every", record_every, min_value=1)
+    from initlab.training import train  # training imports this module lazily; no cycle at import
+
     if threads is not None:
         threads = check_int("threads", threads, min_value=1, max_value=numba.config.NUMBA_NUM_THREADS)
-    lr = check_learning_rate(learning_rate, K)
-    L = net.n_layers
-    rows = [np.concatenate([P[f"W{l}"].reshape(K, -1), P[f"b{l}"].reshape(K, -1)], axis=1) for l in range(1, L + 1)]
-    theta = np.ascontiguousarray(np.concatenate(rows, axis=1))  # (K, P), laid out W1, b1, W2, ... as training's
-    record_iterations = np.arange(0, iterations, record_every)
-    losses = np.full((K, record_iterations.size), np.nan)
-    diverged_at = np.full(K, -1, dtype=np.int64)
-    begin = time.perf_counter()
-    gd_flat(net, theta, X, T, lr, start=0, stop=iterations, record_every=record_every, loss=loss,
-            losses=losses, diverged_at=diverged_at, threads=threads)  # fmt: skip
-    wall_time = time.perf_counter() - begin
-    trained, offset = {}, 0
-    for l, (n, p) in enumerate(net.weight_shapes, start=1):
-        trained[f"W{l}"] = theta[:, offset : offset + n * p].reshape(K, n, p).copy()
-        offset += n * p
-        trained[f"b{l}"] = theta[:, offset : offset + n].reshape(K, n, 1).copy()
-        offset += n
-    return GDResult(
-        loss=losses,
-        record_iterations=record_iterations,
-        params=trained if had_axis else remove_model_axis(trained),
-        diverged=diverged_at >= 0,
-        diverged_at=diverged_at,
-        learning_rate=lr,
-        wall_time=wall_time,
-    )
+    previous = numba.get_num_threads()
+    if threads is not None:
+        numba.set_num_threads(threads)
+    try:
+        return train(net, params, X, Y, learning_rate=learning_rate, iterations=iterations,
+                     record_every=record_every, loss=loss, engine="numba")  # fmt: skip
+    finally:
+        numba.set_num_threads(previous)
 
 
 def warm_up() -> float:
