@@ -1,0 +1,168 @@
+"""What a playground run may ask for: the limits, the clean config, and the one validation function.
+
+Every request (``POST /api/validate`` and each ``train`` message on the WebSocket) goes through
+:func:`validate`, which never raises on user input: it returns a :class:`RunConfig` or a list of
+``{"field", "message"}`` errors, one per bad field, each naming what was allowed and what came.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+from dataclasses import asdict, dataclass
+
+from initlab import activations, datasets, initializers, optimizers
+
+__all__ = ["DATASETS", "LIMITS", "NOTEBOOK", "NOTEBOOK_INIT", "RunConfig", "options", "validate"]
+
+#: The data sets of the page: the 2-D binary problems (one sigmoid output, a boundary to draw).
+DATASETS = ("circles", "moons", "spirals", "xor", "gaussian_quantiles")
+#: The notebook's He draw (``course.initialize_parameters_he``, seed from the config), bit-exact.
+NOTEBOOK_INIT = "notebook_he"
+
+#: Bounds of every numeric field: small enough that one tab cannot hog the shared CPU for long.
+LIMITS = {
+    "depth": (1, 8),  # hidden layers
+    "width": (1, 64),  # units per hidden layer
+    "iterations": (1, 100_000),
+    "learning_rate": (1e-6, 10.0),
+    "noise": (0.0, 1.0),
+    "scale": (0.0, 1000.0),
+    "seed": (0, 2**32 - 1),
+}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run of the page, validated."""
+
+    dataset: str = "circles"
+    noise: float | None = None  # None: the data set's default (circles: the notebook's data)
+    hidden: tuple[int, ...] = (10, 5)  # units per hidden layer
+    activation: str = "relu"
+    init: str = "he_normal"  # an initializer name or NOTEBOOK_INIT
+    init_options: tuple[tuple[str, object], ...] = ()
+    scale: float = 1.0  # multiplies every initial weight
+    optimizer: str = "gd"
+    learning_rate: float = 0.01
+    iterations: int = 15000
+    seed: int = 3
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["hidden"] = list(self.hidden)
+        out["init_options"] = dict(self.init_options)
+        return out
+
+
+#: The notebook's experiment: circles, 2-10-5-1 relu, He from seed 3, gradient descent at 0.01, 15,000 iterations.
+NOTEBOOK = RunConfig(init=NOTEBOOK_INIT)
+
+
+def _initializer_options(name: str) -> list[dict]:
+    factory = getattr(initializers, name, None)
+    if name == NOTEBOOK_INIT or not callable(factory):
+        return []
+    out = []
+    for p in inspect.signature(factory).parameters.values():
+        default = None if p.default is p.empty else p.default
+        out.append({"name": p.name, "default": default, "required": p.default is p.empty})
+    return out
+
+
+def options() -> dict:
+    """The choices and limits the page offers (``GET /api/options``), from the registries."""
+    inits = {NOTEBOOK_INIT: "the notebook's He: randn(n_l, n_{l-1}) * sqrt(2/n_{l-1}) from RandomState(seed), course.py"}
+    inits.update(initializers.available())
+    all_sets = datasets.available()
+    return {
+        "datasets": {name: all_sets[name] for name in DATASETS},
+        "activations": list(activations.available()),
+        "initializers": {name: {"summary": s, "options": _initializer_options(name)} for name, s in inits.items()},
+        "optimizers": optimizers.available(),
+        "limits": {k: list(v) for k, v in LIMITS.items()},
+        "defaults": RunConfig().to_json(),
+        "notebook": NOTEBOOK.to_json(),
+    }
+
+
+class _Errors(list):
+    def add(self, field: str, message: str) -> None:
+        self.append({"field": field, "message": message})
+
+
+def _number(errors: _Errors, raw: dict, field: str, default, *, integer: bool, low_open: bool = False):
+    value = raw.get(field, default)
+    lo, hi = LIMITS[field]
+    kind = "an integer" if integer else "a number"
+    ok_type = isinstance(value, numbers.Integral) if integer else isinstance(value, numbers.Real)
+    if isinstance(value, bool) or not ok_type or (not integer and not math.isfinite(value)):
+        errors.add(field, f"The '{field}' field must be {kind} between {lo:g} and {hi:g}. Got {value!r} instead.")
+        return default
+    if value < lo or value > hi or (low_open and value == lo):
+        errors.add(field, f"The '{field}' field must be between {lo:g} and {hi:g}. Got {value:g} instead.")
+        return default
+    return int(value) if integer else float(value)
+
+
+def _choice(errors: _Errors, raw: dict, field: str, default, allowed) -> str:
+    value = raw.get(field, default)
+    if not isinstance(value, str) or value not in allowed:
+        listing = ", ".join(repr(a) for a in allowed)
+        errors.add(field, f"The '{field}' field must be one of {{{listing}}}. Got {value!r} instead.")
+        return default
+    return value
+
+
+def validate(raw) -> tuple[RunConfig | None, list[dict]]:
+    """A request's JSON -> ``(RunConfig, [])``, or ``(None, errors)`` with one ``{field, message}`` per bad field.
+
+    Missing fields take :class:`RunConfig`'s defaults; unknown fields are errors (a typo would
+    otherwise be silently ignored). ``action`` is allowed and ignored.
+    """
+    errors = _Errors()
+    if not isinstance(raw, dict):
+        return None, [{"field": "config", "message": f"The config must be a JSON object. Got {type(raw).__name__} instead."}]
+    d = RunConfig()
+    known = set(RunConfig.__dataclass_fields__) | {"action"}
+    for key in raw:
+        if key not in known:
+            errors.add(str(key), f"Unknown field {key!r}. Allowed: {', '.join(sorted(known - {'action'}))}.")
+
+    dataset = _choice(errors, raw, "dataset", d.dataset, DATASETS)
+    noise = raw.get("noise")
+    if noise is not None:
+        noise = _number(errors, raw, "noise", None, integer=False)
+    hidden = raw.get("hidden", list(d.hidden))
+    (dlo, dhi), (wlo, whi) = LIMITS["depth"], LIMITS["width"]
+    if not isinstance(hidden, (list, tuple)) or not dlo <= len(hidden) <= dhi:
+        errors.add("hidden", f"The 'hidden' field must list {dlo} to {dhi} hidden layers (units per layer, e.g. [10, 5]). Got {hidden!r} instead.")  # fmt: skip
+        hidden = d.hidden
+    elif not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and wlo <= n <= whi for n in hidden):
+        errors.add("hidden", f"Every hidden layer must have between {wlo} and {whi} units. Got {list(hidden)!r} instead.")
+        hidden = d.hidden
+    activation = _choice(errors, raw, "activation", d.activation, activations.available())
+    init = _choice(errors, raw, "init", d.init, (NOTEBOOK_INIT, *initializers.available()))
+    init_options = raw.get("init_options") or {}
+    if not isinstance(init_options, dict):
+        errors.add("init_options", f"The 'init_options' field must be an object of option names to values. Got {init_options!r} instead.")
+        init_options = {}
+    elif init == NOTEBOOK_INIT and init_options:
+        errors.add("init_options", f"The {NOTEBOOK_INIT!r} initializer takes no options (the notebook's formula). Got {init_options!r}.")
+    elif init != NOTEBOOK_INIT and not any(e["field"] == "init" for e in errors):
+        try:
+            initializers.get(init, **init_options)
+        except (TypeError, ValueError) as exc:
+            errors.add("init_options", f"Initializer {init!r}: {exc}")
+    scale = _number(errors, raw, "scale", d.scale, integer=False)
+    optimizer = _choice(errors, raw, "optimizer", d.optimizer, optimizers.available())
+    learning_rate = _number(errors, raw, "learning_rate", d.learning_rate, integer=False)
+    iterations = _number(errors, raw, "iterations", d.iterations, integer=True)
+    seed = _number(errors, raw, "seed", d.seed, integer=True)
+    if errors:
+        return None, list(errors)
+    config = RunConfig(dataset=dataset, noise=noise, hidden=tuple(int(n) for n in hidden), activation=activation, init=init,
+                       init_options=tuple(sorted(init_options.items())), scale=scale, optimizer=optimizer,
+                       learning_rate=learning_rate, iterations=iterations, seed=seed)  # fmt: skip
+    return config, []

@@ -1,0 +1,262 @@
+"""The playground's validation, training session and HTTP/WebSocket API (a real uvicorn server on a free port)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+pytest.importorskip("starlette", reason="the playground needs the web extra: pip install -e '.[web]'")
+pytest.importorskip("uvicorn")
+ws_client = pytest.importorskip("websockets.sync.client")
+
+from initlab import course  # noqa: E402
+from initlab.cli import main  # noqa: E402
+from initlab.playground import LIMITS, NOTEBOOK, RunConfig, options, validate  # noqa: E402
+from initlab.playground.server import is_loopback, running  # noqa: E402
+from initlab.playground.session import GRID, Run  # noqa: E402
+
+
+# ---------------------------------------------------------------------------- validate()
+def test_validate_defaults_and_a_full_config():
+    config, errors = validate({})
+    assert errors == [] and config == RunConfig()
+    raw = {"action": "train", "dataset": "moons", "noise": 0.1, "hidden": [8, 8, 8], "activation": "tanh", "init": "variance_scaling",
+           "init_options": {"scale": 2.0, "mode": "fan_avg"}, "scale": 0.5, "optimizer": "adam", "learning_rate": 0.003,
+           "iterations": 500, "seed": 7}  # fmt: skip
+    config, errors = validate(raw)
+    assert errors == []
+    assert config.hidden == (8, 8, 8) and config.init_options == (("mode", "fan_avg"), ("scale", 2.0))
+    assert config.to_json()["init_options"] == {"scale": 2.0, "mode": "fan_avg"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("dataset", "digits", "must be one of"),
+        ("hidden", [10] * (LIMITS["depth"][1] + 1), "1 to 8 hidden layers"),
+        ("hidden", [], "1 to 8 hidden layers"),
+        ("hidden", [10, 65], "between 1 and 64 units"),
+        ("hidden", "10,x", "hidden layers"),
+        ("iterations", 100_001, "between 1 and 100000. Got 100001"),
+        ("iterations", 2.5, "an integer"),
+        ("learning_rate", -1, "between 1e-06 and 10. Got -1"),
+        ("learning_rate", "fast", "a number"),
+        ("noise", 3, "between 0 and 1"),
+        ("activation", "rleu", "'relu'"),
+        ("init", "he", "'he_normal'"),
+        ("seed", -1, "between 0 and"),
+        ("scale", float("nan"), "a number"),
+        ("bogus", 1, "Unknown field 'bogus'"),
+    ],
+)
+def test_validate_names_the_field_and_what_was_allowed(field, value, words):
+    config, errors = validate({field: value})
+    assert config is None
+    assert [e["field"] for e in errors] == [field]
+    assert words in errors[0]["message"]
+
+
+def test_validate_reports_every_bad_field_and_initializer_options():
+    _, errors = validate({"iterations": 0, "learning_rate": 100, "init": "sparse"})
+    assert {e["field"] for e in errors} == {"iterations", "learning_rate", "init_options"}
+    assert "sparsity" in next(e for e in errors if e["field"] == "init_options")["message"]
+    _, errors = validate({"init": "he_normal", "init_options": {"mood": "x"}})
+    assert errors[0]["field"] == "init_options" and "mood" in errors[0]["message"]
+    assert validate([1, 2])[1][0]["field"] == "config"
+
+
+def test_options_come_from_the_registries():
+    o = options()
+    assert list(o["datasets"]) == ["circles", "moons", "spirals", "xor", "gaussian_quantiles"]
+    assert {"he_normal", "zeros", "random", "notebook_he"} <= set(o["initializers"])
+    assert [p["name"] for p in o["initializers"]["random"]["options"]] == ["scale"]
+    assert list(o["optimizers"]) == ["gd", "sgd", "momentum", "adam"]
+    assert o["limits"]["iterations"] == [1, 100_000] and o["notebook"]["init"] == "notebook_he"
+
+
+# ---------------------------------------------------------------------------- Run
+def test_notebook_preset_is_the_notebooks_experiment():
+    run = Run(replace(NOTEBOOK, iterations=1000))
+    X, Y, _, _ = course.load_dataset(plot=False)
+    np.testing.assert_array_equal(run.X, X)
+    W1 = course.initialize_parameters_he([2, 10, 5, 1])["W1"]
+    np.testing.assert_array_equal(run.views()[0][0][0], W1)
+    # chunks equal one run: the course's own gradient descent, 1000 iterations
+    run.step(300), run.step(700)
+    reference, _ = course.train_preallocated(X, Y, course.initialize_parameters_he([2, 10, 5, 1]), num_iterations=1000)
+    np.testing.assert_allclose(run.views()[0][0][0], reference["W1"], rtol=1e-10, atol=1e-12)
+
+
+def test_adam_state_carries_over_between_chunks():
+    cfg = replace(NOTEBOOK, optimizer="adam", iterations=200)
+    a, b = Run(cfg), Run(cfg)
+    a.step(200)
+    for _ in range(8):
+        b.step(25)
+    np.testing.assert_array_equal(a.theta, b.theta)
+
+
+def test_zeros_stays_symmetric_and_he_learns():
+    zeros = Run(replace(NOTEBOOK, init="zeros", iterations=500))
+    zeros.step(500)
+    snap = zeros.snapshot()
+    assert [l["distinct_units"] for l in snap["layers"]] == [1, 1, 1]
+    assert all(p <= 0.5 for p in snap["boundary"]["p"]) and len(snap["boundary"]["p"]) == GRID * GRID
+    he = Run(replace(NOTEBOOK, optimizer="adam"))
+    he.step(500)
+    snap = he.snapshot()
+    assert snap["loss"] < 0.2 and snap["test_accuracy"] > 0.9
+    assert [l["distinct_units"] for l in snap["layers"]] == [10, 5, 1]
+    json.dumps(snap)  # plain JSON
+
+
+def test_a_diverging_run_stops_with_finite_parameters():
+    run = Run(replace(NOTEBOOK, init="random", init_options=(("scale", 1000.0),), learning_rate=10.0, iterations=2000))
+    run.step(2000)
+    assert np.isfinite(run.theta).all()
+    json.dumps(run.snapshot())
+
+
+# ---------------------------------------------------------------------------- HTTP and WebSocket
+@pytest.fixture(scope="module")
+def url():
+    with running() as base:
+        yield base
+
+
+def _get(url):
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.status, r.headers.get("content-type"), r.read()
+
+
+def _post(url, body):
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_page_and_assets_are_served_locally(url):
+    status, kind, body = _get(url + "/")
+    assert status == 200 and kind.startswith("text/html")
+    for needed in (b'id="dataset"', b'id="init"', b'id="train"', b'id="status"', b'id="loss-value"', b'id="accuracy-value"'):
+        assert needed in body
+    assert b"http" not in body.replace(b'lang="en"', b"")  # no CDN: every asset is relative
+    for asset in ("app.js", "style.css"):
+        status, _, text = _get(f"{url}/static/{asset}")
+        assert status == 200 and b"http://" not in text and b"https://" not in text
+
+
+def test_api_options_and_validate(url):
+    status, kind, body = _get(url + "/api/options")
+    assert status == 200 and kind == "application/json" and "he_normal" in json.loads(body)["initializers"]
+    assert _post(url + "/api/validate", {"init": "zeros"}) == (200, {"ok": True, "config": replace(RunConfig(), init="zeros").to_json()})
+    status, body = _post(url + "/api/validate", {"hidden": [10] * 20, "learning_rate": 0})
+    assert status == 422 and {e["field"] for e in body["errors"]} == {"hidden", "learning_rate"}
+
+
+def _messages(ws, until, timeout=20.0):
+    out, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        m = json.loads(ws.recv(timeout=deadline - time.monotonic()))
+        out.append(m)
+        if until(m):
+            return out
+    raise AssertionError(f"timed out; got {[m.get('type') for m in out]}")
+
+
+def test_ws_trains_streams_progress_and_finishes(url):
+    with ws_client.connect(url.replace("http", "ws") + "/ws") as ws:
+        ws.send(json.dumps({"action": "train", **replace(NOTEBOOK, optimizer="adam", iterations=1500).to_json()}))
+        got = _messages(ws, lambda m: m == {"type": "status", "status": "done"})
+    kinds = [m["type"] for m in got]
+    assert kinds[0] == "start" and len(got[0]["points"]["train"]["x"]) == 300
+    progress = [m for m in got if m["type"] == "progress"]
+    assert progress[0]["iteration"] == 0 and progress[-1]["iteration"] == 1500 and progress[-1]["done"]
+    assert [m["iteration"] for m in progress] == sorted(m["iteration"] for m in progress)
+    assert progress[-1]["loss"] < 0.2 and len(progress[-1]["layers"]) == 3
+    curve = [point for m in progress for point in m["curve"]]  # [iteration, loss, test_loss], the loss chart
+    iterations = [p[0] for p in curve]
+    assert iterations[0] == 0 and iterations[-1] == 1500 and iterations == sorted(set(iterations))
+    assert 250 <= len(curve) <= 320 and curve[-1][1] == progress[-1]["loss"]
+
+
+def test_ws_bad_value_is_an_error_message_and_the_server_keeps_serving(url):
+    with ws_client.connect(url.replace("http", "ws") + "/ws") as ws:
+        ws.send(json.dumps({"action": "train", "iterations": 10**9}))
+        m = json.loads(ws.recv(timeout=10))
+        assert m["type"] == "error" and m["errors"][0]["field"] == "iterations" and "100000" in m["errors"][0]["message"]
+        ws.send("not json")
+        assert json.loads(ws.recv(timeout=10))["type"] == "error"
+        ws.send(json.dumps({"action": "fly"}))
+        assert "Unknown action" in json.loads(ws.recv(timeout=10))["errors"][0]["message"]
+        ws.send(json.dumps({"action": "train", "iterations": 50}))
+        _messages(ws, lambda m: m.get("status") == "done")
+
+
+def test_ws_pause_resume_reset(url):
+    with ws_client.connect(url.replace("http", "ws") + "/ws") as ws:
+        ws.send(json.dumps({"action": "train", "iterations": 100_000, "hidden": [64] * 8}))
+        _messages(ws, lambda m: m["type"] == "progress" and m["iteration"] > 0)
+        ws.send(json.dumps({"action": "pause"}))
+        _messages(ws, lambda m: m.get("status") == "paused")
+        time.sleep(0.3)  # a chunk in flight may still report
+        with contextlib.suppress(TimeoutError):
+            while True:
+                ws.recv(timeout=0.5)
+        ws.send(json.dumps({"action": "resume"}))
+        _messages(ws, lambda m: m["type"] == "progress")
+        ws.send(json.dumps({"action": "reset"}))
+        _messages(ws, lambda m: m.get("status") == "idle")
+
+
+def test_two_tabs_do_not_interfere_and_closing_one_stops_its_training(url):
+    ws_url = url.replace("http", "ws") + "/ws"
+    with ws_client.connect(ws_url) as a, ws_client.connect(ws_url) as b:
+        a.send(json.dumps({"action": "train", "iterations": 100_000, "hidden": [64] * 8}))
+        _messages(a, lambda m: m["type"] == "progress")
+        b.send(json.dumps({"action": "train", "init": "zeros", "iterations": 300}))
+        got = _messages(b, lambda m: m.get("status") == "done")
+        last = [m for m in got if m["type"] == "progress"][-1]
+        assert last["iterations"] == 300 and [l["distinct_units"] for l in last["layers"]] == [1, 1, 1]
+    # a was closed mid-run: the server is free for a new tab at once
+    with ws_client.connect(ws_url) as c:
+        start = time.monotonic()
+        c.send(json.dumps({"action": "train", "iterations": 200}))
+        _messages(c, lambda m: m.get("status") == "done")
+        assert time.monotonic() - start < 5
+
+
+# ---------------------------------------------------------------------------- CLI
+def test_cli_rejects_a_bad_port_in_one_line():
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main(["playground", "--port", "70000"]) == 2
+    assert err.getvalue().count("\n") == 1 and "'--port'" in err.getvalue()
+
+
+def test_cli_reports_a_port_in_use(url):
+    port = url.rsplit(":", 1)[1]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main(["playground", "--port", port]) == 2
+    assert "could not listen" in err.getvalue() and "warning" not in err.getvalue()
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):  # a non-loopback host warns first (the port is taken, so nothing is served)
+        assert main(["playground", "--host", "0.0.0.0", "--port", port]) == 2
+    assert "not a loopback address" in err.getvalue() and "could not listen" in err.getvalue()
+
+
+def test_loopback_detection():
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
