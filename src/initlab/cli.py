@@ -379,6 +379,31 @@ class _Progress:
         return False
 
 
+@app.command()
+def playground(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; anything but loopback lets other machines in."),
+    port: int = typer.Option(8000, "--port", help="TCP port (1-65535)."),
+    open_browser: bool = typer.Option(False, "--open", help="Open the page in the default web browser."),
+) -> None:
+    """Serve the playground: a local web page that trains small networks and shows what their initialization does.
+
+    Works offline (all assets in the package). Stop it with Ctrl-C.
+    """
+    try:
+        from .playground.server import is_loopback, serve
+    except ImportError as exc:
+        raise UserError(f"the playground needs the web extra ({exc.name} is missing): pip install 'initlab[web]'") from None
+    if not 1 <= port <= 65535:
+        raise UserError(f"The '--port' option must be between 1 and 65535. Got {port} instead.")
+    if not is_loopback(host):
+        _err(f"initlab: warning: --host {host} is not a loopback address: anyone who can reach this machine can use the playground and its CPU.")  # fmt: skip
+    _err(f"initlab playground on http://{'[' + host + ']' if ':' in host else host}:{port}/ (Ctrl-C stops it)")
+    try:
+        serve(host, port, open_browser=open_browser)
+    except OSError as exc:
+        raise UserError(f"could not listen on {host}:{port}: {exc.strerror or exc}. Choose another --port or --host.") from None
+
+
 _GROUPS = ("sweep",)  # command groups: on their own they print their help
 
 
@@ -408,6 +433,50 @@ def main(argv: list[str] | None = None) -> int:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+_STUDY_OUT = Path("initlab-out/study")
+
+
+@app.command("study")
+def study(
+    name: str = typer.Argument(None, help="The study to run, or 'list' to describe them all.", show_default=False),
+    quick: bool = typer.Option(False, "--quick", help="A small version that runs in seconds (what the tests run)."),
+    out: Path = typer.Option(None, "--out", help="Folder for figure.png, result.json and report.html [default: initlab-out/study/NAME].", show_default=False),
+    seeds: int = typer.Option(None, "--seeds", help="Seeds (independent networks) per configuration [default: the study's own].", show_default=False),
+    seed: int = typer.Option(0, "--seed", help="Root seed of everything random in the study."),
+) -> None:
+    """Reproduce a published claim about initialization: the evidence table, a figure and an honest verdict.
+
+    `initlab study list` describes every study; `initlab study NAME --quick` runs a small version.
+    """
+    from . import studies
+
+    if name is None or name == "list":
+        for key, st in studies.available().items():
+            print(f"{key}\n  {st.paper}\n  claim: {st.claim}\n  quick: {st.default_seeds['quick']} seeds; "
+                  f"default: {st.default_seeds['default']} seeds")
+        return
+    size = "quick" if quick else "default"
+    try:
+        st = studies.get(name)
+        seeds = studies.seeds_for(name, size, seeds)
+        out = _STUDY_OUT / name if out is None else out
+        _check_output_folder(out)
+        _err(f"running study {name} ({size}, {seeds} seeds) ...")
+        result = studies.run(name, size=size, seeds=seeds, rng=seed)
+    except (TypeError, ValueError) as exc:
+        raise UserError(_as_option(str(exc).replace("The 'study' parameter", "NAME"))) from None
+    _print_table(result.header, result.rows, title=f"{name}: {st.claim}")
+    print(f"verdict: {result.verdict}")
+    print(f"({result.seeds} seeds, {result.wall_time:.1f} s)")
+    from .report import write_files
+
+    try:
+        paths = write_files(studies.files(st, result), out)
+    except OSError as exc:
+        raise UserError(f"could not write to '--out' {out}: {exc.strerror or exc}. Choose a folder you can write to.") from None
+    _err(f"wrote {len(paths)} files to {out}/ (open {paths['report.html']} in a browser)")
 
 
 from initlab.sweeps.cli import register as _register_sweeps  # noqa: E402  (sweep group and report command)

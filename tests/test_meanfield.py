@@ -1,0 +1,89 @@
+"""initlab.meanfield against closed forms (linear activation), independent quadrature and the published critical point."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from initlab import meanfield as mf
+
+
+def test_quadrature_is_exact_for_gaussian_moments():
+    assert mf.expect(lambda z: np.ones_like(z)) == pytest.approx(1.0, abs=1e-14)
+    assert mf.expect(lambda z: z**2) == pytest.approx(1.0, abs=1e-12)
+    assert mf.expect(lambda z: z**4) == pytest.approx(3.0, abs=1e-11)
+    assert mf.expect(lambda z: z**3) == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("sigma_w2", [0.2, 0.5, 0.9])
+@pytest.mark.parametrize("sigma_b2", [0.05, 1.0])
+def test_linear_closed_forms(sigma_w2, sigma_b2):
+    # q = sigma_w2 q + sigma_b2  ->  q* = sigma_b2 / (1 - sigma_w2); phi' = 1  ->  chi1 = sigma_w2.
+    assert mf.q_star(sigma_w2, sigma_b2, "linear") == pytest.approx(sigma_b2 / (1 - sigma_w2), rel=1e-9)
+    assert mf.chi1(sigma_w2, sigma_b2, "linear") == pytest.approx(sigma_w2, rel=1e-12)
+    assert mf.xi_c(sigma_w2, sigma_b2, "linear") == pytest.approx(-1 / math.log(sigma_w2), rel=1e-9)
+    # The correlation map is affine for a linear network: (sigma_w2 c q + sigma_b2) / q.
+    q = mf.q_star(sigma_w2, sigma_b2, "linear")
+    for c in (-0.5, 0.0, 0.3, 0.9):
+        assert mf.correlation_map(c, sigma_w2, sigma_b2, "linear") == pytest.approx((sigma_w2 * c * q + sigma_b2) / q, abs=1e-10)
+    assert mf.c_star(sigma_w2, sigma_b2, "linear") == pytest.approx(1.0, abs=1e-8)
+
+
+def test_linear_diverges_at_and_above_one():
+    assert mf.q_star(1.5, 0.1, "linear") == math.inf
+    assert mf.chi1(1.5, 0.1, "linear") == math.inf
+
+
+def test_propagate_linear_matches_the_affine_recursion():
+    s_w2, s_b2 = 0.8, 0.3
+    p = mf.propagate(2.0, 0.5, 0.2, 6, s_w2, s_b2, "linear")
+    q1, q2, q12 = 2.0, 0.5, 0.2 * math.sqrt(2.0 * 0.5)
+    for l in range(1, 7):
+        q1, q2, q12 = s_w2 * q1 + s_b2, s_w2 * q2 + s_b2, s_w2 * q12 + s_b2
+        assert p.q11[l] == pytest.approx(q1, rel=1e-10)
+        assert p.q22[l] == pytest.approx(q2, rel=1e-10)
+        assert p.c[l] == pytest.approx(q12 / math.sqrt(q1 * q2), abs=1e-10)
+
+
+def test_tanh_variance_map_matches_adaptive_quadrature():
+    from scipy.integrate import quad
+
+    # Gauss-Hermite loses accuracy as tanh(sqrt(q) z) approaches a step (see the module docstring).
+    for q, tol in ((0.1, 1e-12), (1.0, 1e-10), (2.5, 3e-7)):
+        density = lambda z: math.exp(-z * z / 2) / math.sqrt(2 * math.pi)  # noqa: E731
+        exact, _ = quad(lambda z: math.tanh(math.sqrt(q) * z) ** 2 * density(z), -12, 12, epsabs=1e-14, limit=200)
+        assert mf.variance_map(q, 1.7, 0.05) == pytest.approx(1.7 * exact + 0.05, abs=1.7 * tol)
+
+
+def test_tanh_without_bias_is_critical_at_one():
+    # sigma_b2 = 0, sigma_w2 < 1: q* = 0 and chi1 = sigma_w2 tanh'(0)^2 = sigma_w2.
+    assert mf.q_star(0.5, 0.0) == pytest.approx(0.0, abs=1e-12)
+    assert mf.chi1(0.5, 0.0) == pytest.approx(0.5, abs=1e-9)
+
+
+def test_tanh_critical_point_matches_schoenholz_2017():
+    # Schoenholz et al. 2017, fig. 1: at sigma_b^2 = 0.05 the order-to-chaos transition is at sigma_w^2 ~ 1.76.
+    critical = mf.critical_sigma_w2(0.05)
+    assert critical == pytest.approx(1.76, abs=0.02)
+    assert mf.chi1(critical, 0.05) == pytest.approx(1.0, abs=1e-8)
+
+
+def test_phases_either_side_of_the_critical_point():
+    assert mf.chi1(1.2, 0.05) < 1 and mf.c_star(1.2, 0.05) == pytest.approx(1.0, abs=1e-6)
+    assert mf.chi1(3.0, 0.05) > 1 and mf.c_star(3.0, 0.05) < 0.5
+    assert mf.chi_c(1.2, 0.05) == pytest.approx(mf.chi1(1.2, 0.05))
+    assert mf.chi_c(3.0, 0.05) < 1  # c* is stable in the chaotic phase too
+    # the depth scale grows toward the critical point from both sides
+    assert mf.xi_c(1.2, 0.05) < mf.xi_c(1.6, 0.05) < mf.xi_c(1.75, 0.05)
+    assert mf.xi_c(3.0, 0.05) < mf.xi_c(2.0, 0.05) < mf.xi_c(1.8, 0.05)
+
+
+def test_bad_input_is_refused_with_the_parameter_name():
+    with pytest.raises(ValueError, match="sigma_w2"):
+        mf.q_star(-1.0, 0.05)
+    with pytest.raises(ValueError, match="sigma_b2"):
+        mf.chi1(1.0, -0.1)
+    with pytest.raises(ValueError, match="activation"):
+        mf.q_star(1.0, 0.05, "tnah")
