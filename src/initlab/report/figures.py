@@ -41,13 +41,7 @@ def cost_curves(curves: dict, *, title: str = "Training cost") -> Figure:
             top = np.nanmax(cost[finite]) if finite.any() else 1.0
             ax.plot(it[~finite], np.full((~finite).sum(), top), marker="^", ls="none", color=COLORS.get(name),
                     label=f"{name}: cost inf (log 0)")  # fmt: skip
-    ax.set_yscale("log")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("cost (cross-entropy)")
-    ax.axhline(math.log(2), color="k", lw=0.6, ls=":", label="ln 2 (predict 0.5 everywhere)")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=8)
+    _loss_axes(ax, title, "iteration", "cost (cross-entropy)")
     return fig
 
 
@@ -94,13 +88,7 @@ def loss_band(iterations, losses, *, title: str, labels=None) -> Figure:
         median = np.nanmedian(finite[:, seen], axis=0)
         ax.fill_between(it[seen], low, high, color="#1f77b4", alpha=0.18, lw=0, label=f"lowest to highest of {len(losses)} seeds")
         ax.plot(it[seen], median, color="#08306b", lw=2.0, label="median over seeds")
-    ax.set_yscale("log")
-    ax.set_xlabel("iteration (parameter updates)")
-    ax.set_ylabel("training loss (cross-entropy)")
-    ax.axhline(math.log(2), color="k", lw=0.6, ls=":", label="ln 2 (predict 0.5 everywhere)")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=8)
+    _loss_axes(ax, title, "iteration (parameter updates)", "training loss (cross-entropy)")
     return fig
 
 
@@ -133,3 +121,14 @@ def decision_regions(predict, X, Y, *, n_classes: int, title: str, class_names=N
     ax.set_ylabel("x2")
     ax.set_title(title)
     return fig
+
+
+def _loss_axes(ax, title: str, xlabel: str, ylabel: str) -> None:
+    """Log-scale loss axes with the ln 2 line (the loss of predicting 0.5 everywhere), grid and legend."""
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.axhline(math.log(2), color="k", lw=0.6, ls=":", label="ln 2 (predict 0.5 everywhere)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=8)
