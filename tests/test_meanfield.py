@@ -87,3 +87,15 @@ def test_bad_input_is_refused_with_the_parameter_name():
         mf.chi1(1.0, -0.1)
     with pytest.raises(ValueError, match="activation"):
         mf.q_star(1.0, 0.05, "tnah")
+
+
+def test_c_star_near_the_edge_is_the_fixed_point_of_the_plain_iteration():
+    """Near criticality c_star switches from iterating to Brent's method; both must give the same fixed point."""
+    sigma_w2, sigma_b2 = 1.8, 0.05  # chi_c close to 1: the plain iteration needs tens of thousands of steps
+    q = mf.q_star(sigma_w2, sigma_b2)
+    c = 0.0
+    for _ in range(60_000):
+        c = min(1.0, mf.correlation_map(c, sigma_w2, sigma_b2, q=q))
+    fast = mf.c_star(sigma_w2, sigma_b2)
+    assert fast == pytest.approx(c, abs=1e-12)
+    assert mf.correlation_map(fast, sigma_w2, sigma_b2, q=q) == pytest.approx(fast, abs=1e-13)

@@ -175,6 +175,18 @@ def test_initialize_shapes_and_model_k_is_the_same_whatever_K():
     np.testing.assert_allclose(p5["W1"][3], expected_W1, rtol=1e-15)
 
 
+def test_initialize_with_one_stream_per_model_draws_any_slice_of_the_models():
+    net = MLP((4, 7, 3, 1))
+    p5 = net.initialize("he_normal", rng=11, models=5)
+    chunk = net.initialize("he_normal", rng=[np.random.SeedSequence(11, spawn_key=(k,)) for k in (2, 3, 4)])
+    for key in p5:
+        np.testing.assert_array_equal(chunk[key], p5[key][2:5])
+    with pytest.raises(ValueError, match=r"one stream per model \(models=2\)\. Got 3 streams"):
+        net.initialize("he_normal", rng=[0, 1, 2], models=2)
+    with pytest.raises(ValueError, match="Got 0 streams"):
+        net.initialize("he_normal", rng=[])
+
+
 def test_initialize_options_callable_bias_and_scale():
     net = MLP((50, 40, 1))
     fan_out = net.initialize("he_normal", rng=0, mode="fan_out")

@@ -10,13 +10,20 @@ import contextlib
 import io
 import json
 import math
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 
 from initlab import studies
 from initlab.cli import main
-from initlab.studies.base import Verdict
+from initlab.report import study as study_report
+from initlab.studies.base import Measured, Unit, Verdict, result_dict
+from initlab.studies.store import StudyConflict, StudyStore
 
 
 @pytest.fixture(scope="module")
@@ -161,10 +168,105 @@ def test_cli_list_describes_every_study():
 
 @pytest.mark.parametrize("name", ["notebook-seeds", "edge-of-chaos", "glorot2010", "he2015", "saxe2013", "lsuv"])
 def test_every_study_draws_its_figure_and_page(quick, name):
-    files = studies.files(studies.get(name), quick(name))
+    files = study_report.files(studies.get(name), quick(name))
     assert files["figure.png"][:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads(files["result.json"])["verdict"]["text"].split(" (")[0] in ("SUPPORTED", "NOT SUPPORTED")
-    assert b"Verdict" in files["report.html"]
+    assert b"Verdict" in files["report.html"] and b"Setup" in files["report.html"]
+
+
+# --------------------------------------------------------------------------------------------
+# Units, seeds and the store: a seed's numbers never depend on how the work was split or run
+# --------------------------------------------------------------------------------------------
+def _same(a, b):
+    """Equal result data, arrays bit for bit."""
+    assert a.rows == b.rows and a.verdict == b.verdict
+    assert json.dumps(result_dict(studies.get(a.study), a)["data"]) == json.dumps(result_dict(studies.get(b.study), b)["data"])
+
+
+@pytest.mark.parametrize("name", ["glorot2010", "saxe2013", "edge-of-chaos"])
+def test_chunking_does_not_change_a_seed(monkeypatch, name):
+    module = sys.modules[studies.get(name).plan.__module__]
+    reference = studies.run(name, size="quick", seeds=4, rng=5)
+    monkeypatch.setattr(module, "CHUNK", 3)  # units of 3 + 1 seeds instead of one or two
+    assert {u.stop - u.first for u in studies.get(name).plan("quick", 4)} == {3, 1}
+    _same(studies.run(name, size="quick", seeds=4, rng=5), reference)
+    other = studies.run(name, size="quick", seeds=4, rng=6)
+    assert other.rows != reference.rows  # the root seed matters
+
+
+def test_measured_checks_that_units_tile_the_seeds():
+    u = [Unit({"a": 1}, 0, 2), Unit({"a": 1}, 3, 4)]
+    with pytest.raises(ValueError, match="cover seeds"):
+        Measured([(x, {"v": np.zeros(x.stop - x.first)}) for x in u], 4)
+    m = Measured([(Unit({"a": 1}, 2, 4), {"v": np.array([2, 3])}), (Unit({"a": 1}, 0, 2), {"v": np.array([0, 1])})], 4)
+    np.testing.assert_array_equal(m[{"a": 1}]["v"], [0, 1, 2, 3])
+
+
+def test_execute_stores_every_unit_and_two_workers_give_the_same_numbers(tmp_path):
+    reference = studies.run("glorot2010", size="quick", seeds=4, rng=1)
+    outcome = studies.execute("glorot2010", tmp_path / "g", size="quick", seeds=4, rng=1, workers=2)
+    assert outcome.measured == outcome.total == len(studies.get("glorot2010").plan("quick", 4)) and outcome.resumed == 0
+    _same(outcome.result, reference)
+    with StudyStore.open(tmp_path / "g") as store:
+        assert store.counts() == {"pending": 0, "done": outcome.total}
+        assert store.settings() == {"study": "glorot2010", "size": "quick", "seeds": 4, "seed": 1}
+        _same(studies.reduce_store(store), reference)
+    again = studies.execute("glorot2010", tmp_path / "g", size="quick", seeds=4, rng=1)
+    assert again.measured == 0 and again.resumed == outcome.total  # nothing measured twice
+    with pytest.raises(StudyConflict, match="--new"):
+        studies.execute("glorot2010", tmp_path / "g", size="quick", seeds=5, rng=1)
+    fresh = studies.execute("glorot2010", tmp_path / "g", size="quick", seeds=5, rng=1, new=True)
+    assert fresh.out == tmp_path / "g-2"
+
+
+def _done_units(db_path) -> int:
+    try:
+        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5) as db:
+            return db.execute("SELECT COUNT(*) FROM units WHERE status = 'done'").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+def test_sigkill_mid_study_then_resume_gives_the_uninterrupted_numbers(tmp_path):
+    out = tmp_path / "saxe"
+    argv = [sys.executable, "-m", "initlab.cli", "study", "saxe2013", "--quick", "--seeds", "12", "--out", str(out)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while _done_units(out / "study.sqlite") < 2:
+            assert proc.poll() is None, f"the study ended early: {proc.stderr.read()}"
+            assert time.monotonic() < deadline, "no unit stored in 120 s"
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    with StudyStore.open(out) as store:
+        counts = store.counts()
+    assert counts["done"] >= 2 and counts["pending"] > 0, f"the kill must land mid-study: {counts}"
+    assert not (out / "report.html").exists()
+    code, _, err = _run_cli(["report", str(out)])  # an unfinished study: say how to finish it
+    assert code == 2 and "unfinished" in err and "initlab study saxe2013 --quick --seeds 12 --seed 0" in err
+
+    code, stdout, err = _run_cli(["study", "saxe2013", "--quick", "--seeds", "12", "--out", str(out)])
+    assert code == 0, err
+    assert f"{counts['done']} of 9 units were already done" in stdout
+    stored = json.loads((out / "result.json").read_text())
+    reference = result_dict(studies.get("saxe2013"), studies.run("saxe2013", size="quick", seeds=12))
+    for key in ("table", "verdict", "data"):
+        assert stored[key] == json.loads(json.dumps(reference[key])), key
+
+
+def test_report_redraws_a_study_from_its_store(tmp_path):
+    out = tmp_path / "g"
+    code, _, err = _run_cli(["study", "glorot2010", "--quick", "--out", str(out), "--seeds", "3"])
+    assert code == 0, err
+    first = (out / "result.json").read_text()
+    for name in ("figure.png", "report.html", "result.json"):
+        (out / name).unlink()
+    code, _, err = _run_cli(["report", str(out), "--out", str(tmp_path / "again")])
+    assert code == 0, err
+    assert (tmp_path / "again" / "result.json").read_text() == first
+    assert b'id="verdict"' in (tmp_path / "again" / "report.html").read_bytes()
 
 
 def test_cli_runs_a_study_and_writes_its_files(tmp_path):
@@ -172,21 +274,32 @@ def test_cli_runs_a_study_and_writes_its_files(tmp_path):
     code, stdout, stderr = _run_cli(["study", "glorot2010", "--quick", "--out", str(out), "--seeds", "3"])
     assert code == 0, stderr
     assert "verdict: " in stdout and ("SUPPORTED (margin" in stdout)
-    assert sorted(p.name for p in out.iterdir()) == ["figure.png", "report.html", "result.json"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith("study.sqlite-")) == [
+        "figure.png", "report.html", "result.json", "study.sqlite"]
     assert (out / "figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result = json.loads((out / "result.json").read_text())
     assert result["study"] == "glorot2010" and result["seeds"] == 3 and result["size"] == "quick"
     assert result["verdict"]["text"] in stdout
     assert "<table" in (out / "report.html").read_text()
     assert not list(tmp_path.glob(".g.*")), "temporary folder left behind"
+    # the same folder at other settings is refused before any work, in one line
+    code, _, err = _run_cli(["study", "glorot2010", "--quick", "--out", str(out), "--seeds", "4"])
+    assert code == 2 and "holds another study run (glorot2010, quick, 3 seeds, seed 0)" in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("argv, message", [
     (["study", "nope", "--quick"], "NAME must be one of"),
     (["study", "glorot2010", "--quick", "--seeds", "1"], "--seeds"),
+    (["study", "glorot2010", "--quick", "--workers", "0"], "--workers"),
+    (["study", "glorot2010", "--quick", "--seed", "-1"], "--seed"),
 ])
 def test_cli_refuses_bad_input_in_one_line(tmp_path, argv, message):
     code, _, err = _run_cli([*argv, "--out", str(tmp_path / "x")])
     assert code == 2
     assert message in err and err.count("\n") == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_report_of_a_folder_without_a_store_says_what_to_give(tmp_path):
+    code, _, err = _run_cli(["report", str(tmp_path)])
+    assert code == 2 and "holds no sweep or study" in err and err.count("\n") == 1

@@ -442,15 +442,22 @@ _STUDY_OUT = Path("initlab-out/study")
 def study(
     name: str = typer.Argument(None, help="The study to run, or 'list' to describe them all.", show_default=False),
     quick: bool = typer.Option(False, "--quick", help="A small version that runs in seconds (what the tests run)."),
-    out: Path = typer.Option(None, "--out", help="Folder for figure.png, result.json and report.html [default: initlab-out/study/NAME].", show_default=False),
+    out: Path = typer.Option(None, "--out", help="Folder for study.sqlite, figure.png, result.json and report.html [default: initlab-out/study/NAME].", show_default=False),
     seeds: int = typer.Option(None, "--seeds", help="Seeds (independent networks) per configuration [default: the study's own].", show_default=False),
     seed: int = typer.Option(0, "--seed", help="Root seed of everything random in the study."),
+    workers: int = typer.Option(1, "--workers", help="Processes measuring the study's units at once."),
+    new: bool = typer.Option(False, "--new", help="Start over in a fresh folder (OUT-2, OUT-3, ...) instead of resuming."),
 ) -> None:
     """Reproduce a published claim about initialization: the evidence table, a figure and an honest verdict.
 
     `initlab study list` describes every study; `initlab study NAME --quick` runs a small version.
+    Results are stored in OUT/study.sqlite as they come: run the same command again to resume an
+    interrupted study, and `initlab report OUT` to draw the report again.
     """
     from . import studies
+    from .studies.store import StudyConflict, StudyStore
+    from .sweeps.progress import ProgressDisplay
+    from .validation import check_int
 
     if name is None or name == "list":
         for key, st in studies.available().items():
@@ -461,22 +468,36 @@ def study(
     try:
         st = studies.get(name)
         seeds = studies.seeds_for(name, size, seeds)
+        check_int("seed", seed, min_value=0)
+        check_int("workers", workers, min_value=1)
         out = _STUDY_OUT / name if out is None else out
         _check_output_folder(out)
-        _err(f"running study {name} ({size}, {seeds} seeds) ...")
-        result = studies.run(name, size=size, seeds=seeds, rng=seed)
+        if (out / "sweep.sqlite").exists() and not new:
+            raise ValueError(f"'--out' {out} holds a sweep. Give another --out for the study, or add --new.")
+        if not new:
+            StudyStore.check(out, {"study": name, "size": size, "seeds": seeds, "seed": seed})
+        _err(f"running study {name} ({size}, {seeds} seeds, {workers} worker{'s' * (workers > 1)}) into {out}/ ...")
+        with ProgressDisplay(what="study", items="units") as display:
+            outcome = studies.execute(name, out, size=size, seeds=seeds, rng=seed, workers=workers, new=new,
+                                      progress=display)
+    except StudyConflict as exc:
+        raise UserError(str(exc)) from None
     except (TypeError, ValueError) as exc:
         raise UserError(_as_option(str(exc).replace("The 'study' parameter", "NAME"))) from None
-    _print_table(result.header, result.rows, title=f"{name}: {st.claim}")
-    print(f"verdict: {result.verdict}")
-    print(f"({result.seeds} seeds, {result.wall_time:.1f} s)")
-    from .report import write_files
-
-    try:
-        paths = write_files(studies.files(st, result), out)
     except OSError as exc:
         raise UserError(f"could not write to '--out' {out}: {exc.strerror or exc}. Choose a folder you can write to.") from None
-    _err(f"wrote {len(paths)} files to {out}/ (open {paths['report.html']} in a browser)")
+    result = outcome.result
+    _print_table(result.header, result.rows, title=f"{name}: {st.claim}")
+    print(f"verdict: {result.verdict}")
+    resumed = f", {outcome.resumed} of {outcome.total} units were already done" if outcome.resumed else ""
+    print(f"({result.seeds} seeds, {outcome.seconds:.1f} s wall, {result.wall_time:.1f} s of compute{resumed})")
+    from .report import study as study_report
+
+    try:
+        paths = study_report.write_result(st, result, outcome.out)
+    except OSError as exc:
+        raise UserError(f"could not write to '--out' {outcome.out}: {exc.strerror or exc}. Choose a folder you can write to.") from None
+    _err(f"wrote {len(paths)} files and study.sqlite to {outcome.out}/ (open {paths['report.html']} in a browser)")
 
 
 from initlab.sweeps.cli import register as _register_sweeps  # noqa: E402  (sweep group and report command)

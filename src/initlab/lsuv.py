@@ -53,7 +53,7 @@ def lsuv(
     X,
     *,
     rng=None,
-    models: int = 1,
+    models: int | None = None,
     tol: float = 0.1,
     max_iter: int = 10,
     init="orthogonal",
@@ -65,11 +65,11 @@ def lsuv(
     net : MLP
     X : (n_0, m)
         The data batch whose layer outputs are normalized (the paper uses one mini-batch).
-    rng : None, int, SeedSequence or Generator
+    rng : None, int, SeedSequence, Generator or a list of these
         Seed of the initial weights; model ``k`` is the same whatever ``models`` is
-        (:meth:`MLP.initialize`).
-    models : int >= 1
-        K.
+        (:meth:`MLP.initialize`, which also takes one stream per model).
+    models : int >= 1, optional
+        K (default 1, or the length of a list of streams).
     tol : float > 0
         Accepted deviation of each layer's output variance from 1 (the paper's Tol_var, 0.1).
     max_iter : int >= 1
@@ -83,10 +83,10 @@ def lsuv(
     log : LSUVLog
     """
     X, _ = net.check_data(X)
-    models = check_int("models", models, min_value=1)
     tol = check_real("tol", tol, min_value=0.0, min_inclusive=False)
     max_iter = check_int("max_iter", max_iter, min_value=1)
     params = net.initialize(init, rng=rng, models=models, bias_init="zeros")
+    models = params["W1"].shape[0]
     L = net.n_layers
     g, output = net.hidden.forward, net.output_function
     before = np.empty((models, L))

@@ -149,12 +149,25 @@ def c_star(sigma_w2: float, sigma_b2: float, phi: str = "tanh", *, c0: float = 0
     """
     sigma_w2, sigma_b2, act = _check(sigma_w2, sigma_b2, phi)
     q = q_star(sigma_w2, sigma_b2, phi)
+
+    def step(c: float) -> float:
+        return min(1.0, (sigma_w2 * _expect2(act.forward, act.forward, q, q, c) + sigma_b2) / q)
+
     c = c0
-    for _ in range(max_iter):
-        c_new = min(1.0, (sigma_w2 * _expect2(act.forward, act.forward, q, q, c) + sigma_b2) / q)
+    for i in range(max_iter):
+        c_new = step(c)
         if abs(c_new - c) <= tol:
             return c_new
         c = c_new
+        if i == 200:
+            # Near the edge of chaos the iteration converges like chi_c^l with chi_c close to 1
+            # (thousands of steps): solve step(c) = c by Brent's method between the iterate (below
+            # c*, where step(c) > c) and just below 1 (the unstable fixed point, step(c) < c there).
+            hi = 1.0 - 1e-12
+            if step(c) > c and step(hi) < hi:
+                from scipy.optimize import brentq
+
+                return brentq(lambda x: step(x) - x, c, hi, xtol=tol, rtol=4 * np.finfo(float).eps)
     return c  # at the critical point convergence to 1 is algebraic, not geometric: the last iterate
 
 

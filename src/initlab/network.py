@@ -364,7 +364,7 @@ class MLP:
         init="he_normal",
         *,
         rng=None,
-        models: int = 1,
+        models: int | None = None,
         bias_init="zeros",
         scale: float = 1.0,
         **options,
@@ -373,7 +373,9 @@ class MLP:
 
         Model ``k`` draws all its layers, in order ``W1, b1, W2, ...``, from its own stream, the
         ``k``-th child of ``SeedSequence(rng)`` (``numpy.random.Generator.spawn``): model ``k`` is the
-        same whatever ``models`` is, and streams never overlap.
+        same whatever ``models`` is, and streams never overlap. A list of K streams gives each model
+        its own instead: ``rng=[SeedSequence(s, spawn_key=(k,)) for k in range(a, b)]`` draws
+        models ``a .. b-1`` of ``rng=s, models=b`` (how a study splits its seeds into chunks).
 
         Parameters
         ----------
@@ -381,11 +383,11 @@ class MLP:
             An initializer name (:func:`initlab.initializers.available`, e.g. ``"he_normal"``,
             ``"zeros"``, ``"random"``) or a callable ``init(shape, *, rng) -> ndarray`` for
             ``shape = (n_l, n_{l-1})``.
-        rng : None, int, SeedSequence or Generator
+        rng : None, int, SeedSequence, Generator, or a list of these
             Seed of the K streams. An int gives the same parameters on every call; a Generator
-            or SeedSequence is advanced (its next ``spawn`` differs).
-        models : int >= 1
-            K, the number of networks.
+            or SeedSequence is advanced (its next ``spawn`` differs). A list: one stream per model.
+        models : int >= 1, optional
+            K, the number of networks (default 1; with a list of streams, its length).
         bias_init : "zeros", float, str or callable
             ``"zeros"`` (default, as the notebook), a constant, or an initializer (name or
             callable) called with ``shape = (n_l, 1)``.
@@ -398,11 +400,19 @@ class MLP:
         -------
         params : dict of float64 arrays, ``"W{l}"`` (K, n_l, n_{l-1}) and ``"b{l}"`` (K, n_l, 1)
         """
-        models = check_int("models", models, min_value=1)
         scale = check_real("scale", scale)
         weight_init = _resolve_initializer("init", init, options)
         bias = _resolve_bias(bias_init)
-        streams = check_rng(rng).spawn(models)
+        if isinstance(rng, (list, tuple)):
+            if not rng or (models is not None and models != len(rng)):
+                raise ValueError(
+                    f"The 'rng' parameter, a list of streams, must hold one stream per model (models={models}). "
+                    f"Got {len(rng)} streams instead; leave models out to take the list's length."
+                )
+            streams = [check_rng(r) for r in rng]
+        else:
+            streams = check_rng(rng).spawn(check_int("models", 1 if models is None else models, min_value=1))
+        models = len(streams)
         Ws = [np.empty((models, *shape)) for shape in self.weight_shapes]
         bs = [np.empty((models, shape[0], 1)) for shape in self.weight_shapes]
         for k, stream in enumerate(streams):

@@ -1,10 +1,14 @@
 """Reproduced claims from the initialization literature: ``initlab study NAME``.
 
 Each study is one module holding a :class:`~initlab.studies.base.Study`: its docstring states the
-paper, the claim, the setup and what the verdict tests; ``run`` measures (no printing, no
-plotting), ``figure`` draws, and :func:`~initlab.studies.base.files` writes the figure, the
-result as JSON and a small HTML page. ``size="quick"`` runs in seconds (the tests use it);
-``"default"`` is the documented experiment.
+paper, the claim, the setup and what the verdict tests; ``plan``, ``measure`` and ``reduce`` do
+the science (no printing, no plotting; :mod:`initlab.studies.base`). ``size="quick"`` runs in
+seconds (the tests use it); ``"default"`` is the documented experiment.
+
+:func:`run` measures in memory. :func:`execute` is what ``initlab study`` calls: it stores every
+unit's numbers in the output folder's ``study.sqlite`` as it finishes (:mod:`~initlab.studies.store`),
+on a process pool when ``workers > 1``, and resumes an interrupted run where it stopped; the report
+(:mod:`initlab.report.study`, also ``initlab report DIR``) is drawn from that store.
 
 >>> from initlab import studies
 >>> sorted(studies.available())            # doctest: +SKIP
@@ -15,12 +19,17 @@ result as JSON and a small HTML page. ``size="quick"`` runs in seconds (the test
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import time
+from collections.abc import Callable
+from pathlib import Path
 
-from initlab.studies.base import SIZES, Study, StudyResult, Verdict, files
+from initlab.studies.base import SIZES, Measured, Study, StudyResult, Unit, Verdict
 from initlab.validation import check_choice, check_int
 
-__all__ = ["SIZES", "Study", "StudyResult", "Verdict", "available", "files", "get", "run", "seeds_for"]
+__all__ = ["SIZES", "Study", "StudyOutcome", "StudyResult", "Verdict", "available", "execute", "get", "reduce_store",
+           "run", "seeds_for"]
 
 # name -> module; modules are imported on first use (some draw on numba, all on scipy).
 _MODULES = {
@@ -45,12 +54,117 @@ def available() -> dict[str, Study]:
 
 
 def seeds_for(name: str, size: str, seeds: int | None = None) -> int:
-    """The number of seeds to run: ``seeds`` (at least 2, for an interval) or the study's default at ``size``."""
+    """The number of seeds to run: ``seeds`` (at least the study's minimum) or the study's default at ``size``."""
     study = get(name)
     check_choice("size", size, SIZES)
-    return study.default_seeds[size] if seeds is None else check_int("seeds", seeds, min_value=2)
+    return study.default_seeds[size] if seeds is None else check_int("seeds", seeds, min_value=study.min_seeds)
 
 
-def run(name: str, *, size: str = "default", seeds: int | None = None, rng=0) -> StudyResult:
-    """Run study ``name`` at ``size`` ("quick" or "default") over ``seeds`` seeds (default: the study's own)."""
-    return get(name).run(size, seeds_for(name, size, seeds), rng)
+def _measure(task: tuple[str, str, int, Unit]) -> tuple[Unit, dict, float]:
+    """Measure one unit (top level, so that a worker process can run it)."""
+    name, size, root, unit = task
+    t0 = time.perf_counter()
+    numbers = get(name).measure(size, unit, root)
+    return unit, numbers, time.perf_counter() - t0
+
+
+def run(name: str, *, size: str = "default", seeds: int | None = None, rng: int = 0) -> StudyResult:
+    """Run study ``name`` at ``size`` over ``seeds`` seeds (default: the study's own) in this process; nothing is stored."""
+    study = get(name)
+    seeds = seeds_for(name, size, seeds)
+    rng = check_int("rng", rng, min_value=0)
+    measured = [_measure((name, size, rng, unit)) for unit in study.plan(size, seeds)]
+    return _reduce(study, size, seeds, measured)
+
+
+def _reduce(study: Study, size: str, seeds: int, measured: list[tuple[Unit, dict, float]]) -> StudyResult:
+    result = study.reduce(size, seeds, Measured(((u, n) for u, n, _ in measured), seeds))
+    return dataclasses.replace(result, wall_time=sum(s for _, _, s in measured))
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyOutcome:
+    """What :func:`execute` did: the folder (``out``), the result, and units measured now / already done."""
+
+    out: Path
+    result: StudyResult
+    total: int
+    measured: int
+    resumed: int
+    seconds: float
+
+
+def execute(
+    name: str,
+    out,
+    *,
+    size: str = "default",
+    seeds: int | None = None,
+    rng: int = 0,
+    workers: int = 1,
+    new: bool = False,
+    progress: Callable | None = None,
+) -> StudyOutcome:
+    """Run study ``name`` into folder ``out`` (its ``study.sqlite``), resuming what is already there.
+
+    Parameters
+    ----------
+    out : folder
+    size, seeds, rng : as :func:`run`
+    workers : int >= 1
+        Processes measuring units at once (a forkserver pool, BLAS and numba threads shared out).
+    new : bool
+        Start in a fresh folder (``out-2``, ``out-3``, ...) if ``out`` already holds a study.
+    progress : callable, optional
+        Called with a :class:`initlab.sweeps.runner.Progress` (runs = units) after every unit.
+
+    Raises
+    ------
+    StudyConflict
+        ``out`` holds another study or other settings (and ``new`` is False).
+    """
+    from initlab.studies.store import STORE_NAME, StudyStore
+    from initlab.sweeps.executors import open_executor
+    from initlab.sweeps.runner import Progress, fresh_folder
+
+    study = get(name)
+    check_choice("size", size, SIZES)
+    seeds = seeds_for(name, size, seeds)
+    rng = check_int("rng", rng, min_value=0)
+    workers = check_int("workers", workers, min_value=1)
+    out = fresh_folder(Path(out), STORE_NAME) if new else Path(out)
+    t0 = time.perf_counter()
+    units = study.plan(size, seeds)
+    with StudyStore.create(out, {"study": name, "size": size, "seeds": seeds, "seed": rng}) as store:
+        store.add_units(units)
+        done = store.done_keys()
+        pending = [u for u in units if u.key not in done]
+        resumed, measured = len(units) - len(pending), 0
+        if pending:
+            with open_executor("local", workers=min(workers, len(pending))) as imap:
+                for unit, numbers, seconds in imap(_measure, [(name, size, rng, u) for u in pending]):
+                    store.commit(unit, numbers, seconds)
+                    measured += 1
+                    if progress is not None:
+                        progress(Progress(resumed + measured, len(units), resumed, 0, measured, time.perf_counter() - t0))
+        result = reduce_store(store)
+    return StudyOutcome(out, result, len(units), measured, resumed, time.perf_counter() - t0)
+
+
+def reduce_store(store) -> StudyResult:
+    """The study's result from a finished :class:`~initlab.studies.store.StudyStore`.
+
+    Raises
+    ------
+    ValueError
+        Units are missing (the run was interrupted): the message says how to finish it.
+    """
+    s = store.settings()
+    counts = store.counts()
+    if counts["pending"]:
+        raise ValueError(
+            f"the study in '{store.path.parent}' is unfinished ({counts['done']} of {counts['done'] + counts['pending']} "
+            f"units done). Finish it with `initlab study {s['study']}{' --quick' if s['size'] == 'quick' else ''} "
+            f"--seeds {s['seeds']} --seed {s['seed']} --out {store.path.parent}`."
+        )
+    return _reduce(get(s["study"]), s["size"], s["seeds"], list(store.finished()))

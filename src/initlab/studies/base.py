@@ -1,21 +1,34 @@
-"""What every study shares: its description, its result (table, verdict, data) and its files.
+"""What every study shares: its description, its units of work, its result (table, verdict, data).
 
-A study is a module with a :class:`Study` object: ``run(size, seeds, rng) -> StudyResult`` does the
-science (no printing, no plotting) and ``figure(result)`` draws a matplotlib ``Figure`` from the
-result's data alone. :func:`files` turns both into ``figure.png``, ``result.json`` and
-``report.html`` for :func:`initlab.report.write_files`.
+A study is a module with a :class:`Study` object and three pure functions, the way a sweep is a
+plan, runs and a summary:
+
+``plan(size, seeds) -> list[Unit]``
+    The work, as units: one configuration (e.g. ``{"depth": 30, "init": "he_normal"}``) over a
+    contiguous range of seeds.
+``measure(size, unit, root) -> dict[str, ndarray]``
+    One unit's numbers, every array with a leading axis over the unit's seeds. Seed ``s`` draws
+    from :func:`seed_stream` ``(root, ..., s)`` only, so a seed's numbers are the same whatever
+    unit (chunk) it falls in, on whatever worker, before or after an interruption.
+``reduce(size, seeds, measured: Measured) -> StudyResult``
+    The table, the verdict and the figure's data, from all units' numbers.
+
+:func:`initlab.studies.execute` runs the units (in parallel, resumable) into a
+:class:`initlab.studies.store.StudyStore`; :mod:`initlab.report.study` draws the figure and the
+page from the store. Nothing here prints or plots.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["SIZES", "Study", "StudyResult", "Verdict", "files", "fmt_ci"]
+__all__ = ["SIZES", "Measured", "Study", "StudyResult", "Unit", "Verdict", "chunks", "fmt_ci", "result_dict",
+           "seed_stream", "seed_streams"]
 
 #: ``"quick"``: seconds, for the tests; ``"default"``: the study as documented (under ~2 minutes).
 SIZES = ("quick", "default")
@@ -66,6 +79,7 @@ class StudyResult:
     data : dict
         JSON-serializable numbers behind the table and the figure.
     wall_time : float, seconds
+        Compute time of the units (summed over workers).
     """
 
     study: str
@@ -79,25 +93,107 @@ class StudyResult:
 
 
 @dataclass(frozen=True)
+class Unit:
+    """One configuration of a study over seeds ``first .. stop - 1``.
+
+    Attributes
+    ----------
+    config : dict
+        JSON-serializable (str keys; str, int, float values): what this unit measures.
+    first, stop : int
+        The seed range.
+    """
+
+    config: dict
+    first: int
+    stop: int
+
+    @property
+    def seeds(self) -> range:
+        return range(self.first, self.stop)
+
+    @property
+    def key(self) -> str:
+        """Stable identity in the store: the configuration and the seed range."""
+        return json.dumps({"config": self.config, "seeds": [self.first, self.stop]}, sort_keys=True)
+
+    @property
+    def config_key(self) -> str:
+        return config_key(self.config)
+
+
+def config_key(config: dict) -> str:
+    return json.dumps(config, sort_keys=True)
+
+
+def chunks(configs: Iterable[dict], seeds: int, size: int) -> list[Unit]:
+    """Every configuration over seeds ``0 .. seeds - 1``, in units of at most ``size`` seeds."""
+    return [Unit(dict(c), a, min(a + size, seeds)) for c in configs for a in range(0, seeds, size)]
+
+
+def seed_stream(root: int, *path: int) -> np.random.SeedSequence:
+    """The stream at ``path`` below the study's root seed: ``SeedSequence(root, spawn_key=path)``.
+
+    ``seed_stream(root, k)`` is the ``k``-th child of ``SeedSequence(root).spawn(n)`` for any
+    ``n > k``, so ``MLP.initialize(rng=[seed_stream(root, k) for k in seeds])`` draws the same
+    networks as ``MLP.initialize(rng=root, models=n)`` does for those ``k``.
+    """
+    return np.random.SeedSequence(int(root), spawn_key=tuple(int(p) for p in path))
+
+
+def seed_streams(root: int, seeds: Iterable[int], *path: int) -> list[np.random.SeedSequence]:
+    """``[seed_stream(root, *path, s) for s in seeds]``: one stream per seed, for ``MLP.initialize(rng=...)``."""
+    return [seed_stream(root, *path, s) for s in seeds]
+
+
+class Measured:
+    """All units' numbers, by configuration: ``measured[config]`` is a dict of arrays over every seed, in order.
+
+    Built from ``(unit, numbers)`` pairs in any order; a configuration's seed ranges must tile
+    ``0 .. seeds - 1`` (checked).
+    """
+
+    def __init__(self, pairs: Iterable[tuple[Unit, dict]], seeds: int):
+        parts: dict[str, list[tuple[int, int, dict]]] = {}
+        for unit, numbers in pairs:
+            parts.setdefault(unit.config_key, []).append((unit.first, unit.stop, numbers))
+        self._by_config = {}
+        for key, pieces in parts.items():
+            pieces.sort(key=lambda p: p[0])
+            covered = [(a, b) for a, b, _ in pieces]
+            expected = list(zip([0] + [b for _, b in covered[:-1]], [b for _, b in covered]))
+            if covered != expected or covered[-1][1] != seeds:
+                raise ValueError(f"the units of {key} cover seeds {covered}, not 0..{seeds - 1} exactly once")
+            names = pieces[0][2].keys()
+            self._by_config[key] = {n: np.concatenate([np.asarray(p[2][n]) for p in pieces]) for n in names}
+
+    def __getitem__(self, config: dict) -> dict[str, np.ndarray]:
+        return self._by_config[config_key(config)]
+
+
+@dataclass(frozen=True)
 class Study:
-    """A reproduced claim from the literature.
+    """A reproduced claim from the literature (see the module docstring for the three functions).
 
     Attributes
     ----------
     name : the CLI name, e.g. ``"edge-of-chaos"``
     paper : citation
     claim : one sentence, what the verdict tests
-    run : ``run(size, seeds, rng) -> StudyResult``
-    figure : ``figure(result) -> matplotlib.figure.Figure``
+    plan, measure, reduce : the study's functions
     default_seeds : dict size -> seeds
+    min_seeds : the fewest seeds the study accepts (at least 2, for an interval)
+    doc : the module docstring (Claim, Setup, Verdict)
     """
 
     name: str
     paper: str
     claim: str
-    run: Callable[..., StudyResult]
-    figure: Callable[[StudyResult], object]
+    plan: Callable[[str, int], list[Unit]]
+    measure: Callable[[str, Unit, int], dict]
+    reduce: Callable[[str, int, Measured], StudyResult]
     default_seeds: dict = field(default_factory=lambda: {"quick": 4, "default": 10})
+    min_seeds: int = 2
     doc: str = ""
 
 
@@ -125,32 +221,12 @@ def _jsonable(obj):
     return obj
 
 
-def result_json(study: Study, result: StudyResult) -> str:
-    return json.dumps(_jsonable({
+def result_dict(study: Study, result: StudyResult) -> dict:
+    """The result as JSON-serializable data (non-finite floats as strings ``"inf"``, ``"nan"``)."""
+    return _jsonable({
         "study": result.study, "paper": study.paper, "claim": study.claim, "size": result.size,
         "seeds": result.seeds, "wall_time": result.wall_time,
         "verdict": {"supported": result.verdict.supported, "margin": result.verdict.margin,
                     "detail": result.verdict.detail, "text": str(result.verdict)},
         "table": {"header": result.header, "rows": result.rows}, "data": result.data,
-    }), indent=2)
-
-
-def files(study: Study, result: StudyResult) -> dict[str, bytes]:
-    """``figure.png``, ``result.json`` and a self-contained ``report.html``."""
-    from initlab.report import html
-    from initlab.report.figures import png_bytes
-
-    png = png_bytes(study.figure(result))
-    body = (
-        f"<h1>{html.escape(study.name)}</h1><p class=\"meta\">{html.escape(study.paper)}</p>"
-        f"<p><b>Claim.</b> {html.escape(study.claim)}</p>"
-        f"<p class=\"note\"><b>Verdict:</b> {html.escape(str(result.verdict))}</p>"
-        + html.table(result.header, result.rows)
-        + html.image(png, study.name)
-        + f"<p class=\"meta\">size {result.size}, {result.seeds} seeds, {result.wall_time:.1f} s</p>"
-    )
-    return {
-        "figure.png": png,
-        "result.json": result_json(study, result).encode(),
-        "report.html": html.page(f"initlab study {study.name}", body).encode(),
-    }
+    })  # fmt: skip

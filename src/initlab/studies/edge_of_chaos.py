@@ -35,13 +35,12 @@ slack of the three, in their own units.
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 
 from initlab import meanfield as mf
 from initlab.stats import mean_ci
-from initlab.studies.base import Study, StudyResult, Verdict, fmt_ci
+from initlab.studies.base import Measured, Study, StudyResult, Unit, Verdict, chunks, fmt_ci, seed_stream, seed_streams
 
 SIGMA_B2 = 0.05
 PUBLISHED_CRITICAL = 1.76
@@ -52,30 +51,50 @@ PAIRS = 16  # input pairs per network
 SIZES = {"quick": dict(grid_points=13, width=1000, depth=15), "default": dict(grid_points=31, width=2000, depth=30)}
 
 
-def empirical_correlations(sigma_w2: float, sigma_b2: float, *, width: int, depth: int, seeds: int, rng,
-                           pairs: int = PAIRS) -> tuple[np.ndarray, np.ndarray]:
-    """Correlations of two inputs' pre-activations per layer in ``seeds`` random tanh nets, and the mean-field prediction.
+PHASES = ("ordered", "critical", "chaotic")
+CHUNK = 2  # seeds per unit
 
-    Each network carries ``pairs`` independent input pairs (unit variance per coordinate,
-    correlation ``START_CORRELATION``); a network's correlation at a layer is the mean over its
-    pairs, which averages out most of the finite-width noise at no extra cost (drawing the
-    weights is the cost). The prediction starts from the network's measured layer-1 moments.
+
+def sigma_w2_of(phase: str) -> float:
+    """The weight variance measured in each phase: 1.2, the critical point, 3.0."""
+    return {"ordered": 1.2, "chaotic": 3.0}.get(phase) or mf.critical_sigma_w2(SIGMA_B2)
+
+
+def input_pairs(width: int, rng, pairs: int = PAIRS) -> np.ndarray:
+    """``pairs`` input pairs, (width, 2 * pairs): unit variance per coordinate, correlation ``START_CORRELATION``."""
+    rng = np.random.default_rng(rng)
+    U, _ = np.linalg.qr(rng.standard_normal((width, 2 * pairs)))  # orthonormal directions, (N, 2P)
+    U *= math.sqrt(width)  # unit variance per coordinate
+    first, second = U[:, 0::2], U[:, 1::2]
+    X = np.empty((width, 2 * pairs))
+    X[:, 0::2] = first
+    X[:, 1::2] = START_CORRELATION * first + math.sqrt(1 - START_CORRELATION**2) * second
+    return X
+
+
+def empirical_correlations(sigma_w2: float, sigma_b2: float, X: np.ndarray, *, depth: int,
+                           streams: list) -> tuple[np.ndarray, np.ndarray]:
+    """Correlations of two inputs' pre-activations per layer in random tanh nets, and the mean-field prediction.
+
+    Each network carries the input pairs ``X`` (:func:`input_pairs`); a network's correlation at
+    a layer is the mean over its pairs, which averages out most of the finite-width noise at no
+    extra cost (drawing the weights is the cost). The prediction starts from the network's
+    measured layer-1 moments.
+
+    Parameters
+    ----------
+    X : (N, 2P) input pairs, the width N being the network's
+    streams : one seed stream per network (K)
 
     Returns
     -------
-    emp, pred : (seeds, depth) arrays; column l is layer l + 1.
+    emp, pred : (K, depth) arrays; column l is layer l + 1.
     """
-    rng = np.random.default_rng(rng)
-    N = width
-    U, _ = np.linalg.qr(rng.standard_normal((N, 2 * pairs)))  # orthonormal directions, (N, 2P)
-    U *= math.sqrt(N)  # unit variance per coordinate
-    first, second = U[:, 0::2], U[:, 1::2]
-    X = np.empty((N, 2 * pairs))
-    X[:, 0::2] = first
-    X[:, 1::2] = START_CORRELATION * first + math.sqrt(1 - START_CORRELATION**2) * second
-    emp = np.empty((seeds, depth))
-    pred = np.empty((seeds, depth))
-    for s, stream in enumerate(rng.spawn(seeds)):
+    N = X.shape[0]
+    emp = np.empty((len(streams), depth))
+    pred = np.empty((len(streams), depth))
+    for s, stream in enumerate(streams):
+        stream = np.random.default_rng(stream)
         A = X
         for l in range(depth):
             # float32: drawing the N x N weights is the cost; the correlations need no more precision.
@@ -92,8 +111,21 @@ def empirical_correlations(sigma_w2: float, sigma_b2: float, *, width: int, dept
     return emp, pred
 
 
-def run(size: str = "default", seeds: int = 10, rng=0) -> StudyResult:
-    t0 = time.perf_counter()
+def plan(size: str, seeds: int) -> list[Unit]:
+    return chunks(({"phase": p} for p in PHASES), seeds, CHUNK)
+
+
+def measure(size: str, unit: Unit, root: int) -> dict:
+    """The inputs come from ``seed_stream(root, 0)``; seed s's network in phase i from ``seed_stream(root, 1 + i, s)``."""
+    cfg = SIZES[size]
+    phase = unit.config["phase"]
+    X = input_pairs(cfg["width"], seed_stream(root, 0))
+    streams = seed_streams(root, unit.seeds, 1 + PHASES.index(phase))
+    emp, pred = empirical_correlations(sigma_w2_of(phase), SIGMA_B2, X, depth=cfg["depth"], streams=streams)
+    return {"emp": emp, "pred": pred}
+
+
+def reduce(size: str, seeds: int, measured: Measured) -> StudyResult:
     cfg = SIZES[size]
     grid = np.linspace(1.0, 4.0, cfg["grid_points"])
     q = np.array([mf.q_star(s, SIGMA_B2) for s in grid])
@@ -105,9 +137,9 @@ def run(size: str = "default", seeds: int = 10, rng=0) -> StudyResult:
 
     header = ["sigma_w^2", "phase", "q*", "chi_1", "xi_c", "mean c_emp - c_MF (95% CI)", "c at last layer: emp / MF"]
     rows, criteria, empirical = [], [], {}
-    streams = np.random.SeedSequence(rng).spawn(3)
-    for label, s2, stream in zip(("ordered", "critical", "chaotic"), (1.2, critical, 3.0), streams):
-        emp, pred = empirical_correlations(s2, SIGMA_B2, width=cfg["width"], depth=cfg["depth"], seeds=seeds, rng=stream)
+    for label in PHASES:
+        s2 = sigma_w2_of(label)
+        emp, pred = (measured[{"phase": label}][k] for k in ("emp", "pred"))
         dev = mean_ci((emp - pred).mean(axis=1))
         empirical[label] = {"sigma_w2": s2, "emp": emp, "pred": pred}
         rows.append([f"{s2:.3f}", label, f"{mf.q_star(s2, SIGMA_B2):.4f}", f"{mf.chi1(s2, SIGMA_B2):.4f}",
@@ -127,39 +159,7 @@ def run(size: str = "default", seeds: int = 10, rng=0) -> StudyResult:
                         step / 2 - abs(peak - nearest)))
     data = {"sigma_b2": SIGMA_B2, "grid": grid, "q_star": q, "chi1": chi, "xi_c": xi, "critical_sigma_w2": critical,
             "empirical": empirical, **cfg}
-    return StudyResult("edge-of-chaos", size, seeds, header, rows, Verdict.all_of(criteria), data,
-                       time.perf_counter() - t0)
-
-
-def figure(result: StudyResult):
-    from matplotlib.figure import Figure
-
-    d = result.data
-    fig = Figure(figsize=(13, 3.8))
-    ax1, ax2, ax3 = fig.subplots(1, 3)
-    grid = np.asarray(d["grid"], dtype=float)
-    ax1.plot(grid, d["q_star"], label="q*")
-    ax1.plot(grid, d["chi1"], label="χ1")
-    ax1.axhline(1.0, color="gray", lw=0.8)
-    for ax in (ax1, ax2):
-        ax.axvline(d["critical_sigma_w2"], color="k", ls="--", lw=0.8, label=f"critical {d['critical_sigma_w2']:.3f}")
-        ax.set_xlabel("σw²")
-    ax1.set_title(f"tanh, σb² = {d['sigma_b2']}")
-    ax1.legend()
-    xi = np.asarray(d["xi_c"], dtype=float)
-    ax2.semilogy(grid[np.isfinite(xi)], xi[np.isfinite(xi)], "o-", ms=3)
-    ax2.set_title("correlation depth scale ξc")
-    for (label, e), color in zip(d["empirical"].items(), ("C0", "C1", "C3")):
-        emp, pred = np.asarray(e["emp"]), np.asarray(e["pred"])
-        layers = np.arange(1, emp.shape[1] + 1)
-        ax3.plot(layers, emp.T, color=color, alpha=0.25, lw=0.8)
-        ax3.plot(layers, pred.mean(axis=0), color=color, lw=2, label=f"{label} (σw²={e['sigma_w2']:.2f}) mean field")
-    ax3.set_xlabel("layer")
-    ax3.set_ylabel("correlation c of two inputs")
-    ax3.set_title(f"width {d['width']}: seeds (thin) vs theory (thick)")
-    ax3.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return StudyResult("edge-of-chaos", size, seeds, header, rows, Verdict.all_of(criteria), data)
 
 
 STUDY = Study(
@@ -167,8 +167,9 @@ STUDY = Study(
     paper="Schoenholz, Gilmer, Ganguli & Sohl-Dickstein 2017, Deep Information Propagation (ICLR)",
     claim="For tanh at σb² = 0.05 the order-to-chaos transition (χ1 = 1) is at σw² ≈ 1.76, where ξc diverges, "
           "and two inputs' correlation in wide random nets follows the mean-field map layer by layer.",
-    run=run,
-    figure=figure,
+    plan=plan,
+    measure=measure,
+    reduce=reduce,
     default_seeds={"quick": 4, "default": 10},
     doc=__doc__,
 )

@@ -13,7 +13,7 @@ Setup
 ReLU MLPs of width 32 with 30 weight layers (and 22 at default size) on the notebook's circles
 (300 examples), ``he_normal`` vs ``xavier_normal`` (plain Gaussians), biases 0, full-batch
 gradient descent at learning rate 0.01 (the compiled ``numba`` engine), 600 iterations quick and
-1200 default, over several seeds (seed k: the same k-th stream for both initializations).
+1200 default, over several seeds (seed k: ``seed_stream(root, k)`` for both initializations).
 Mechanism: at initialization, the ratio :math:`\mathrm{Var}\,Z^{[l+1]} / \mathrm{Var}\,Z^{[l]}`
 averaged over the hidden layers after the first (whose 2 inputs make it special). The arithmetic
 mean of the ratios, not the geometric one: at width 32 the log of a layer's ratio fluctuates
@@ -32,15 +32,14 @@ Xavier's stall tolerance). Margins are the slack to these lines.
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 
 from initlab import datasets
-from initlab.diagnostics import measure
+from initlab.diagnostics import measure as measure_network
 from initlab.network import MLP
 from initlab.stats import mean_ci
-from initlab.studies.base import Study, StudyResult, Verdict, fmt_ci
+from initlab.studies.base import Measured, Study, StudyResult, Unit, Verdict, chunks, fmt_ci, seed_streams
 from initlab.training import train
 
 WIDTH = 32
@@ -48,6 +47,7 @@ LEARNING_RATE = 0.01
 LN2 = math.log(2.0)
 INITS = ("he_normal", "xavier_normal")
 SIZES = {"quick": dict(depths=(30,), iterations=600), "default": dict(depths=(22, 30), iterations=1200)}
+CHUNK = 4  # seeds per unit
 HALVES, CONSTANT = (0.4, 0.6), (0.85, 1.15)
 STALL, GAP = 0.01, 0.05
 
@@ -57,30 +57,44 @@ def _inside(est, lo: float, hi: float) -> float:
     return min(est.low - lo, hi - est.high)
 
 
-def run(size: str = "default", seeds: int = 8, rng=0) -> StudyResult:
-    t0 = time.perf_counter()
+def plan(size: str, seeds: int) -> list[Unit]:
+    """One unit per depth, initialization and chunk of seeds (the 30-layer units first: they take longest)."""
+    depths = sorted(SIZES[size]["depths"], reverse=True)
+    return chunks(({"depth": d, "init": init} for d in depths for init in INITS), seeds, CHUNK)
+
+
+def measure(size: str, unit: Unit, root: int) -> dict:
+    """Seed s's network is drawn from ``seed_stream(root, s)`` under both inits (paired)."""
     cfg = SIZES[size]
+    depth, iterations = unit.config["depth"], cfg["iterations"]
     data = datasets.load("circles")
+    net = MLP((2,) + (WIDTH,) * (depth - 1) + (1,), activation="relu")
+    P = net.initialize(unit.config["init"], rng=seed_streams(root, unit.seeds))
+    stats = measure_network(net, P, data.X_train)
+    var = stats.z_std[:, 1 : depth - 1] ** 2  # (K, L - 2): hidden layers 2 .. L-1
+    hist = train(net, P, data.X_train, data.Y_train, learning_rate=LEARNING_RATE, iterations=iterations,
+                 record_every=max(1, iterations // 50), engine="numba")
+    return {"ratio": (var[:, 1:] / var[:, :-1]).mean(axis=1),  # (K,) mean per-layer ratio
+            "z_std": stats.z_std, "loss": hist.loss, "final_loss": hist.final_loss,
+            "train_accuracy": hist.train_accuracy, "iterations": np.tile(hist.record_iterations, (len(unit.seeds), 1))}
+
+
+def reduce(size: str, seeds: int, measured: Measured) -> StudyResult:
+    cfg = SIZES[size]
     header = ["layers", "init", "per-layer Var Z ratio (95% CI)", "final loss (95% CI)", "train accuracy (mean)",
               "loss gap xavier - he (95% CI)"]
-    rows, criteria, out = [], [], {"width": WIDTH, "learning_rate": LEARNING_RATE, **cfg}
+    rows, criteria = [], []
+    out = {"width": WIDTH, "learning_rate": LEARNING_RATE, "inits": list(INITS), **cfg}
     for depth in cfg["depths"]:
-        net = MLP((2,) + (WIDTH,) * (depth - 1) + (1,), activation="relu")
         final = {}
         for init in INITS:
-            P = net.initialize(init, rng=rng, models=seeds)  # seed k: the k-th stream, for both inits
-            stats = measure(net, P, data.X_train)
-            var = stats.z_std[:, 1 : depth - 1] ** 2  # (K, L - 2): hidden layers 2 .. L-1
-            ratio = (var[:, 1:] / var[:, :-1]).mean(axis=1)  # (K,) mean per-layer ratio
-            hist = train(net, P, data.X_train, data.Y_train, learning_rate=LEARNING_RATE,
-                         iterations=cfg["iterations"], record_every=max(1, cfg["iterations"] // 50), engine="numba")
-            final[init] = hist.final_loss
-            r = mean_ci(ratio)
-            out[f"{depth}/{init}"] = {"ratio": ratio, "z_std": stats.z_std, "loss": hist.loss,
-                                      "iterations": hist.record_iterations, "final_loss": hist.final_loss,
-                                      "train_accuracy": hist.train_accuracy}
-            rows.append([str(depth), init, fmt_ci(r), fmt_ci(mean_ci(hist.final_loss)),
-                         f"{np.mean(hist.train_accuracy):.3f}", ""])
+            m = dict(measured[{"depth": depth, "init": init}])
+            m["iterations"] = m["iterations"][0]
+            out[f"{depth}/{init}"] = m
+            final[init] = m["final_loss"]
+            r = mean_ci(m["ratio"])
+            rows.append([str(depth), init, fmt_ci(r), fmt_ci(mean_ci(m["final_loss"])),
+                         f"{np.mean(m['train_accuracy']):.3f}", ""])
             lo, hi = HALVES if init == "xavier_normal" else CONSTANT
             criteria.append((f"{depth} layers, {init}: variance ratio CI [{r.low:.3f}, {r.high:.3f}] in [{lo}, {hi}]",
                              _inside(r, lo, hi)))
@@ -89,33 +103,7 @@ def run(size: str = "default", seeds: int = 8, rng=0) -> StudyResult:
         gap = mean_ci(final["xavier_normal"] - final["he_normal"])
         rows[-1][-1] = fmt_ci(gap)
         criteria.append((f"{depth} layers: loss gap xavier - he lower CI {gap.low:.3f} > {GAP}", gap.low - GAP))
-    return StudyResult("he2015", size, seeds, header, rows, Verdict.all_of(criteria), out, time.perf_counter() - t0)
-
-
-def figure(result: StudyResult):
-    from matplotlib.figure import Figure
-
-    d = result.data
-    fig = Figure(figsize=(11, 3.8))
-    ax1, ax2 = fig.subplots(1, 2)
-    for depth, ls in zip(d["depths"], ("--", "-")):
-        for init, color in zip(INITS, ("C0", "C3")):
-            e = d[f"{depth}/{init}"]
-            z = np.asarray(e["z_std"], dtype=float) ** 2
-            layers = np.arange(1, z.shape[1] + 1)
-            ax1.semilogy(layers, np.exp(np.log(z).mean(axis=0)), ls, color=color, label=f"{init}, {depth} layers")
-            loss = np.asarray(e["loss"], dtype=float)
-            ax2.plot(e["iterations"], loss.T, ls, color=color, alpha=0.5, lw=0.9)
-            ax2.plot([], [], ls, color=color, label=f"{init}, {depth} layers")
-    ax1.set_xlabel("layer")
-    ax1.set_title("Var Z at initialization (geometric mean over seeds)")
-    ax1.legend(fontsize=8)
-    ax2.axhline(LN2, color="gray", lw=0.8)
-    ax2.set_xlabel("iteration")
-    ax2.set_title(f"training loss, ReLU width {d['width']}, lr {d['learning_rate']}")
-    ax2.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return StudyResult("he2015", size, seeds, header, rows, Verdict.all_of(criteria), out)
 
 
 STUDY = Study(
@@ -123,8 +111,9 @@ STUDY = Study(
     paper="He, Zhang, Ren & Sun 2015, Delving Deep into Rectifiers (ICCV)",
     claim="In a plain 30-layer ReLU net, Xavier init halves the activation variance per layer and training stalls "
           "at ln 2, while He init keeps it constant and trains.",
-    run=run,
-    figure=figure,
+    plan=plan,
+    measure=measure,
+    reduce=reduce,
     default_seeds={"quick": 8, "default": 10},
     doc=__doc__,
 )

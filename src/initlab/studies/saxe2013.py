@@ -22,6 +22,8 @@ loss of the zero map :math:`\|M\|_F^2/(2n)` (from a random rotation every init m
 near 2.5 %, where the reflections of P relative to M are undone), capped at 1000 (quick) or 2000
 steps (a capped run counts as the cap, so failures make the slowdown look smaller, never larger).
 Initializers: ``orthogonal`` and ``normal(std=1/sqrt(n))`` from :mod:`initlab.initializers`.
+Seed s's teacher comes from ``seed_stream(root, 0, s)`` and its networks at depth D from
+``seed_stream(root, 1 + i, D, s)`` (i = 0 orthogonal, 1 Gaussian).
 
 Verdict
 -------
@@ -36,13 +38,12 @@ Margins: slope units for orthogonal, doublings for Gaussian.
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 
 from initlab import initializers
 from initlab.stats import mean_ci
-from initlab.studies.base import Study, StudyResult, Verdict, fmt_ci
+from initlab.studies.base import Measured, Study, StudyResult, Unit, Verdict, chunks, fmt_ci, seed_stream
 
 N = 16
 RATE = 1.0  # per-layer learning rate times depth
@@ -99,19 +100,42 @@ def _descend(Ws, M, learning_rate, max_steps, target, losses):
     return (len(losses) - 1 if reached else max_steps), np.array(losses)
 
 
-def run(size: str = "default", seeds: int = 6, rng=0) -> StudyResult:
-    t0 = time.perf_counter()
+CHUNK = 4  # seeds per unit
+
+
+def plan(size: str, seeds: int) -> list[Unit]:
+    """One unit per depth and chunk of seeds (deepest first: they take longest)."""
+    return chunks(({"depth": D} for D in sorted(SIZES[size]["depths"], reverse=True)), seeds, CHUNK)
+
+
+def measure(size: str, unit: Unit, root: int) -> dict:
+    """Seed s: teacher from ``seed_stream(root, 0, s)``; init i's D layers from ``seed_stream(root, 1 + i, D, s)``.
+
+    Returns ``{init}/steps`` (K,) and ``{init}/losses`` (K, max_steps + 1), nan-padded after the run ends.
+    """
+    D, cap = unit.config["depth"], SIZES[size]["max_steps"]
+    numbers = {f"{name}/{what}": [] for name in INITS for what in ("steps", "losses")}
+    for s in unit.seeds:
+        M = teacher(np.random.default_rng(seed_stream(root, 0, s)))
+        for i, (name, init) in enumerate(INITS.items()):
+            g = np.random.default_rng(seed_stream(root, 1 + i, D, s))
+            Ws = np.stack([init((N, N), rng=g) for _ in range(D)])  # (D, N, N), W_1 first
+            steps, losses = steps_to_threshold(Ws, M, RATE / D, cap)
+            padded = np.full(cap + 1, np.nan)
+            padded[: losses.size] = losses
+            numbers[f"{name}/steps"].append(steps)
+            numbers[f"{name}/losses"].append(padded)
+    return {key: np.array(v) for key, v in numbers.items()}
+
+
+def reduce(size: str, seeds: int, measured: Measured) -> StudyResult:
     depths, cap = SIZES[size]["depths"], SIZES[size]["max_steps"]
-    steps = {name: np.empty((seeds, len(depths)), dtype=np.int64) for name in INITS}
-    curves = {}
-    for s, stream in enumerate(np.random.default_rng(rng).spawn(seeds)):
-        M = teacher(stream)
-        for j, D in enumerate(depths):
-            for (name, init), g in zip(INITS.items(), stream.spawn(len(INITS))):
-                Ws = np.stack([init((N, N), rng=g) for _ in range(D)])  # (D, N, N), W_1 first
-                steps[name][s, j], losses = steps_to_threshold(Ws, M, RATE / D, cap)
-                if s == 0:
-                    curves[f"{name}/{D}"] = losses
+    steps = {name: np.stack([measured[{"depth": D}][f"{name}/steps"] for D in depths], axis=1) for name in INITS}
+    curves = {}  # seed 0's loss curves
+    for D in depths:
+        for name in INITS:
+            losses = measured[{"depth": D}][f"{name}/losses"][0]
+            curves[f"{name}/{D}"] = losses[np.isfinite(losses)]
     header = ["init", *(f"D={D}" for D in depths), "slope of log steps vs log depth (95% CI)"]
     rows, criteria = [], []
     for name in INITS:
@@ -129,35 +153,7 @@ def run(size: str = "default", seeds: int = 6, rng=0) -> StudyResult:
             slows = mean_ci(np.log2(st[:, -1] / st[:, 0]))  # doublings from the shallowest to the deepest
             criteria.append((f"gaussian: steps deepest/shallowest lower CI {2**slows.low:.3g} > 2", slows.low - 1.0))
     data = {"depths": list(depths), "steps": steps, "curves": curves, "n": N, "max_steps": cap}
-    return StudyResult("saxe2013", size, seeds, header, rows, Verdict.all_of(criteria), data, time.perf_counter() - t0)
-
-
-def figure(result: StudyResult):
-    from matplotlib.figure import Figure
-
-    d = result.data
-    fig = Figure(figsize=(11, 3.8))
-    ax1, ax2 = fig.subplots(1, 2)
-    depths = np.asarray(d["depths"])
-    for (name, color) in (("orthogonal", "C0"), ("gaussian", "C3")):
-        st = np.asarray(d["steps"][name], dtype=float)
-        ax1.plot(depths, st.T, color=color, alpha=0.3, lw=0.8)
-        ax1.plot(depths, np.median(st, axis=0), "o-", color=color, lw=2, label=f"{name} (median)")
-        for D in depths:
-            loss = np.asarray(d["curves"][f"{name}/{D}"], dtype=float)
-            ax2.semilogy(loss, color=color, alpha=0.3 + 0.7 * D / depths.max(), lw=1)
-        ax2.plot([], [], color=color, label=name)
-    ax1.axhline(d["max_steps"], color="gray", ls=":", lw=0.8, label="cap")
-    ax1.set_xscale("log", base=2)
-    ax1.set_yscale("log")
-    ax1.set_xlabel("depth D")
-    ax1.set_ylabel("steps to 1% loss")
-    ax1.legend()
-    ax2.set_xlabel("step")
-    ax2.set_title("loss, seed 0 (darker = deeper)")
-    ax2.legend()
-    fig.tight_layout()
-    return fig
+    return StudyResult("saxe2013", size, seeds, header, rows, Verdict.all_of(criteria), data)
 
 
 STUDY = Study(
@@ -166,8 +162,9 @@ STUDY = Study(
           "neural networks (ICLR 2014)",
     claim="In deep linear nets on a linear teacher with whitened inputs, orthogonal init learns in a roughly "
           "depth-independent number of steps; scaled Gaussian init slows with depth or fails.",
-    run=run,
-    figure=figure,
+    plan=plan,
+    measure=measure,
+    reduce=reduce,
     default_seeds={"quick": 5, "default": 8},
     doc=__doc__,
 )

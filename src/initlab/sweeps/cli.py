@@ -244,12 +244,32 @@ def export(
 
 
 def report(
-    folder: Path = _DIR,
+    folder: Path = typer.Argument(..., metavar="DIR", show_default=False,
+                                  help="A sweep's or a study's output folder (the --out of `initlab sweep run` or `initlab study`)."),
     out: Path = typer.Option(None, "--out", help="Folder for report.html [default: DIR]."),
 ) -> None:
-    """Write a self-contained HTML report of a sweep: summary, loss curves, accuracy by scale and depth, boundaries."""
+    """Write a self-contained HTML report of a sweep (summary, loss curves, accuracy by scale and depth,
+    boundaries) or of a study (verdict, evidence table, figure)."""
+    from initlab.studies.store import STORE_NAME as STUDY_STORE, StudyMissing, StudyStore
+
+    if (folder / STUDY_STORE).exists() and not (folder / "sweep.sqlite").exists():
+        from initlab.report import study as study_report
+
+        try:
+            with StudyStore.open(folder) as store:
+                paths = study_report.write(store, folder if out is None else out)
+        except (StudyMissing, ValueError) as exc:
+            raise _user_error(str(exc)) from None
+        except OSError as exc:
+            raise _user_error(f"cannot write the report: {exc.strerror or exc}. Choose an --out you can write to.") from None
+        _err(f"wrote {paths['report.html']} (open it in a browser)")
+        return
+
     from initlab.report import sweep as sweep_report
 
+    if not (folder / "sweep.sqlite").exists():
+        raise _user_error(f"'{folder}' holds no sweep or study (neither sweep.sqlite nor {STUDY_STORE} is there). "
+                          "Give the --out folder of `initlab sweep run` or `initlab study`.")
     with _open(folder) as store:
         try:
             path = sweep_report.write(store, folder if out is None else out)

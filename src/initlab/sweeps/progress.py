@@ -20,7 +20,9 @@ __all__ = ["ProgressDisplay"]
 class ProgressDisplay:
     """A ``progress`` callback for :func:`initlab.sweeps.run_sweep`; use as a context manager."""
 
-    def __init__(self, *, quiet: bool = False, stream=None, interval: float = 5.0, tty: bool | None = None):
+    def __init__(self, *, quiet: bool = False, stream=None, interval: float = 5.0, tty: bool | None = None,
+                 what: str = "sweep", items: str = "runs"):
+        self.what, self.items = what, items  # "study", "units" for `initlab study`
         self.stream = sys.stderr if stream is None else stream
         self.quiet = quiet
         self.interval = interval
@@ -28,6 +30,10 @@ class ProgressDisplay:
         self._bar = None
         self._task = None
         self._last_line = float("-inf")
+
+    @property
+    def _rate_unit(self) -> str:
+        return "models" if self.items == "runs" else self.items
 
     def __enter__(self):
         return self
@@ -51,12 +57,12 @@ class ProgressDisplay:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn
 
-            self._bar = Bar(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("runs"),
+            self._bar = Bar(TextColumn(self.what), BarColumn(), MofNCompleteColumn(), TextColumn(self.items),
                             TextColumn("{task.fields[rate]}"), TextColumn("ETA {task.fields[eta]}"), TimeElapsedColumn(),
                             console=Console(file=self.stream), transient=False)  # fmt: skip
             self._bar.start()
-            self._task = self._bar.add_task("sweep", total=p.total, completed=p.finished, rate="", eta="?")
-        rate = f"{p.models_per_second:.1f} models/s" if p.models else ""
+            self._task = self._bar.add_task(self.what, total=p.total, completed=p.finished, rate="", eta="?")
+        rate = f"{p.models_per_second:.1f} {self._rate_unit}/s" if p.models else ""
         self._bar.update(self._task, completed=p.finished, rate=rate, eta=format_seconds(p.eta) if p.models else "?")
 
     def _line(self, p: Progress) -> None:
@@ -66,11 +72,11 @@ class ProgressDisplay:
             return
         self._last_line = now
         if first and p.resumed:
-            text = f"sweep: resuming, {p.resumed}/{p.total} runs already done"
+            text = f"{self.what}: resuming, {p.resumed}/{p.total} {self.items} already done"
         else:
-            text = f"sweep: {p.finished}/{p.total} runs ({p.finished / max(1, p.total):.0%})"
+            text = f"{self.what}: {p.finished}/{p.total} {self.items} ({p.finished / max(1, p.total):.0%})"
             if p.models:
-                text += f", {p.models_per_second:.1f} models/s, ETA {format_seconds(p.eta)}"
+                text += f", {p.models_per_second:.1f} {self._rate_unit}/s, ETA {format_seconds(p.eta)}"
             if p.failed:
                 text += f", {p.failed} failed"
         print(text, file=self.stream, flush=True)

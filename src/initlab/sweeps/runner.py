@@ -68,14 +68,14 @@ class SweepOutcome:
     seconds: float
 
 
-def fresh_folder(out: Path) -> Path:
-    """``out`` if it holds no sweep; else the first of ``out-2``, ``out-3``, ... that holds none."""
+def fresh_folder(out: Path, store_name: str = STORE_NAME) -> Path:
+    """``out`` if it holds no ``store_name`` (a sweep); else the first of ``out-2``, ``out-3``, ... that holds none."""
     out = Path(out)
-    if not (out / STORE_NAME).exists():
+    if not (out / store_name).exists():
         return out
     for n in range(2, 10_000):
         candidate = out.with_name(f"{out.name}-{n}")
-        if not (candidate / STORE_NAME).exists():
+        if not (candidate / store_name).exists():
             return candidate
     raise ValueError(f"no free folder next to '{out}' (tried up to {out.name}-9999). Give another --out.")  # pragma: no cover
 

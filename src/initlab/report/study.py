@@ -1,0 +1,240 @@
+"""The studies' figures and pages: ``initlab study NAME`` and ``initlab report DIR`` on a study's folder.
+
+One figure function per study (named as its module in :mod:`initlab.studies`), drawn from the
+result's ``data`` alone. :func:`files` makes ``figure.png``, ``result.json`` and a self-contained
+``report.html``; :func:`write` reads a study's store and writes them (nothing half-written).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from ..studies.base import Study, StudyResult, result_dict
+from . import html, write_files
+from .figures import COLORS, png_bytes  # first: selects the Agg backend
+
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+__all__ = ["FIGURES", "files", "figure", "write", "write_result"]
+
+LN2 = math.log(2.0)
+
+
+def figure(result: StudyResult) -> Figure:
+    """The figure of ``result``'s study."""
+    return FIGURES[result.study](result)
+
+
+def files(study: Study, result: StudyResult) -> dict[str, bytes]:
+    """``figure.png``, ``result.json`` and a self-contained ``report.html`` (the figure embedded)."""
+    png = png_bytes(figure(result))
+    body = (
+        f"<h1>{html.escape(study.name)}</h1><p class=\"meta\">{html.escape(study.paper)}</p>"
+        f"<p><b>Claim.</b> {html.escape(study.claim)}</p>"
+        f"<p class=\"note\" id=\"verdict\"><b>Verdict:</b> {html.escape(str(result.verdict))}</p>"
+        + html.table(result.header, result.rows, id="evidence")
+        + html.image(png, study.name)
+        + f"<p class=\"meta\">size {result.size}, {result.seeds} seeds, {result.wall_time:.1f} s of compute</p>"
+        + f"<h2>Setup</h2><pre>{html.escape(_setup(study.doc))}</pre>"
+    )
+    return {
+        "figure.png": png,
+        "result.json": json.dumps(result_dict(study, result), indent=2).encode(),
+        "report.html": html.page(f"initlab study {study.name}", body).encode(),
+    }
+
+
+def _setup(doc: str) -> str:
+    """The Setup and Verdict sections of a study's docstring."""
+    start = doc.find("Setup\n-----")
+    return doc[start:].strip() if start >= 0 else doc.strip()
+
+
+def write(store, out=None) -> dict[str, Path]:
+    """Write ``figure.png``, ``result.json`` and ``report.html`` of the study in ``store`` into ``out``
+    (default: the store's folder); return name -> path.
+
+    Raises
+    ------
+    ValueError
+        The study in the store is unfinished (the message says how to finish it).
+    """
+    from .. import studies
+
+    result = studies.reduce_store(store)
+    return write_result(studies.get(result.study), result, store.path.parent if out is None else out)
+
+
+def write_result(study: Study, result: StudyResult, out) -> dict[str, Path]:
+    """Write :func:`files` into folder ``out``; return name -> path."""
+    return write_files(files(study, result), out)
+
+
+def notebook_seeds(result: StudyResult) -> Figure:
+    d = result.data
+    fig = Figure(figsize=(11, 3.8))
+    ax1, ax2 = fig.subplots(1, 2)
+    inits = list(d["inits"])
+    for i, name in enumerate(inits):
+        acc = np.asarray(d[name]["test_accuracy"], dtype=float)
+        jitter = np.linspace(-0.15, 0.15, acc.size)
+        ax1.scatter(i + jitter, acc, s=12, color=COLORS[name], alpha=0.6)
+        ax1.scatter([i], [acc[d["notebook_seed"]]], s=80, facecolor="none", edgecolor="k", label=f"seed {d['notebook_seed']}" if i == 0 else None)
+        loss = np.asarray(d[name]["loss"], dtype=float)
+        ax2.semilogy(d[name]["record_iterations"], loss.T, color=COLORS[name], alpha=0.3, lw=0.8)
+        ax2.plot([], [], color=COLORS[name], label=name)
+    ax1.set_xticks(range(len(inits)), inits)
+    ax1.set_ylabel("test accuracy")
+    ax1.set_title(f"{d['seeds']} seeds (circle: the notebook's seed 3)")
+    ax1.legend()
+    ax2.set_xlabel("iteration")
+    ax2.set_title("training loss (stable), every seed")
+    ax2.legend()
+    fig.tight_layout()
+    return fig
+
+
+def edge_of_chaos(result: StudyResult) -> Figure:
+    d = result.data
+    fig = Figure(figsize=(13, 3.8))
+    ax1, ax2, ax3 = fig.subplots(1, 3)
+    grid = np.asarray(d["grid"], dtype=float)
+    ax1.plot(grid, d["q_star"], label="q*")
+    ax1.plot(grid, d["chi1"], label="χ1")
+    ax1.axhline(1.0, color="gray", lw=0.8)
+    for ax in (ax1, ax2):
+        ax.axvline(d["critical_sigma_w2"], color="k", ls="--", lw=0.8, label=f"critical {d['critical_sigma_w2']:.3f}")
+        ax.set_xlabel("σw²")
+    ax1.set_title(f"tanh, σb² = {d['sigma_b2']}")
+    ax1.legend()
+    xi = np.asarray(d["xi_c"], dtype=float)
+    ax2.semilogy(grid[np.isfinite(xi)], xi[np.isfinite(xi)], "o-", ms=3)
+    ax2.set_title("correlation depth scale ξc")
+    for (label, e), color in zip(d["empirical"].items(), ("C0", "C1", "C3")):
+        emp, pred = np.asarray(e["emp"]), np.asarray(e["pred"])
+        layers = np.arange(1, emp.shape[1] + 1)
+        ax3.plot(layers, emp.T, color=color, alpha=0.25, lw=0.8)
+        ax3.plot(layers, pred.mean(axis=0), color=color, lw=2, label=f"{label} (σw²={e['sigma_w2']:.2f}) mean field")
+    ax3.set_xlabel("layer")
+    ax3.set_ylabel("correlation c of two inputs")
+    ax3.set_title(f"width {d['width']}: seeds (thin) vs theory (thick)")
+    ax3.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def glorot2010(result: StudyResult) -> Figure:
+    """Activation and gradient std per layer (unit-variance inputs), and both ratios against the input scale."""
+    d = result.data
+    fig = Figure(figsize=(14, 3.8))
+    ax1, ax2, ax3 = fig.subplots(1, 3)
+    layers = np.arange(1, d["hidden"] + 1)
+    for name, color in (("standard", "C3"), ("xavier", "C0")):
+        for ax, key in ((ax1, "a_std"), (ax2, "dz_std")):
+            v = np.asarray(d[name][key])
+            ax.plot(layers, v.T, color=color, alpha=0.25, lw=0.8)
+            ax.plot(layers, v.mean(axis=0), "o-", color=color, lw=2, label=name)
+        scan = np.asarray(d["scan"], dtype=float)
+        for key, ls, what in (("act_log2_ratio", "o-", "activations A5/A1"), ("grad_log2_ratio", "s--", "gradients dZ1/dZ5")):
+            ratio = [2 ** d[f"{name}/{x:g}"][key]["mean"] for x in scan]
+            ax3.plot(scan, ratio, ls, color=color, label=f"{name}: {what}")
+    ax1.set_title(f"activation std per layer (tanh, width {d['width']})")
+    ax2.set_title("back-propagated gradient std dL/dz")
+    for ax in (ax1, ax2):
+        ax.set_yscale("log")
+        ax.set_xlabel("hidden layer")
+        ax.set_xticks(layers)
+        ax.legend()
+    ax3.axhspan(0.5, 2.0, color="0.9", zorder=0, label="roughly flat: [1/2, 2]")
+    ax3.axvline(d["input_std"], color="k", ls=":", lw=0.8)
+    ax3.set(xscale="log", yscale="log", xlabel="input std (the verdict's: dotted)", title="ratio over 5 layers vs input scale")
+    ax3.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def he2015(result: StudyResult) -> Figure:
+    d = result.data
+    fig = Figure(figsize=(11, 3.8))
+    ax1, ax2 = fig.subplots(1, 2)
+    for depth, ls in zip(d["depths"], ("--", "-")):
+        for init, color in zip(d["inits"], ("C0", "C3")):
+            e = d[f"{depth}/{init}"]
+            z = np.asarray(e["z_std"], dtype=float) ** 2
+            layers = np.arange(1, z.shape[1] + 1)
+            ax1.semilogy(layers, np.exp(np.log(z).mean(axis=0)), ls, color=color, label=f"{init}, {depth} layers")
+            loss = np.asarray(e["loss"], dtype=float)
+            ax2.plot(e["iterations"], loss.T, ls, color=color, alpha=0.5, lw=0.9)
+            ax2.plot([], [], ls, color=color, label=f"{init}, {depth} layers")
+    ax1.set_xlabel("layer")
+    ax1.set_title("Var Z at initialization (geometric mean over seeds)")
+    ax1.legend(fontsize=8)
+    ax2.axhline(LN2, color="gray", lw=0.8)
+    ax2.set_xlabel("iteration")
+    ax2.set_title(f"training loss, ReLU width {d['width']}, lr {d['learning_rate']}")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def saxe2013(result: StudyResult) -> Figure:
+    d = result.data
+    fig = Figure(figsize=(11, 3.8))
+    ax1, ax2 = fig.subplots(1, 2)
+    depths = np.asarray(d["depths"])
+    for (name, color) in (("orthogonal", "C0"), ("gaussian", "C3")):
+        st = np.asarray(d["steps"][name], dtype=float)
+        ax1.plot(depths, st.T, color=color, alpha=0.3, lw=0.8)
+        ax1.plot(depths, np.median(st, axis=0), "o-", color=color, lw=2, label=f"{name} (median)")
+        for D in depths:
+            loss = np.asarray(d["curves"][f"{name}/{D}"], dtype=float)
+            ax2.semilogy(loss, color=color, alpha=0.3 + 0.7 * D / depths.max(), lw=1)
+        ax2.plot([], [], color=color, label=name)
+    ax1.axhline(d["max_steps"], color="gray", ls=":", lw=0.8, label="cap")
+    ax1.set_xscale("log", base=2)
+    ax1.set_yscale("log")
+    ax1.set_xlabel("depth D")
+    ax1.set_ylabel("steps to 1% loss")
+    ax1.legend()
+    ax2.set_xlabel("step")
+    ax2.set_title("loss, seed 0 (darker = deeper)")
+    ax2.legend()
+    fig.tight_layout()
+    return fig
+
+
+def lsuv(result: StudyResult) -> Figure:
+    d = result.data
+    fig = Figure(figsize=(11, 3.8))
+    ax1, ax2 = fig.subplots(1, 2)
+    for activation, ls in (("relu", "-"), ("tanh", "--")):
+        for name, color in (("orthogonal", "C3"), ("lsuv", "C2")):
+            var = np.asarray(d[f"{activation}/{name}"]["var"], dtype=float)
+            ax1.semilogy(np.arange(1, var.shape[1] + 1), np.median(var, axis=0), ls, color=color,
+                         label=f"{activation}, {name}")
+    ax1.set_xlabel("layer")
+    ax1.set_title(f"Var Z at initialization (median over seeds), width {d['width']}")
+    ax1.legend(fontsize=8)
+    for name, color in (("orthogonal", "C3"), ("lsuv", "C2")):
+        e = d[f"relu/{name}"]
+        ax2.plot(e["iterations"], np.asarray(e["loss"], dtype=float).T, color=color, alpha=0.5, lw=0.9)
+        ax2.plot([], [], color=color, label=name)
+    ax2.axhline(LN2, color="gray", lw=0.8)
+    ax2.set_xlabel("iteration")
+    ax2.set_title(f"training loss, ReLU, {d['depth']} layers, lr {d['learning_rate']}")
+    ax2.legend()
+    fig.tight_layout()
+    return fig
+
+
+FIGURES = {
+    "notebook-seeds": notebook_seeds,
+    "edge-of-chaos": edge_of_chaos,
+    "glorot2010": glorot2010,
+    "he2015": he2015,
+    "saxe2013": saxe2013,
+    "lsuv": lsuv,
+}
