@@ -29,3 +29,21 @@ def test_report_renders_offline(tmp_path):
         assert "He initialization" in page.locator("#card-he").inner_text()
         page.screenshot(path=str(artifact("report.png")), full_page=True)
     assert all(u.startswith(("file:", "data:")) for u in requests), requests
+
+
+def test_study_report_renders_offline(tmp_path):
+    out = tmp_path / "glorot"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["study", "glorot2010", "--quick", "--seeds", "3", "--out", str(out)]) == 0
+    with browser_page() as page:
+        requests = []
+        page.route("**/*", lambda route: (requests.append(route.request.url),
+                                          route.continue_() if route.request.url.startswith(("file:", "data:")) else route.abort()))
+        page.goto((out / "report.html").as_uri())
+        page.wait_for_load_state("load")
+        sizes = page.eval_on_selector_all("img", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
+        assert len(sizes) == 1 and all(ok and w > 600 and h > 200 for ok, w, h in sizes), sizes
+        assert page.locator("#verdict").inner_text().startswith("Verdict: ")
+        assert page.locator("#evidence tbody tr").count() == 10  # 2 inits x 5 input scales
+        page.screenshot(path=str(artifact("study-report.png")), full_page=True)
+    assert all(u.startswith(("file:", "data:")) for u in requests), requests
