@@ -165,6 +165,19 @@ def test_model_k_is_the_same_whatever_k(circles):
         np.testing.assert_allclose(three.params[key][:2], two.params[key], rtol=1e-12, atol=1e-15)
 
 
+def test_a_list_of_streams_gives_model_k_the_stream_rng_k(circles):
+    X, Y, _, _ = circles
+    params = NOTEBOOK.initialize("he_normal", rng=6, models=3)
+    kwargs = dict(learning_rate=0.05, iterations=9, record_every=3, optimizer="sgd", batch_size=64)
+    together = train(NOTEBOOK, params, X, Y, rng=[np.random.SeedSequence(s) for s in (4, 5, 6)], **kwargs)
+    for k, s in enumerate((4, 5, 6)):  # model k alone, with its stream
+        alone = train(NOTEBOOK, {key: v[k : k + 1] for key, v in params.items()}, X, Y, rng=[np.random.SeedSequence(s)],
+                      **kwargs)
+        np.testing.assert_array_equal(together.loss[k], alone.loss[0])
+    with pytest.raises(ValueError, match=r"one per model \(3\)\. Got 2"):
+        train(NOTEBOOK, params, X, Y, rng=[1, 2], **kwargs)
+
+
 def test_adam_in_the_loop_equals_adam_by_hand(circles):
     X, Y, _, _ = circles
     params = NOTEBOOK.initialize("he_normal", rng=9, models=2)

@@ -103,6 +103,44 @@ def test_a_run_is_initialize_and_train_with_its_own_stream(reference):
     np.testing.assert_array_equal(mine["params"], theta)
 
 
+MINIBATCH_SPEC = """
+name = "minibatch"
+seeds = 4
+iterations = 60
+record_every = 20
+[model]
+depth = 3
+width = 6
+[[optimizer]]
+name = "adam"
+learning_rate = [0.01, 0.003]
+batch_size = 50
+[[init]]
+name = "he_normal"
+"""
+
+
+def test_minibatch_runs_train_together_and_each_is_initialize_and_train(tmp_path):
+    """Minibatch runs share a chunk, yet each shuffles with its own stream: chunking changes nothing,
+    and every run equals training.initialize_and_train with its seed (an independent recipe)."""
+    spec = parse_spec(MINIBATCH_SPEC)
+    together = run_sweep(spec, tmp_path / "one", workers=1, chunk_size=64)
+    alone = run_sweep(spec, tmp_path / "many", workers=1, chunk_size=1)
+    assert together.done == alone.done == 8
+    assert_same_numbers(stored(tmp_path / "one"), stored(tmp_path / "many"))
+    from initlab import optimizers
+
+    mine = stored(tmp_path / "one")
+    for run in make_plan(spec).runs:
+        data = execute.load_data(run.setup.dataset)
+        history = initialize_and_train(MLP(run.setup.layers), data.X_train, data.Y_train, init="he_normal",
+                                       rng=run.seed_sequence(), learning_rate=run.learning_rate, iterations=60,
+                                       record_every=20, optimizer=optimizers.get("adam"), batch_size=50,
+                                       X_test=data.X_test, Y_test=data.Y_test)  # fmt: skip
+        np.testing.assert_array_equal(mine[run.key]["loss"][:-1], history.loss[0], err_msg=run.name)
+        assert mine[run.key]["test"] == history.test_accuracy[0]
+
+
 def test_the_store_holds_every_run_once_with_its_history(reference):
     db = sqlite3.connect(reference / "sweep.sqlite")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

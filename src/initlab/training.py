@@ -157,8 +157,10 @@ def train(
     batch_size : int in [1, m] or None
         Examples per update (not with ``gd``); None: the whole training set. See the module
         docstring for epochs and shuffling.
-    rng : None, int, SeedSequence or Generator
-        Seed of the K minibatch streams (model k uses the k-th child); unused without ``batch_size``.
+    rng : None, int, SeedSequence, Generator, or a list of K of these
+        Seed of the K minibatch streams (model k uses the k-th child), or the K streams themselves
+        (model k uses ``rng[k]``: how a sweep trains runs of independent seeds together); unused
+        without ``batch_size``.
     diagnostics : bool or int
         False (default): none, and no extra work. ``N``: :class:`LayerStats` at iterations
         ``0, N, 2N, ...`` and of the final parameters. True: ``N = record_every``.
@@ -186,8 +188,13 @@ def train(
     opt = _check_optimizer(optimizer)
     m = X.shape[1]
     B = _check_batch_size(batch_size, m, opt)
-    rng = check_rng(rng)
-    streams = rng.spawn(K) if B is not None else None  # model k's minibatch order: the k-th child
+    if isinstance(rng, (list, tuple)):
+        if len(rng) != K:
+            raise ValueError(f"The 'rng' parameter, a list of streams, must hold one per model ({K}). Got {len(rng)} instead.")
+        streams = [check_rng(r) for r in rng]
+    else:
+        streams = check_rng(rng).spawn(K)  # model k's minibatch order: the k-th child
+    streams = streams if B is not None else None
     if (X_test is None) != (Y_test is None):
         raise ValueError("The 'X_test' and 'Y_test' parameters go together: pass both or neither.")
     X_test, T_test = net.check_data(X_test, Y_test, names=("X_test", "Y_test")) if X_test is not None else (None, None)

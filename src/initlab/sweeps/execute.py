@@ -244,9 +244,9 @@ def train_chunk(chunk: Chunk) -> list[RunResult]:
     A run whose initialization fails is ``"failed"`` (with the error) and the others go on; if
     training itself fails, every run trained with it is ``"failed"`` with that error.
 
-    With minibatches (``batch_size``) each run trains alone: :func:`initlab.training.train` gives
-    model k the k-th child of one ``rng``, which would make a run's minibatches depend on its
-    place in the chunk.
+    With minibatches (``batch_size``) run k shuffles with its own stream (the child of its order
+    stream that ``initialize_and_train`` would use), so its minibatches do not depend on its place
+    in the chunk.
     """
     setup = chunk.setup
     worker = f"{socket.gethostname()}:{os.getpid()}"
@@ -263,14 +263,13 @@ def train_chunk(chunk: Chunk) -> list[RunResult]:
                                          worker=worker)  # fmt: skip
         init_seconds[run.key] = time.perf_counter() - t0
     minibatch = "batch_size" in dict(setup.optimizer_options)
-    batches = [[s] for s in started] if minibatch else ([started] if started else [])
-    for batch in batches:
+    for batch in [started] if started else []:
         runs = [run for run, _, _ in batch]
         params = {k: np.concatenate([p[k] for _, p, _ in batch]) for k in batch[0][1]}
         try:
             t0 = time.perf_counter()
-            history = _train(net, params, data, np.array([r.learning_rate for r in runs]), setup,
-                             batch[0][2] if minibatch else None)  # fmt: skip
+            orders = [order.spawn(1)[0] for _, _, order in batch] if minibatch else None  # as models=1 would
+            history = _train(net, params, data, np.array([r.learning_rate for r in runs]), setup, orders)
             with np.errstate(all="ignore"):  # a diverged model's last finite parameters may overflow
                 final_loss, _ = net.loss_and_grads(history.params, data.X_train, data.Y_train)
             seconds = (time.perf_counter() - t0) / len(runs)
@@ -314,15 +313,13 @@ def training_time(setup: Setup, K: int, iterations: int = 8) -> tuple[float, flo
     """
     data = load_data(setup.dataset)
     net = MLP(setup.layers, setup.activation, setup.output)
-    minibatch = "batch_size" in dict(setup.optimizer_options)
-    params = net.initialize("he_normal", rng=0, models=1 if minibatch else K)
-    lrs = np.full(params["W1"].shape[0], 1e-3)
+    params = net.initialize("he_normal", rng=0, models=K)
+    lrs = np.full(K, 1e-3)
 
     def seconds(n: int) -> float:
         probe = dataclasses.replace(setup, iterations=n)
         t0 = time.perf_counter()
-        for _ in range(K if minibatch else 1):  # minibatch runs train one at a time (train_chunk)
-            _train(net, params, data, lrs, probe, 0 if minibatch else None)
+        _train(net, params, data, lrs, probe, 0)
         net.loss_and_grads(params, data.X_train, data.Y_train)
         return time.perf_counter() - t0
 
