@@ -152,7 +152,10 @@ def execute(
 
 
 def reduce_store(store) -> StudyResult:
-    """The study's result from a finished :class:`~initlab.studies.store.StudyStore`.
+    """The study's result from the units of its plan in a :class:`~initlab.studies.store.StudyStore`.
+
+    Units in the store that are not in the plan (a store written by a version that split the seeds
+    otherwise) are ignored.
 
     Raises
     ------
@@ -160,11 +163,13 @@ def reduce_store(store) -> StudyResult:
         Units are missing (the run was interrupted): the message says how to finish it.
     """
     s = store.settings()
-    counts = store.counts()
-    if counts["pending"]:
+    study = get(s["study"])
+    planned = {u.key for u in study.plan(s["size"], s["seeds"])}
+    finished = [f for f in store.finished() if f[0].key in planned]
+    if len(finished) < len(planned):
         raise ValueError(
-            f"the study in '{store.path.parent}' is unfinished ({counts['done']} of {counts['done'] + counts['pending']} "
-            f"units done). Finish it with `initlab study {s['study']}{' --quick' if s['size'] == 'quick' else ''} "
-            f"--seeds {s['seeds']} --seed {s['seed']} --out {store.path.parent}`."
+            f"the study in '{store.path.parent}' is unfinished ({len(finished)} of {len(planned)} units done). Finish it "
+            f"with `initlab study {s['study']}{' --quick' if s['size'] == 'quick' else ''} --seeds {s['seeds']} "
+            f"--seed {s['seed']} --out {store.path.parent}`."
         )
-    return _reduce(get(s["study"]), s["size"], s["seeds"], list(store.finished()))
+    return _reduce(study, s["size"], s["seeds"], finished)
