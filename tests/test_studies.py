@@ -308,3 +308,11 @@ def test_cli_refuses_bad_input_in_one_line(tmp_path, argv, message):
 def test_report_of_a_folder_without_a_store_says_what_to_give(tmp_path):
     code, _, err = _run_cli(["report", str(tmp_path)])
     assert code == 2 and "holds no sweep or study" in err and err.count("\n") == 1
+
+
+def test_default_folders_keep_quick_and_default_runs_apart(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = _run_cli(["study", "glorot2010", "--quick", "--seeds", "3"])
+    assert code == 0, err
+    assert (tmp_path / "initlab-out/study/glorot2010-quick/report.html").is_file()
+    assert not (tmp_path / "initlab-out/study/glorot2010").exists()  # a default-size run would not meet it

@@ -442,7 +442,7 @@ _STUDY_OUT = Path("initlab-out/study")
 def study(
     name: str = typer.Argument(None, help="The study to run, or 'list' to describe them all.", show_default=False),
     quick: bool = typer.Option(False, "--quick", help="A small version that runs in seconds (what the tests run)."),
-    out: Path = typer.Option(None, "--out", help="Folder for study.sqlite, figure.png, result.json and report.html [default: initlab-out/study/NAME].", show_default=False),
+    out: Path = typer.Option(None, "--out", help="Folder for study.sqlite, figure.png, result.json and report.html [default: initlab-out/study/NAME, or NAME-quick].", show_default=False),
     seeds: int = typer.Option(None, "--seeds", help="Seeds (independent networks) per configuration [default: the study's own].", show_default=False),
     seed: int = typer.Option(0, "--seed", help="Root seed of everything random in the study."),
     workers: int = typer.Option(1, "--workers", help="Processes measuring the study's units at once."),
@@ -470,7 +470,7 @@ def study(
         seeds = studies.seeds_for(name, size, seeds)
         check_int("seed", seed, min_value=0)
         check_int("workers", workers, min_value=1)
-        out = _STUDY_OUT / name if out is None else out
+        out = _STUDY_OUT / (name if size == "default" else f"{name}-{size}") if out is None else out
         _check_output_folder(out)
         if (out / "sweep.sqlite").exists() and not new:
             raise ValueError(f"'--out' {out} holds a sweep. Give another --out for the study, or add --new.")
