@@ -316,3 +316,18 @@ def test_default_folders_keep_quick_and_default_runs_apart(tmp_path, monkeypatch
     assert code == 0, err
     assert (tmp_path / "initlab-out/study/glorot2010-quick/report.html").is_file()
     assert not (tmp_path / "initlab-out/study/glorot2010").exists()  # a default-size run would not meet it
+
+
+def test_a_study_on_a_dask_cluster_gives_the_same_numbers(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    reference = studies.run("glorot2010", size="quick", seeds=4, rng=2)
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       dashboard_address=None)  # fmt: skip
+    try:
+        code, _, err = _run_cli(["study", "glorot2010", "--quick", "--seeds", "4", "--seed", "2",
+                                 "--scheduler", cluster.scheduler_address, "--out", str(tmp_path / "g")])
+        assert code == 0, err
+    finally:
+        cluster.close()
+    with StudyStore.open(tmp_path / "g") as store:
+        _same(studies.reduce_store(store), reference)

@@ -446,6 +446,8 @@ def study(
     seeds: int = typer.Option(None, "--seeds", help="Seeds (independent networks) per configuration [default: the study's own].", show_default=False),
     seed: int = typer.Option(0, "--seed", help="Root seed of everything random in the study."),
     workers: int = typer.Option(1, "--workers", help="Processes measuring the study's units at once."),
+    executor: str = typer.Option("local", "--executor", help="'local' (a process pool) or 'dask'."),
+    scheduler: str = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler, tcp://HOST:PORT."),
     new: bool = typer.Option(False, "--new", help="Start over in a fresh folder (OUT-2, OUT-3, ...) instead of resuming."),
 ) -> None:
     """Reproduce a published claim about initialization: the evidence table, a figure and an honest verdict.
@@ -479,7 +481,7 @@ def study(
         _err(f"running study {name} ({size}, {seeds} seeds, {workers} worker{'s' * (workers > 1)}) into {out}/ ...")
         with ProgressDisplay(what="study", items="units") as display:
             outcome = studies.execute(name, out, size=size, seeds=seeds, rng=seed, workers=workers, new=new,
-                                      progress=display)
+                                      executor="dask" if scheduler else executor, scheduler=scheduler, progress=display)
     except StudyConflict as exc:
         raise UserError(str(exc)) from None
     except (TypeError, ValueError) as exc:

@@ -102,6 +102,8 @@ def execute(
     seeds: int | None = None,
     rng: int = 0,
     workers: int = 1,
+    executor: str = "local",
+    scheduler: str | None = None,
     new: bool = False,
     progress: Callable | None = None,
 ) -> StudyOutcome:
@@ -112,7 +114,12 @@ def execute(
     out : folder
     size, seeds, rng : as :func:`run`
     workers : int >= 1
-        Processes measuring units at once (a forkserver pool, BLAS and numba threads shared out).
+        Processes measuring units at once (a forkserver pool, BLAS and numba threads shared out),
+        or the workers of a Dask ``LocalCluster``.
+    executor : {"local", "dask"}, scheduler : str, optional
+        Where units run, as for a sweep (:func:`initlab.sweeps.executors.open_executor`): a Dask
+        cluster's scheduler address (``tcp://host:port``) uses its workers; the driver stays the
+        store's only writer.
     new : bool
         Start in a fresh folder (``out-2``, ``out-3``, ...) if ``out`` already holds a study.
     progress : callable, optional
@@ -132,6 +139,7 @@ def execute(
     seeds = seeds_for(name, size, seeds)
     rng = check_int("rng", rng, min_value=0)
     workers = check_int("workers", workers, min_value=1)
+    check_choice("executor", executor, ("local", "dask"))
     out = fresh_folder(Path(out), STORE_NAME) if new else Path(out)
     t0 = time.perf_counter()
     units = study.plan(size, seeds)
@@ -141,7 +149,8 @@ def execute(
         pending = [u for u in units if u.key not in done]
         resumed, measured = len(units) - len(pending), 0
         if pending:
-            with open_executor("local", workers=min(workers, len(pending))) as imap:
+            size_of_pool = workers if executor == "dask" else min(workers, len(pending))
+            with open_executor(executor, workers=size_of_pool, scheduler=scheduler) as imap:
                 for unit, numbers, seconds in imap(_measure, [(name, size, rng, u) for u in pending]):
                     store.commit(unit, numbers, seconds)
                     measured += 1
