@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from initlab.network import MLP
-from initlab.sweeps import parse_spec
+from initlab.sweeps import execute, parse_spec
 from initlab.sweeps.execute import initial_params, load_data, run_streams
 from initlab.sweeps.plan import chunk_bytes, estimate, make_chunks, make_plan, network_label
 
@@ -89,13 +89,19 @@ def test_random_scale_is_the_standard_deviation():
     assert W1.std() == pytest.approx(10, rel=0.1)
 
 
-def test_estimate_times_chunks_on_the_workers():
+def test_estimate_times_chunks_on_the_workers(monkeypatch):
     runs = plan().runs
     chunks = make_chunks(runs, chunk_size=4)
+    fixed, per_iteration = execute.training_time(chunks[0].setup, 4)  # measured here, once
+    assert fixed >= 0 and 0 < per_iteration < 1
+    # the schedule from one set of timings (measuring again per call would compare two noisy clocks)
+    monkeypatch.setattr(execute, "training_time", lambda setup, K: (fixed, per_iteration))
     one = estimate(chunks, workers=1)
     two = estimate(chunks, workers=2)
     assert one.runs == two.runs == len(runs) and one.chunks == len(chunks)
-    assert 0 < two.seconds <= one.seconds < 30
+    per_chunk = [fixed + per_iteration * c.setup.iterations for c in chunks]
+    assert one.seconds == pytest.approx(sum(per_chunk))
+    assert max(per_chunk) <= two.seconds < one.seconds
     assert one.worker_bytes > chunk_bytes(runs[0].setup, 4, 300)
     assert two.driver_bytes == 2 * one.driver_bytes  # two chunks in flight per worker
     assert one.store_bytes > len(runs) * 8 * 6  # at least the losses
