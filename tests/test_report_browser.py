@@ -31,10 +31,11 @@ def test_report_renders_offline(tmp_path):
     assert all(u.startswith(("file:", "data:")) for u in requests), requests
 
 
-def test_study_report_renders_offline(tmp_path):
-    out = tmp_path / "glorot"
+def test_study_report_and_index_render_offline(tmp_path):
+    out = tmp_path / "studies" / "glorot2010-quick"
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         assert main(["study", "glorot2010", "--quick", "--seeds", "3", "--out", str(out)]) == 0
+        assert main(["report", str(out.parent)]) == 0  # the index of the folder of studies
     with browser_page() as page:
         requests = []
         page.route("**/*", lambda route: (requests.append(route.request.url),
@@ -46,4 +47,12 @@ def test_study_report_renders_offline(tmp_path):
         assert page.locator("#verdict").inner_text().startswith("Verdict: ")
         assert page.locator("#evidence tbody tr").count() == 10  # 2 inits x 5 input scales
         page.screenshot(path=str(artifact("study-report.png")), full_page=True)
+        page.goto((out.parent / "index.html").as_uri())
+        page.wait_for_load_state("load")
+        assert page.locator("#studies tbody tr").count() == 1
+        assert page.eval_on_selector("img", "i => i.complete && i.naturalWidth > 600")
+        page.click("#card-glorot2010-quick h3 a")  # the card links to the study's own page
+        page.wait_for_load_state("load")
+        assert page.title() == "initlab study glorot2010" and page.locator("#verdict").count() == 1
+        page.screenshot(path=str(artifact("study-index.png")), full_page=False)
     assert all(u.startswith(("file:", "data:")) for u in requests), requests

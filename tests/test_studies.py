@@ -331,3 +331,35 @@ def test_a_study_on_a_dask_cluster_gives_the_same_numbers(tmp_path):
         cluster.close()
     with StudyStore.open(tmp_path / "g") as store:
         _same(studies.reduce_store(store), reference)
+
+
+def test_study_all_runs_every_study_and_writes_an_index(tmp_path, monkeypatch):
+    # two fast studies stand for the registry (the quick tests above run every study)
+    monkeypatch.setattr(studies, "_MODULES", {"glorot2010": "glorot2010", "saxe2013": "saxe2013"})
+    base = tmp_path / "all"
+    code, stdout, err = _run_cli(["study", "all", "--quick", "--seeds", "3", "--out", str(base)])
+    assert code == 0, err
+    assert sorted(p.name for p in base.iterdir()) == ["glorot2010-quick", "index.html", "saxe2013-quick"]
+    assert "2 studies (quick)" in stdout and stdout.count("verdict: ") == 2
+    page = (base / "index.html").read_text()
+    assert page.count('href="glorot2010-quick/report.html"') == 1 and page.count('href="saxe2013-quick/report.html"') == 1
+    assert page.count("data:image/png;base64,") == 2 and "<script" not in page
+    for sub in ("glorot2010-quick", "saxe2013-quick"):
+        result = json.loads((base / sub / "result.json").read_text())
+        word = "SUPPORTED" if result["verdict"]["supported"] else "NOT SUPPORTED"
+        assert f"<td>{word}</td>" in page
+    # `initlab report BASE` draws the same index again; elsewhere, its links still reach the pages
+    (base / "index.html").unlink()
+    code, _, err = _run_cli(["report", str(base)])
+    assert code == 0, err
+    assert (base / "index.html").read_text() == page
+    code, _, err = _run_cli(["report", str(base), "--out", str(tmp_path / "elsewhere")])
+    assert code == 0, err
+    assert 'href="../all/glorot2010-quick/report.html"' in (tmp_path / "elsewhere" / "index.html").read_text()
+    # everything was checked before anything ran: a conflicting folder stops the whole command in one line
+    code, _, err = _run_cli(["study", "all", "--quick", "--seeds", "4", "--out", str(base)])
+    assert code == 2 and "holds another study run" in err and err.count("\n") == 1
+    # an unfinished study is listed as such, with how far it got
+    with StudyStore.create(base / "lsuv", {"study": "saxe2013", "size": "default", "seeds": 2, "seed": 0}) as store:
+        store.add_units(studies.get("saxe2013").plan("default", 2))
+    assert "unfinished (0 of 5 units done)" in study_report.index_html(base)

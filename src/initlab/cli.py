@@ -440,9 +440,9 @@ _STUDY_OUT = Path("initlab-out/study")
 
 @app.command("study")
 def study(
-    name: str = typer.Argument(None, help="The study to run, or 'list' to describe them all.", show_default=False),
+    name: str = typer.Argument(None, help="The study to run; 'all' for every one; 'list' to describe them.", show_default=False),
     quick: bool = typer.Option(False, "--quick", help="A small version that runs in seconds (what the tests run)."),
-    out: Path = typer.Option(None, "--out", help="Folder for study.sqlite, figure.png, result.json and report.html [default: initlab-out/study/NAME, or NAME-quick].", show_default=False),
+    out: Path = typer.Option(None, "--out", help="Folder for study.sqlite, figure.png, result.json and report.html [default: initlab-out/study/NAME, or NAME-quick]; with 'all', the folder holding one such folder per study and index.html [default: initlab-out/study].", show_default=False),
     seeds: int = typer.Option(None, "--seeds", help="Seeds (independent networks) per configuration [default: the study's own].", show_default=False),
     seed: int = typer.Option(0, "--seed", help="Root seed of everything random in the study."),
     workers: int = typer.Option(1, "--workers", help="Processes measuring the study's units at once."),
@@ -452,13 +452,13 @@ def study(
 ) -> None:
     """Reproduce a published claim about initialization: the evidence table, a figure and an honest verdict.
 
-    `initlab study list` describes every study; `initlab study NAME --quick` runs a small version.
-    Results are stored in OUT/study.sqlite as they come: run the same command again to resume an
-    interrupted study, and `initlab report OUT` to draw the report again.
+    `initlab study list` describes every study; `initlab study NAME --quick` runs a small version;
+    `initlab study all` runs every study and writes an index page. Results are stored in
+    OUT/study.sqlite as they come: run the same command again to resume an interrupted study, and
+    `initlab report OUT` to draw the report again.
     """
     from . import studies
     from .studies.store import StudyConflict, StudyStore
-    from .sweeps.progress import ProgressDisplay
     from .validation import check_int
 
     if name is None or name == "list":
@@ -467,25 +467,58 @@ def study(
                   f"default: {st.default_seeds['default']} seeds")
         return
     size = "quick" if quick else "default"
+    names = list(studies.available()) if name == "all" else [name]
+    base = (_STUDY_OUT if out is None else out) if name == "all" else None
+    jobs = []  # (name, seeds, folder): everything is checked before anything runs
     try:
-        st = studies.get(name)
-        seeds = studies.seeds_for(name, size, seeds)
         check_int("seed", seed, min_value=0)
         check_int("workers", workers, min_value=1)
-        out = _STUDY_OUT / (name if size == "default" else f"{name}-{size}") if out is None else out
-        _check_output_folder(out)
-        if (out / "sweep.sqlite").exists() and not new:
-            raise ValueError(f"'--out' {out} holds a sweep. Give another --out for the study, or add --new.")
-        if not new:
-            StudyStore.check(out, {"study": name, "size": size, "seeds": seeds, "seed": seed})
-        _err(f"running study {name} ({size}, {seeds} seeds, {workers} worker{'s' * (workers > 1)}) into {out}/ ...")
-        with ProgressDisplay(what="study", items="units") as display:
-            outcome = studies.execute(name, out, size=size, seeds=seeds, rng=seed, workers=workers, new=new,
-                                      executor="dask" if scheduler else executor, scheduler=scheduler, progress=display)
+        for key in names:
+            n_seeds = studies.seeds_for(key, size, seeds)
+            folder = out if base is None and out is not None else (base or _STUDY_OUT) / (key if size == "default" else f"{key}-{size}")
+            _check_output_folder(folder)
+            if (folder / "sweep.sqlite").exists() and not new:
+                raise ValueError(f"'--out' {folder} holds a sweep. Give another --out for the study, or add --new.")
+            if not new:
+                StudyStore.check(folder, {"study": key, "size": size, "seeds": n_seeds, "seed": seed})
+            jobs.append((key, n_seeds, folder))
     except StudyConflict as exc:
         raise UserError(str(exc)) from None
     except (TypeError, ValueError) as exc:
         raise UserError(_as_option(str(exc).replace("The 'study' parameter", "NAME"))) from None
+    done = []
+    for key, n_seeds, folder in jobs:
+        done.append(_run_study(key, size, n_seeds, seed, folder, workers=workers, new=new,
+                               executor="dask" if scheduler else executor, scheduler=scheduler))
+    if base is None:
+        return
+    from .report import study as study_report
+
+    _print_table(["study", "verdict", "margin", "seeds", "wall"],
+                 [[k, "SUPPORTED" if r.verdict.supported else "NOT SUPPORTED", f"{r.verdict.margin:+.3g}", str(r.seeds),
+                   f"{seconds:.1f} s"] for k, r, seconds in done], title=f"{len(done)} studies ({size})")  # fmt: skip
+    try:
+        index = study_report.write_index(base)
+    except OSError as exc:
+        raise UserError(f"could not write to '--out' {base}: {exc.strerror or exc}. Choose a folder you can write to.") from None
+    _err(f"wrote {index} (every study in {base}/, open it in a browser)")
+
+
+def _run_study(name: str, size: str, seeds: int, seed: int, out: Path, **options):
+    """Run (or resume) one study into ``out``, print its table and verdict, write its page; return
+    ``(name, result, wall seconds)``."""
+    from . import studies
+    from .report import study as study_report
+    from .sweeps.progress import ProgressDisplay
+
+    workers = options["workers"]
+    st = studies.get(name)
+    _err(f"running study {name} ({size}, {seeds} seeds, {workers} worker{'s' * (workers > 1)}) into {out}/ ...")
+    try:
+        with ProgressDisplay(what="study", items="units") as display:
+            outcome = studies.execute(name, out, size=size, seeds=seeds, rng=seed, progress=display, **options)
+    except (TypeError, ValueError) as exc:
+        raise UserError(_as_option(str(exc))) from None
     except OSError as exc:
         raise UserError(f"could not write to '--out' {out}: {exc.strerror or exc}. Choose a folder you can write to.") from None
     result = outcome.result
@@ -493,13 +526,12 @@ def study(
     print(f"verdict: {result.verdict}")
     resumed = f", {outcome.resumed} of {outcome.total} units were already done" if outcome.resumed else ""
     print(f"({result.seeds} seeds, {outcome.seconds:.1f} s wall, {result.wall_time:.1f} s of compute{resumed})")
-    from .report import study as study_report
-
     try:
         paths = study_report.write_result(st, result, outcome.out)
     except OSError as exc:
         raise UserError(f"could not write to '--out' {outcome.out}: {exc.strerror or exc}. Choose a folder you can write to.") from None
     _err(f"wrote {len(paths)} files and study.sqlite to {outcome.out}/ (open {paths['report.html']} in a browser)")
+    return name, result, outcome.seconds
 
 
 from initlab.sweeps.cli import register as _register_sweeps  # noqa: E402  (sweep group and report command)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 from ..studies.base import Study, StudyResult, result_dict
@@ -18,7 +19,7 @@ from .figures import COLORS, png_bytes  # first: selects the Agg backend
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-__all__ = ["FIGURES", "files", "figure", "write", "write_result"]
+__all__ = ["FIGURES", "files", "figure", "index_html", "study_folders", "write", "write_index", "write_result"]
 
 LN2 = math.log(2.0)
 
@@ -71,6 +72,77 @@ def write(store, out=None) -> dict[str, Path]:
 def write_result(study: Study, result: StudyResult, out) -> dict[str, Path]:
     """Write :func:`files` into folder ``out``; return name -> path."""
     return write_files(files(study, result), out)
+
+
+# --------------------------------------------------------------------------------------------
+# The index of a folder of studies (`initlab study all`, `initlab report BASE`)
+# --------------------------------------------------------------------------------------------
+INDEX = "index.html"
+
+
+def study_folders(base) -> list[Path]:
+    """The subfolders of ``base`` holding a study store, in registry order, default size before quick."""
+    from .. import studies
+    from ..studies.store import STORE_NAME, StudyMissing, StudyStore
+
+    order = {name: i for i, name in enumerate(studies.available())}
+    found = []
+    for sub in sorted(Path(base).iterdir()) if Path(base).is_dir() else []:
+        if (sub / STORE_NAME).is_file():
+            try:
+                with StudyStore.open(sub) as store:
+                    s = store.settings()
+            except (StudyMissing, KeyError):
+                continue
+            found.append(((order.get(s["study"], len(order)), s["size"] != "default", sub.name), sub))
+    return [sub for _, sub in sorted(found)]
+
+
+def index_html(base, at=None) -> str:
+    """One self-contained page over every study folder in ``base``: the verdicts in a table, then each
+    figure with its claim; unfinished studies say how far they got. Links to the studies' pages are
+    relative to folder ``at`` (default ``base``), where the page will be."""
+    from .. import studies
+    from ..studies.store import StudyStore
+
+    rows, cards = [], []
+    at = Path(base if at is None else at).resolve()
+    for sub in study_folders(base):
+        page = Path(os.path.relpath(Path(sub).resolve() / "report.html", at)).as_posix()
+        with StudyStore.open(sub) as store:
+            s = store.settings()
+            study = studies.get(s["study"])
+            try:
+                result = studies.reduce_store(store)
+            except ValueError as exc:  # unfinished
+                rows.append([f"{study.name} ({s['size']})", study.paper, "unfinished", "", str(s["seeds"]), "", sub.name])
+                cards.append(f'<div class="card"><h3>{html.escape(study.name)}</h3><p class="note">{html.escape(str(exc))}</p></div>')
+                continue
+        word = "SUPPORTED" if result.verdict.supported else "NOT SUPPORTED"
+        rows.append([f"{study.name} ({s['size']})", study.paper, word, f"{result.verdict.margin:+.3g}", str(result.seeds),
+                     f"{result.wall_time:.0f} s", page])
+        png = (sub / "figure.png").read_bytes() if (sub / "figure.png").is_file() else png_bytes(figure(result))
+        cards.append(
+            f'<div class="card" id="card-{html.escape(sub.name)}"><h3><a href="{html.escape(page)}">'
+            f"{html.escape(study.name)}</a> <span class=\"meta\">({html.escape(s['size'])})</span></h3>"
+            f"<p><b>{word}</b> (margin {result.verdict.margin:+.3g}). {html.escape(study.claim)}</p>"
+            + html.image(png, study.name) + "</div>"
+        )
+    body = (
+        "<h1>initlab studies</h1><p class=\"meta\">Published claims on initialization, each run over several seeds "
+        "and decided by 95% intervals against lines fixed before the run. Each study's own page has the evidence "
+        "table, the criteria with their margins and the setup.</p>"
+        + html.table(["study", "paper", "verdict", "margin", "seeds", "compute", "page"], rows, id="studies")
+        + "".join(f'<div class="row">{c}</div>' for c in cards)
+    )
+    return html.page("initlab studies", body)
+
+
+def write_index(base, out=None) -> Path:
+    """Write ``index.html`` (:func:`index_html`) of the studies in ``base`` into ``out`` (default ``base``); return its path."""
+    out = base if out is None else out
+    Path(out).mkdir(parents=True, exist_ok=True)
+    return write_files({INDEX: index_html(base, out).encode()}, out)[INDEX]
 
 
 def notebook_seeds(result: StudyResult) -> Figure:

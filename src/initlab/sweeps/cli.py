@@ -267,6 +267,16 @@ def report(
 
     from initlab.report import sweep as sweep_report
 
+    if not (folder / "sweep.sqlite").exists() and not (folder / STUDY_STORE).exists():
+        from initlab.report import study as study_report
+
+        if study_report.study_folders(folder):  # a folder of studies (`initlab study all`): its index
+            try:
+                index = study_report.write_index(folder, out)
+            except OSError as exc:
+                raise _user_error(f"cannot write the report: {exc.strerror or exc}. Choose an --out you can write to.") from None
+            _err(f"wrote {index} (every study in {folder}/, open it in a browser)")
+            return
     if not (folder / "sweep.sqlite").exists():
         raise _user_error(f"'{folder}' holds no sweep or study (neither sweep.sqlite nor {STUDY_STORE} is there). "
                           "Give the --out folder of `initlab sweep run` or `initlab study`.")
