@@ -465,6 +465,7 @@ def study(
         for key, st in studies.available().items():
             print(f"{key}\n  {st.paper}\n  claim: {st.claim}\n  quick: {st.default_seeds['quick']} seeds; "
                   f"default: {st.default_seeds['default']} seeds")
+        print("all\n  every study above, one after the other, then index.html over their folders")
         return
     size = "quick" if quick else "default"
     names = list(studies.available()) if name == "all" else [name]

@@ -3,6 +3,7 @@
 One figure function per study (named as its module in :mod:`initlab.studies`), drawn from the
 result's ``data`` alone. :func:`files` makes ``figure.png``, ``result.json`` and a self-contained
 ``report.html``; :func:`write` reads a study's store and writes them (nothing half-written).
+:func:`write_index` writes ``index.html`` over a folder of study folders (``initlab study all``).
 """
 
 from __future__ import annotations
@@ -146,6 +147,7 @@ def write_index(base, out=None) -> Path:
 
 
 def notebook_seeds(result: StudyResult) -> Figure:
+    """Test accuracy of every seed per init (seed 3 circled), and every seed's training loss."""
     d = result.data
     fig = Figure(figsize=(11, 3.8))
     ax1, ax2 = fig.subplots(1, 2)
@@ -170,6 +172,7 @@ def notebook_seeds(result: StudyResult) -> Figure:
 
 
 def edge_of_chaos(result: StudyResult) -> Figure:
+    """q* and chi_1 against sigma_w^2, the depth scale xi_c, and measured vs mean-field correlations per layer."""
     d = result.data
     fig = Figure(figsize=(13, 3.8))
     ax1, ax2, ax3 = fig.subplots(1, 3)
@@ -229,6 +232,7 @@ def glorot2010(result: StudyResult) -> Figure:
 
 
 def he2015(result: StudyResult) -> Figure:
+    """Var Z per layer at initialization, and the training loss of every seed, per depth and init."""
     d = result.data
     fig = Figure(figsize=(11, 3.8))
     ax1, ax2 = fig.subplots(1, 2)
@@ -253,6 +257,7 @@ def he2015(result: StudyResult) -> Figure:
 
 
 def saxe2013(result: StudyResult) -> Figure:
+    """Steps to the loss threshold against depth (every seed and the median), and seed 0's loss curves."""
     d = result.data
     fig = Figure(figsize=(11, 3.8))
     ax1, ax2 = fig.subplots(1, 2)
@@ -279,6 +284,7 @@ def saxe2013(result: StudyResult) -> Figure:
 
 
 def lsuv(result: StudyResult) -> Figure:
+    """Var Z per layer under orthogonal init and after LSUV, and the ReLU net's training loss."""
     d = result.data
     fig = Figure(figsize=(11, 3.8))
     ax1, ax2 = fig.subplots(1, 2)
