@@ -260,3 +260,29 @@ def test_cli_reports_a_port_in_use(url):
 def test_loopback_detection():
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
+
+
+def test_open_flag_opens_the_served_url_in_the_browser(monkeypatch):
+    """`initlab playground --open`: the default browser gets the page's URL once the server is starting."""
+    import socket
+    import webbrowser
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    opened, served = [], []
+    monkeypatch.setattr(webbrowser, "open", lambda url: opened.append(url))
+
+    def fake_run(app, *, host, port, log_level):  # stands for uvicorn's blocking loop until the browser is asked
+        served.append((host, port))
+        deadline = time.monotonic() + 10
+        while not opened and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    with contextlib.redirect_stderr(io.StringIO()):
+        assert main(["playground", "--port", str(port), "--open"]) == 0
+    assert served == [("127.0.0.1", port)]
+    assert opened == [f"http://127.0.0.1:{port}/"]

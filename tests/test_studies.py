@@ -363,3 +363,12 @@ def test_study_all_runs_every_study_and_writes_an_index(tmp_path, monkeypatch):
     with StudyStore.create(base / "lsuv", {"study": "saxe2013", "size": "default", "seeds": 2, "seed": 0}) as store:
         store.add_units(studies.get("saxe2013").plan("default", 2))
     assert "unfinished (0 of 5 units done)" in study_report.index_html(base)
+
+
+def test_a_damaged_study_store_is_a_one_line_error(tmp_path):
+    (tmp_path / "study.sqlite").write_bytes(b"not a database at all" * 100)
+    code, _, err = _run_cli(["report", str(tmp_path)])
+    assert code == 2 and "is not a study store" in err and err.count("\n") == 1
+    code, _, err = _run_cli(["study", "glorot2010", "--quick", "--out", str(tmp_path)])
+    assert code == 2 and "is not a study store" in err and "--new" in err and err.count("\n") == 1
+    assert (tmp_path / "study.sqlite").read_bytes() == b"not a database at all" * 100  # left as it was
