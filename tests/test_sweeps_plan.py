@@ -92,9 +92,10 @@ def test_random_scale_is_the_standard_deviation():
 def test_estimate_times_chunks_on_the_workers(monkeypatch):
     runs = plan().runs
     chunks = make_chunks(runs, chunk_size=4)
-    fixed, per_iteration = execute.training_time(chunks[0].setup, 4)  # measured here, once
-    assert fixed >= 0 and 0 < per_iteration < 1
-    # the schedule from one set of timings (measuring again per call would compare two noisy clocks)
+    measured = execute.training_time(chunks[0].setup, 4)  # a clock on a tiny net: only its sanity is testable
+    assert all(0 <= t < 5 for t in measured)
+    # the schedule from fixed timings (two measurements, one per call, would compare two noisy clocks)
+    fixed, per_iteration = 0.5, 0.01
     monkeypatch.setattr(execute, "training_time", lambda setup, K: (fixed, per_iteration))
     one = estimate(chunks, workers=1)
     two = estimate(chunks, workers=2)
