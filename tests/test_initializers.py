@@ -393,6 +393,51 @@ def test_eye_is_2d_only():
         I.eye()((3, 3, 3), rng=None)
 
 
+@pytest.mark.parametrize("shape", [(10, 2), (5, 10), (7, 7), (9, 4), (64, 3), (100, 100), (130, 40), (1, 5)])
+def test_zero_hadamard_is_algorithm_1_of_the_paper(shape):
+    """Against scipy's Sylvester Hadamard matrix (a second implementation): partial identity when not
+    widening, else the top-left block of H_p / sqrt(p), p the next power of two."""
+    from scipy.linalg import hadamard
+
+    n_out, n_in = shape
+    W = I.get("ZerO")(shape, rng=None)
+    if n_out <= n_in:
+        expected = np.eye(n_out, n_in)
+    else:
+        p = 2 ** math.ceil(math.log2(n_out))
+        expected = hadamard(p)[:n_out, :n_in] / math.sqrt(p)
+    np.testing.assert_array_equal(W, expected)
+    np.testing.assert_array_equal(I.get("zero_hadamard")(shape, rng=1), W)  # an alias, and no randomness
+    assert I.available()["zero_hadamard"].endswith("(alias of ZerO)")
+
+
+def test_zero_hadamard_trains_the_notebook_network_where_zeros_cannot():
+    """Deterministic end to end (no random draw, full batch), so exact counts are the claim, not a lucky seed."""
+    from initlab import course
+    from initlab.diagnostics import measure
+    from initlab.network import MLP
+    from initlab.training import initialize_and_train
+
+    X, Y, X_test, Y_test = course.load_dataset(plot=False)
+    net = MLP((2, 10, 5, 1))
+    kwargs = dict(learning_rate=0.1, iterations=15000, record_every=1000, X_test=X_test, Y_test=Y_test)
+    zer = initialize_and_train(net, X, Y, init="ZerO", **kwargs)
+    zeros = initialize_and_train(net, X, Y, init="zeros", **kwargs)
+    # layer 1 starts with 2 distinct units of 10 (the Hadamard block of a 2-input layer repeats rows) ...
+    assert measure(net, net.initialize("ZerO"), X).distinct_units[0].tolist() == [2, 5, 1]
+    # ... and training separates them only up to a symmetry of the whole start: swapping units 1 and 3
+    # of both hidden layers maps it to itself (W2 a partial identity, W3 = e_1), so they stay equal.
+    # 5 groups remain: {0}, {1, 3}, {2, 4}, {5, 7, 9}, {6, 8}.
+    assert measure(net, zer.params, X).distinct_units[0].tolist() == [5, 5, 1]
+    W1 = zer.params["W1"][0]
+    np.testing.assert_allclose(W1[1], W1[3], rtol=1e-9)  # equal up to rounding (BLAS sums rows in any order)
+    np.testing.assert_allclose(W1[5], W1[9], rtol=1e-9)
+    assert np.abs(W1[1] - W1[2]).max() > 0.1
+    assert measure(net, zeros.params, X).distinct_units[0].tolist() == [1, 1, 1]
+    assert zer.train_accuracy[0] > 0.95 and zer.test_accuracy[0] > 0.9  # it trains anyway
+    assert zeros.train_accuracy[0] == 0.5
+
+
 def test_constants():
     np.testing.assert_array_equal(I.zeros()((2, 3), rng=None), np.zeros((2, 3)))
     np.testing.assert_array_equal(I.ones()((2, 3), rng=None), np.ones((2, 3)))
