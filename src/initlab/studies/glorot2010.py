@@ -37,7 +37,6 @@ Margins are in doublings (log2 units) from those lines; the verdict's is the sma
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from initlab import initializers
