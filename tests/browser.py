@@ -30,6 +30,19 @@ def browser_page():
             browser.close()
 
 
+def offline(page) -> list[str]:
+    """Cut ``page`` off the network: file: and data: URLs load, anything else is aborted. Returns the
+    list every requested URL is appended to (a test asserts it holds no other scheme)."""
+    requests: list[str] = []
+
+    def route(r):
+        requests.append(r.request.url)
+        r.continue_() if r.request.url.startswith(("file:", "data:")) else r.abort()
+
+    page.route("**/*", route)
+    return requests
+
+
 def artifact(name: str) -> Path:
     """A path under test-artifacts/ for screenshots kept after the run."""
     ARTIFACTS.mkdir(exist_ok=True)

@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from browser import artifact, browser_page
+from browser import artifact, browser_page, offline
 from initlab.cli import main
 
 pytestmark = pytest.mark.browser
@@ -18,9 +18,7 @@ def test_report_renders_offline(tmp_path):
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         assert main(["reproduce", "--out", str(out), "--iterations", "3000", "-q"]) == 0
     with browser_page() as page:
-        requests = []
-        page.route("**/*", lambda route: (requests.append(route.request.url),
-                                          route.continue_() if route.request.url.startswith(("file:", "data:")) else route.abort()))
+        requests = offline(page)
         page.goto((out / "report.html").as_uri())
         page.wait_for_load_state("load")
         sizes = page.eval_on_selector_all("img", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
@@ -37,9 +35,7 @@ def test_study_report_and_index_render_offline(tmp_path):
         assert main(["study", "glorot2010", "--quick", "--seeds", "3", "--out", str(out)]) == 0
         assert main(["report", str(out.parent)]) == 0  # the index of the folder of studies
     with browser_page() as page:
-        requests = []
-        page.route("**/*", lambda route: (requests.append(route.request.url),
-                                          route.continue_() if route.request.url.startswith(("file:", "data:")) else route.abort()))
+        requests = offline(page)
         page.goto((out / "report.html").as_uri())
         page.wait_for_load_state("load")
         sizes = page.eval_on_selector_all("img", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])")

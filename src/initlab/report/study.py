@@ -274,7 +274,7 @@ def saxe2013(result: StudyResult) -> Figure:
     ax1.set_xscale("log", base=2)
     ax1.set_yscale("log")
     ax1.set_xlabel("depth D")
-    ax1.set_ylabel("steps to 1% loss")
+    ax1.set_ylabel(f"steps to {d['threshold']:.0%} of the zero map's loss")
     ax1.legend()
     ax2.set_xlabel("step")
     ax2.set_title("loss, seed 0 (darker = deeper)")

@@ -152,7 +152,7 @@ def reduce(size: str, seeds: int, measured: Measured) -> StudyResult:
         else:
             slows = mean_ci(np.log2(st[:, -1] / st[:, 0]))  # doublings from the shallowest to the deepest
             criteria.append((f"gaussian: steps deepest/shallowest lower CI {2**slows.low:.3g} > 2", slows.low - 1.0))
-    data = {"depths": list(depths), "steps": steps, "curves": curves, "n": N, "max_steps": cap}
+    data = {"depths": list(depths), "steps": steps, "curves": curves, "n": N, "max_steps": cap, "threshold": THRESHOLD}
     return StudyResult("saxe2013", size, seeds, header, rows, Verdict.all_of(criteria), data)
 
 

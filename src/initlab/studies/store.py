@@ -16,7 +16,6 @@ Tables::
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import sqlite3
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from initlab import storage
 from initlab.studies.base import Unit
 
 __all__ = ["FORMAT", "STORE_NAME", "StudyConflict", "StudyMissing", "StudyStore"]
@@ -74,12 +74,6 @@ class StudyStore:
     def __init__(self, connection: sqlite3.Connection, path: Path):
         self._db, self.path = connection, path
 
-    @staticmethod
-    def _connect(path: Path) -> sqlite3.Connection:
-        db = sqlite3.connect(path, isolation_level=None, timeout=30.0)  # explicit BEGIN/COMMIT below
-        db.row_factory = sqlite3.Row
-        return db
-
     @classmethod
     def create(cls, folder, settings: dict) -> StudyStore:
         """Open ``folder``'s store for writing, creating it for ``settings`` if new.
@@ -97,28 +91,13 @@ class StudyStore:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / STORE_NAME
         fingerprint = _fingerprint(settings)
-        db = cls._connect(path)
-        try:
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = FULL")  # a committed unit survives a power loss too
-            db.execute("BEGIN IMMEDIATE")
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        with storage.creating(path, _SCHEMA) as (db, meta):
             if meta and meta.get("fingerprint") != fingerprint:
-                db.execute("ROLLBACK")
                 raise _conflict(folder, meta.get("fingerprint"), fingerprint)
             if not meta:
                 values = {"format": FORMAT, "fingerprint": fingerprint, "created": repr(time.time()),
                           **{k: str(settings[k]) for k in ("study", "size", "seeds", "seed")}}  # fmt: skip
                 db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", values.items())
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            db.close()
-            raise
         return cls(db, path)
 
     @classmethod
@@ -128,7 +107,7 @@ class StudyStore:
             return
         try:
             with cls.open(folder) as store:
-                stored = dict(store._db.execute("SELECT key, value FROM meta").fetchall()).get("fingerprint")
+                stored = store._meta().get("fingerprint")
         except StudyMissing as exc:
             raise StudyConflict(f"{exc} Run with --new to start in a fresh folder, or give another --out.") from None
         if stored != _fingerprint(settings):
@@ -146,16 +125,7 @@ class StudyStore:
         path = Path(folder) / STORE_NAME
         if not path.is_file():
             raise StudyMissing(f"'{folder}' holds no study ({STORE_NAME} not found). Give the --out folder of `initlab study`.")
-        db = cls._connect(path)
-        db.execute("PRAGMA query_only = ON")
-        try:
-            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-        except sqlite3.DatabaseError as exc:
-            db.close()
-            raise StudyMissing(f"'{path}' is not a study store ({exc}).") from None
-        if meta.get("format") != FORMAT:
-            db.close()
-            raise StudyMissing(f"'{path}' is not a study store of this initlab (format {meta.get('format')!r}, expected {FORMAT!r}).")
+        db, _ = storage.open_read_only(path, fmt=FORMAT, missing=StudyMissing, what="study store")
         return cls(db, path)
 
     def close(self) -> None:
@@ -171,31 +141,24 @@ class StudyStore:
     def add_units(self, units: Iterable[Unit]) -> None:
         """Record the plan (units already there are kept, with their numbers)."""
         rows = [(u.key, json.dumps(u.config, sort_keys=True), u.first, u.stop) for u in units]
-        with self._transaction():
+        with storage.transaction(self._db):
             self._db.executemany("INSERT OR IGNORE INTO units (key, config, first, stop) VALUES (?, ?, ?, ?)", rows)
 
     def commit(self, unit: Unit, numbers: dict, seconds: float) -> None:
         """Store one finished unit's numbers, in one transaction."""
-        with self._transaction():
+        with storage.transaction(self._db):
             self._db.execute(
                 "UPDATE units SET status = 'done', numbers = ?, seconds = ?, finished_at = ? WHERE key = ?",
                 (_npz(numbers), float(seconds), time.time(), unit.key),
             )
 
-    @contextlib.contextmanager
-    def _transaction(self):
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
     # ---- reading -----------------------------------------------------------------------------
+    def _meta(self) -> dict[str, str]:
+        return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+
     def settings(self) -> dict:
         """``study``, ``size``, ``seeds`` (int) and ``seed`` (int) of this store."""
-        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        meta = self._meta()
         return {"study": meta["study"], "size": meta["size"], "seeds": int(meta["seeds"]), "seed": int(meta["seed"])}
 
     def done_keys(self) -> set[str]:

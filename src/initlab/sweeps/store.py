@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import storage
 from .execute import DIAGNOSTIC_FIELDS, RunResult
 from .spec import SweepSpec
 
@@ -153,13 +154,6 @@ class Store:
         self._db, self.path, self.writer = connection, path, writer
 
     # ---- opening -----------------------------------------------------------------------------
-    @staticmethod
-    def _connect(path: Path) -> sqlite3.Connection:
-        db = sqlite3.connect(path, isolation_level=None, timeout=30.0)  # explicit BEGIN/COMMIT below
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA foreign_keys = ON")
-        return db
-
     @classmethod
     def create(cls, folder, spec: SweepSpec, spec_text: str) -> Store:
         """Open ``folder``'s store for writing, creating it for ``spec`` if new.
@@ -172,18 +166,9 @@ class Store:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / STORE_NAME
-        db = cls._connect(path)
-        try:
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = FULL")  # a committed chunk survives a power loss too
-            db.execute("BEGIN IMMEDIATE")
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        with storage.creating(path, _SCHEMA) as (db, meta):
             fingerprint = spec.fingerprint()
             if meta and meta.get("fingerprint") != fingerprint:
-                db.execute("ROLLBACK")
                 stored = json.loads(meta.get("spec_json", "{}")).get("name", "?")
                 raise SpecConflict(
                     f"'{folder}' holds another sweep ({stored!r}, spec {meta.get('fingerprint', '?')[:12]}); this spec "
@@ -195,12 +180,6 @@ class Store:
             if not meta:
                 values |= {"format": FORMAT, "created": repr(time.time())}
             db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", values.items())
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            db.close()
-            raise
         return cls(db, path, writer=True)
 
     @classmethod
@@ -210,7 +189,7 @@ class Store:
         Raises
         ------
         StoreMissing
-            No ``sweep.sqlite`` there.
+            No ``sweep.sqlite`` there, or not one of this format.
         """
         folder = Path(folder)
         path = folder / STORE_NAME
@@ -218,16 +197,7 @@ class Store:
             raise StoreMissing(
                 f"'{folder}' holds no sweep ({STORE_NAME} not found). Give the --out folder of `initlab sweep run`."
             )
-        db = cls._connect(path)
-        db.execute("PRAGMA query_only = ON")
-        try:
-            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-        except sqlite3.DatabaseError as exc:
-            db.close()
-            raise StoreMissing(f"'{path}' is not a sweep store ({exc}).") from None
-        if meta.get("format") != FORMAT:
-            db.close()
-            raise StoreMissing(f"'{path}' is not a sweep store of this initlab (format {meta.get('format')!r}, expected {FORMAT!r}).")
+        db, _ = storage.open_read_only(path, fmt=FORMAT, missing=StoreMissing, what="sweep store")
         return cls(db, path, writer=False)
 
     def close(self) -> None:
@@ -244,16 +214,11 @@ class Store:
     def add_runs(self, runs: Iterable) -> int:
         """Insert a ``pending`` row for every run (a :class:`RunConfig`) not stored yet; return how many were new."""
         before = self._db.total_changes
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            self._db.executemany(
+        with storage.transaction(self._db) as db:
+            db.executemany(
                 "INSERT OR IGNORE INTO runs (key, name, position, grp, config) VALUES (?, ?, ?, ?, ?)",
                 ((r.key, r.name, r.index, _group_key(r), json.dumps(r.record(), sort_keys=True)) for r in runs),
             )
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         return self._db.total_changes - before
 
     def commit(self, results: Sequence[RunResult]) -> int:
@@ -261,10 +226,8 @@ class Store:
 
         A run already ``done`` is left as it is (a result is never stored twice).
         """
-        db = self._db
         done = 0
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with storage.transaction(self._db) as db:
             for r in results:
                 row = db.execute("SELECT id, status FROM runs WHERE key = ?", (r.key,)).fetchone()
                 if row is None or row["status"] == "done":
@@ -286,11 +249,6 @@ class Store:
                 for stage, stats in r.diagnostics.items():
                     db.execute("INSERT OR REPLACE INTO diagnostics (run_id, stage, stats) VALUES (?, ?, ?)",
                                (run_id, stage, _blob(stats)))  # fmt: skip
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
         return done
 
     # ---- reading -----------------------------------------------------------------------------
