@@ -476,7 +476,9 @@ def study(
         check_int("workers", workers, min_value=1)
         for key in names:
             n_seeds = studies.seeds_for(key, size, seeds)
-            folder = out if base is None and out is not None else (base or _STUDY_OUT) / (key if size == "default" else f"{key}-{size}")
+            # one study: --out itself; otherwise NAME (or NAME-quick) under --out of 'all' or initlab-out/study
+            own = key if size == "default" else f"{key}-{size}"
+            folder = out if name != "all" and out is not None else (base or _STUDY_OUT) / own
             _check_output_folder(folder)
             if (folder / "sweep.sqlite").exists() and not new:
                 raise ValueError(f"'--out' {folder} holds a sweep. Give another --out for the study, or add --new.")

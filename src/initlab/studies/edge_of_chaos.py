@@ -34,6 +34,7 @@ slack of the three, in their own units.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -57,7 +58,13 @@ CHUNK = 2  # seeds per unit
 
 def sigma_w2_of(phase: str) -> float:
     """The weight variance measured in each phase: 1.2, the critical point, 3.0."""
-    return {"ordered": 1.2, "chaotic": 3.0}.get(phase) or mf.critical_sigma_w2(SIGMA_B2)
+    return {"ordered": 1.2, "chaotic": 3.0}.get(phase) or _critical()
+
+
+@functools.lru_cache(maxsize=1)
+def _critical() -> float:
+    """The critical sigma_w^2 at SIGMA_B2 (a root-finding, ~0.3 s): once per process, not once per unit."""
+    return mf.critical_sigma_w2(SIGMA_B2)
 
 
 def input_pairs(width: int, rng, pairs: int = PAIRS) -> np.ndarray:
@@ -131,7 +138,7 @@ def reduce(size: str, seeds: int, measured: Measured) -> StudyResult:
     q = np.array([mf.q_star(s, SIGMA_B2) for s in grid])
     chi = np.array([mf.chi1(s, SIGMA_B2) for s in grid])
     xi = np.array([mf.xi_c(s, SIGMA_B2) for s in grid])
-    critical = mf.critical_sigma_w2(SIGMA_B2)
+    critical = _critical()
     nearest = float(grid[np.argmin(np.abs(grid - critical))])
     peak = float(grid[np.nanargmax(np.where(np.isfinite(xi), xi, np.inf))])
 
