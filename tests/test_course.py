@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import difflib
 import io
+import json
 import math
-import os
 import re
 import subprocess
 import sys
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from arithmetic import USER_SHELLS, controlled_env, run_python
 from initlab import course
 
 HERE = Path(__file__).parent / "notebook"
@@ -27,26 +28,27 @@ ARRAY = re.compile(r"((?:W|b)\d) = (\[\[.*?\]\])(?=\s*(?:[Wb]\d = |All tests))",
 PREDICTIONS = re.compile(r"\[\[([01\s]+)\]\]")
 
 
-def run_cells(extra_env: dict[str, str] | None) -> str:
-    env = {k: v for k, v in os.environ.items() if k not in ("NPY_DISABLE_CPU_FEATURES", "OPENBLAS_CORETYPE")}
-    env.update(extra_env or {})
-    env["MPLBACKEND"] = "Agg"
-    proc = subprocess.run([sys.executable, str(CELLS)], capture_output=True, text=True, env=env, timeout=300)
+def run_cells(*overlays) -> str:
+    """The notebook's cells in a new interpreter whose environment the test controls (tests/arithmetic.py)."""
+    proc = subprocess.run([sys.executable, str(CELLS)], capture_output=True, text=True,
+                          env=controlled_env(*overlays), timeout=300)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
 
-@pytest.fixture(scope="module")
-def notebook_arithmetic_output():
+@pytest.fixture(scope="module", params=list(USER_SHELLS))
+def notebook_arithmetic_output(request):
+    """Under the notebook's kernels, whatever the user's shell had set (they override it)."""
     env = course.notebook_arithmetic_env()
     if env is None:
         pytest.skip("the notebook's arithmetic (glibc exp + OpenBLAS Haswell kernel) needs an x86-64 CPU with AVX2")
-    return run_cells(env)
+    return run_cells(USER_SHELLS[request.param], env)
 
 
-@pytest.fixture(scope="module")
-def native_output():
-    return run_cells(None)
+@pytest.fixture(scope="module", params=list(USER_SHELLS))
+def native_output(request):
+    """Under whatever kernels the user's shell selects (here: none set, or a cluster's OPENBLAS_CORETYPE)."""
+    return run_cells(USER_SHELLS[request.param])
 
 
 def costs(text):
@@ -102,15 +104,65 @@ def test_notebook_cells_print_the_notebooks_numbers(notebook_arithmetic_output):
 
 
 def test_native_arithmetic_differs_only_where_training_is_chaotic(native_output):
-    """Without the notebook's kernels: zeros and He still to 1e-9; the x10 random run to ~1e-3 only."""
+    """Without the notebook's kernels, zeros and He still print the notebook's costs to 1e-9.
+
+    The x10 random run does not, and nothing about its later costs can be promised: it is chaotic
+    (a last-bit difference of ``exp`` or of the matrix product grows ~10x every 20 iterations), so
+    which kernel a CPU or a shell variable selects decides its printed costs from iteration 1,000
+    on, and its accuracies too on some machines. What holds everywhere is its first cost (inf, the
+    notebook's log of 0) and its first iterations (next test).
+    """
     got, want = costs(native_output), costs(EXPECTED)
-    for (gi, gv), (wi, wv), block in zip(got, want, ["zeros"] * 15 + ["random"] * 15 + ["he"] * 15):
-        assert gi == wi
-        if math.isinf(wv):
-            assert math.isinf(gv)
-        else:
-            assert gv == pytest.approx(wv, rel=1e-9 if block != "random" else 5e-3)
-    assert ACCURACY.findall(native_output) == ACCURACY.findall(EXPECTED)
+    assert [i for i, _ in got] == [i for i, _ in want]
+    blocks = ["zeros"] * 15 + ["random"] * 15 + ["he"] * 15
+    for (gi, gv), (wi, wv), block in zip(got, want, blocks):
+        if block != "random":
+            assert gv == pytest.approx(wv, rel=1e-9), (block, gi)
+    assert math.isinf(got[15][1]) and math.isinf(want[15][1])
+    accuracies = ACCURACY.findall(native_output)
+    assert accuracies[:2] + accuracies[4:] == ["0.5", "0.5", "0.9933333333333333", "0.96"]
+
+
+_RANDOM_TRAJECTORY = """
+import json
+from initlab import course
+X, Y, _, _ = course.load_dataset(plot=False)
+_, trace = course.train_preallocated(X, Y, course.initialize_parameters_random([2, 10, 5, 1]), num_iterations=120)
+print(json.dumps([course.arithmetic_in_use(), [repr(float(c)) for c in trace]]))
+"""
+
+
+def test_the_chaotic_run_agrees_across_arithmetics_in_its_first_iterations():
+    """The x10 random run's first 100 costs agree to 1e-6 under every kernel choice (measured here: to 3e-11).
+
+    Each side is a new interpreter in an environment the test sets: the notebook's kernels, a clean
+    native one, and a cluster shell's OPENBLAS_CORETYPE. Past ~200 iterations they part ways
+    (chaos), which is why the notebook's printed costs need the notebook's kernels.
+    """
+    sides = {name: controlled_env(shell) for name, shell in USER_SHELLS.items()}
+    if course.notebook_arithmetic_env() is not None:
+        sides["notebook"] = controlled_env(course.notebook_arithmetic_env())
+    traces = {}
+    for name, env in sides.items():
+        used, trace = json.loads(run_python(_RANDOM_TRAJECTORY, env))
+        traces[name] = np.array([float(c) for c in trace])
+        if name == "notebook":
+            assert used == "notebook"
+    reference = traces.pop("clean")
+    assert np.isinf(reference[0])
+    for name, trace in traces.items():
+        assert np.isinf(trace[0])
+        np.testing.assert_allclose(trace[1:100], reference[1:100], rtol=1e-6, err_msg=name)
+
+
+def test_notebook_arithmetic_env_is_the_same_from_a_process_already_under_it():
+    """A process started with the notebook's kernels (numpy then reports AVX-512 as absent) starts its children so too."""
+    env = course.notebook_arithmetic_env()
+    if env is None:
+        pytest.skip("the notebook's arithmetic needs an x86-64 CPU with AVX2")
+    code = "import json; from initlab import course; print(json.dumps([course.notebook_arithmetic_env(), course.arithmetic_in_use()]))"
+    again, used = json.loads(run_python(code, controlled_env(env)))
+    assert used == "notebook" and again == env
 
 
 def test_preallocated_loop_is_bit_identical_to_model():

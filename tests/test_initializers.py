@@ -573,8 +573,7 @@ TORCH_CASES = [
 
 
 @pytest.mark.parametrize(("factory", "options", "torch_name", "torch_kwargs", "bound"), TORCH_CASES)
-def test_same_distribution_as_torch(factory, options, torch_name, torch_kwargs, bound):
-    torch = pytest.importorskip("torch")
+def test_same_distribution_as_torch(factory, options, torch_name, torch_kwargs, bound, torch):
     ours = factory(**options)(SHAPE, rng=21).ravel()
     t = torch.empty(SHAPE, dtype=torch.float64)
     getattr(torch.nn.init, torch_name)(t, **torch_kwargs, generator=torch.Generator().manual_seed(21))
@@ -592,8 +591,7 @@ def test_same_distribution_as_torch(factory, options, torch_name, torch_kwargs, 
             assert np.abs(x).max() <= bound and np.abs(x).max() > bound * (1 - 1e-3)
 
 
-def test_same_sparsity_and_eye_as_torch():
-    torch = pytest.importorskip("torch")
+def test_same_sparsity_and_eye_as_torch(torch):
     t = torch.empty((50, 40), dtype=torch.float64)
     torch.nn.init.sparse_(t, sparsity=0.25, std=0.5)
     ours = I.sparse(0.25, std=0.5)((50, 40), rng=22)
@@ -602,8 +600,7 @@ def test_same_sparsity_and_eye_as_torch():
         np.testing.assert_array_equal(I.eye()(shape, rng=None), torch.nn.init.eye_(torch.empty(shape)).numpy())
 
 
-def test_same_gains_and_fans_as_torch():
-    torch = pytest.importorskip("torch")
+def test_same_gains_and_fans_as_torch(torch):
     for name in ["linear", "conv2d", "sigmoid", "tanh", "relu", "leaky_relu", "selu"]:  # torch has no 'identity'
         assert I.calculate_gain(name) == torch.nn.init.calculate_gain(name)
     assert I.calculate_gain("leaky_relu", 0.2) == torch.nn.init.calculate_gain("leaky_relu", 0.2)

@@ -26,16 +26,9 @@ from initlab.studies.base import Measured, Unit, Verdict, result_dict
 from initlab.studies.store import StudyConflict, StudyStore
 
 
-@pytest.fixture(scope="module")
-def quick():
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            cache[name] = studies.run(name, size="quick", rng=0)
-        return cache[name]
-
-    return get
+@pytest.fixture
+def quick(study_quick):
+    return study_quick
 
 
 def test_registry_lists_documented_studies():
@@ -166,7 +159,7 @@ def test_cli_list_describes_every_study():
         assert name in out and study.paper in out
 
 
-@pytest.mark.parametrize("name", ["notebook-seeds", "edge-of-chaos", "glorot2010", "he2015", "saxe2013", "lsuv"])
+@pytest.mark.parametrize("name", list(studies.available()))
 def test_every_study_draws_its_figure_and_page(quick, name):
     files = study_report.files(studies.get(name), quick(name))
     assert files["figure.png"][:8] == b"\x89PNG\r\n\x1a\n"

@@ -44,7 +44,7 @@ def reproduce(
     arithmetic: str = typer.Option(
         "notebook", "--arithmetic",
         help="'notebook': the notebook platform's exp and BLAS kernels where this CPU has them, so every "
-             "printed cost matches; 'native': this machine's fastest kernels.",
+             "printed cost matches; 'native': this process's environment as you set it (OPENBLAS_CORETYPE etc.).",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:

@@ -575,13 +575,18 @@ def notebook_arithmetic_env() -> dict[str, str] | None:
 
 
 def _avx512_dispatch_targets() -> list[str]:
-    """numpy's dispatch targets on this CPU that use AVX-512 (their names vary across numpy versions)."""
+    """numpy's dispatch targets on this CPU that use AVX-512 (their names vary across numpy versions).
+
+    Those this process already runs with disabled (``NPY_DISABLE_CPU_FEATURES``, e.g. because it
+    was itself started with the notebook's arithmetic) count too: numpy reports them as absent.
+    """
     try:
         from numpy._core import _multiarray_umath as umath
     except ImportError:  # numpy < 2
         from numpy.core import _multiarray_umath as umath
     found = umath.__cpu_features__
-    return [t for t in umath.__cpu_dispatch__ if found.get(t) and ("AVX512" in t or t == "X86_V4")]
+    disabled = set(os.environ.get("NPY_DISABLE_CPU_FEATURES", "").replace(",", " ").split())
+    return [t for t in umath.__cpu_dispatch__ if (found.get(t) or t in disabled) and ("AVX512" in t or t == "X86_V4")]
 
 
 def _cpu_flags() -> set[str]:

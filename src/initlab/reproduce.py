@@ -91,11 +91,14 @@ class ReproduceResult:
 def run(config: ReproduceConfig = ReproduceConfig(), progress: Callable[[str, int, int], None] | None = None) -> ReproduceResult:
     """Train the notebook's three models; ``progress(initialization, done, total)`` is called as they go."""
     start = time.perf_counter()
+    # "notebook": the children start with the notebook platform's kernels selected (where the CPU
+    # has them). "native": the children inherit this process's environment as the user set it,
+    # OPENBLAS_CORETYPE and NPY_* included, so that they compute as this process does.
     env = course.notebook_arithmetic_env() if config.arithmetic == "notebook" else None
     ctx = mp.get_context("spawn")  # a fresh interpreter, so the arithmetic env acts before numpy loads
     messages = ctx.Queue()
     procs = []
-    with _environment({**(env or {}), "OPENBLAS_NUM_THREADS": "1"}, drop=() if env else _ARITH_VARS):
+    with _environment({**(env or {}), "OPENBLAS_NUM_THREADS": "1"}):
         for kind in INITIALIZATIONS:
             p = ctx.Process(target=_train_child, args=(kind, config, messages), daemon=True)
             p.start()
@@ -132,16 +135,11 @@ def run(config: ReproduceConfig = ReproduceConfig(), progress: Callable[[str, in
     )
 
 
-_ARITH_VARS = ("NPY_DISABLE_CPU_FEATURES", "OPENBLAS_CORETYPE")
-
-
 @contextlib.contextmanager
-def _environment(values: dict[str, str], drop=()):
-    """Set (and drop) environment variables for processes started inside the block."""
-    saved = {k: os.environ.get(k) for k in (*values, *drop)}
+def _environment(values: dict[str, str]):
+    """Set environment variables for processes started inside the block (restored after it)."""
+    saved = {k: os.environ.get(k) for k in values}
     try:
-        for k in drop:
-            os.environ.pop(k, None)
         os.environ.update(values)
         yield
     finally:

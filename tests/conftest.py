@@ -1,0 +1,41 @@
+"""Fixtures shared by several test modules."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def study_quick():
+    """``study_quick(name, rng=0)``: ``studies.run(name, size="quick", rng=rng)``, run once per session.
+
+    Every test module that looks at a study's quick result shares these runs (the quick studies are
+    the slowest part of the suite).
+    """
+    from initlab import studies
+
+    cache = {}
+
+    def get(name, rng=0):
+        if (name, rng) not in cache:
+            cache[name, rng] = studies.run(name, size="quick", rng=rng)
+        return cache[name, rng]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def torch():
+    """``torch`` for the cross-checks against a second implementation.
+
+    Skipped where torch is not installed, except under ``INITLAB_REQUIRE_PEERS=1`` (set by
+    ``.ci/run``, which installs the ``peers`` extra): there a missing torch fails the test, so that
+    the peer comparison cannot silently stop running.
+    """
+    import os
+
+    if os.environ.get("INITLAB_REQUIRE_PEERS") == "1":
+        import torch as module  # an ImportError here is the failure we want
+
+        return module
+    return pytest.importorskip("torch")
