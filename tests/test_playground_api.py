@@ -252,9 +252,21 @@ def test_cli_reports_a_port_in_use(url):
         assert main(["playground", "--port", port]) == 2
     assert "could not listen" in err.getvalue() and "warning" not in err.getvalue()
     err = io.StringIO()
-    with contextlib.redirect_stderr(err):  # a non-loopback host warns first (the port is taken, so nothing is served)
+    with contextlib.redirect_stderr(err):  # checked before anything is printed: one line, no warning, no "on http://"
         assert main(["playground", "--host", "0.0.0.0", "--port", port]) == 2
-    assert "not a loopback address" in err.getvalue() and "could not listen" in err.getvalue()
+    assert err.getvalue().count("\n") == 1 and "could not listen" in err.getvalue()
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):  # not an address of this machine
+        assert main(["playground", "--host", "192.0.2.1", "--port", port]) == 2
+    assert err.getvalue().count("\n") == 1 and "could not listen on 192.0.2.1" in err.getvalue()
+
+
+@pytest.mark.parametrize("origin", ["evil.example.com", "http://x.org/path", "ftp://x.org", "http://" + "a" * 500 + "/p"])
+def test_cli_refuses_a_bad_allow_origin_in_one_line(origin):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main(["playground", "--allow-origin", origin, "--port", "1"]) == 2
+    assert err.getvalue().count("\n") == 1 and "'--allow-origin'" in err.getvalue() and len(err.getvalue()) < 400
 
 
 def test_loopback_detection():
@@ -275,13 +287,13 @@ def test_open_flag_opens_the_served_url_in_the_browser(monkeypatch):
     opened, served = [], []
     monkeypatch.setattr(webbrowser, "open", lambda url: opened.append(url))
 
-    def fake_run(app, *, host, port, log_level):  # stands for uvicorn's blocking loop until the browser is asked
-        served.append((host, port))
+    def fake_run(server):  # stands for uvicorn's blocking loop until the browser is asked
+        served.append((server.config.host, server.config.port))
         deadline = time.monotonic() + 10
         while not opened and time.monotonic() < deadline:
             time.sleep(0.05)
 
-    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setattr(uvicorn.Server, "run", fake_run)
     with contextlib.redirect_stderr(io.StringIO()):
         assert main(["playground", "--port", str(port), "--open"]) == 0
     assert served == [("127.0.0.1", port)]

@@ -383,23 +383,34 @@ class _Progress:
 def playground(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; anything but loopback lets other machines in."),
     port: int = typer.Option(8000, "--port", help="TCP port (1-65535)."),
+    allow_origin: list[str] = typer.Option([], "--allow-origin", help="Another web origin allowed to use the playground "
+                                           "(e.g. http://example.local:3000); repeatable. Only its own page is, otherwise."),
     open_browser: bool = typer.Option(False, "--open", help="Open the page in the default web browser."),
 ) -> None:
     """Serve the playground: a local web page that trains small networks and shows what their initialization does.
 
-    Works offline (all assets in the package). Stop it with Ctrl-C.
+    Works offline (all assets in the package). Only its own page (and --allow-origin) may use it. Stop it with Ctrl-C.
     """
     try:
-        from .playground.server import is_loopback, serve
+        from .playground.guard import check_origin
+        from .playground.server import is_loopback, probe, serve
     except ImportError as exc:
         raise UserError(f"the playground needs the web extra ({exc.name} is missing): pip install 'initlab[web]'") from None
     if not 1 <= port <= 65535:
         raise UserError(f"The '--port' option must be between 1 and 65535. Got {port} instead.")
+    try:
+        origins = [check_origin(o) for o in allow_origin]
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        probe(host, port)
+    except OSError as exc:
+        raise UserError(f"could not listen on {host}:{port}: {exc.strerror or exc}. Choose another --port or --host.") from None
     if not is_loopback(host):
         _err(f"initlab: warning: --host {host} is not a loopback address: anyone who can reach this machine can use the playground and its CPU.")  # fmt: skip
     _err(f"initlab playground on http://{'[' + host + ']' if ':' in host else host}:{port}/ (Ctrl-C stops it)")
     try:
-        serve(host, port, open_browser=open_browser)
+        serve(host, port, open_browser=open_browser, allow_origins=origins)
     except OSError as exc:
         raise UserError(f"could not listen on {host}:{port}: {exc.strerror or exc}. Choose another --port or --host.") from None
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 import numpy as np
 
 __all__ = [
+    "excerpt",
     "check_choice",
     "check_int",
     "check_options",
@@ -25,13 +26,22 @@ __all__ = [
 ]
 
 
+def excerpt(value, limit: int = 100) -> str:
+    """``repr(value)``, cut to about ``limit`` characters: what a message quotes of what it was given.
+
+    Error messages never grow with their input (a 10 MB string makes a short message, not a 20 MB one).
+    """
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
 def check_choice(name: str, value, allowed: Iterable[str], *, owner: str | None = None) -> str:
     """Return ``value`` if it is one of ``allowed``; otherwise raise a ValueError listing them."""
     allowed = list(allowed)
     if not isinstance(value, str) or value not in allowed:
         where = f" of {owner}" if owner else ""
         options = ", ".join(repr(a) for a in allowed)
-        raise ValueError(f"The '{name}' parameter{where} must be one of {{{options}}}. Got {value!r} instead.")
+        raise ValueError(f"The '{name}' parameter{where} must be one of {{{options}}}. Got {excerpt(value)} instead.")
     return value
 
 
@@ -45,9 +55,9 @@ def check_options(owner: str, options, allowed: Iterable[str]) -> dict:
     unknown = [k for k in options if k not in allowed]
     if unknown:
         listing = ", ".join(allowed) if allowed else "none (it takes no options)"
-        hints = [m for k in unknown for m in difflib.get_close_matches(str(k), allowed, n=1)]
+        hints = [m for k in unknown[:5] for m in difflib.get_close_matches(str(k)[:100], allowed, n=1)]
         did_you_mean = f" Did you mean {', '.join(hints)}?" if hints else ""
-        bad = ", ".join(repr(k) for k in unknown)
+        bad = ", ".join(excerpt(k) for k in unknown[:5]) + (f" (and {len(unknown) - 5} more)" if len(unknown) > 5 else "")
         raise TypeError(f"Unknown option{'s' if len(unknown) > 1 else ''} {bad} for {owner}.{did_you_mean} Allowed: {listing}.")
     return options
 
@@ -55,12 +65,12 @@ def check_options(owner: str, options, allowed: Iterable[str]) -> dict:
 def check_int(name: str, value, *, min_value: int | None = None, max_value: int | None = None) -> int:
     """Return ``value`` as int if it is an integer within [min_value, max_value]."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"The '{name}' parameter must be an integer. Got {value!r} ({type(value).__name__}) instead.")
+        raise TypeError(f"The '{name}' parameter must be an integer. Got {excerpt(value)} ({type(value).__name__}) instead.")
     value = int(value)
     if min_value is not None and value < min_value:
-        raise ValueError(f"The '{name}' parameter must be >= {min_value}. Got {value} instead.")
+        raise ValueError(f"The '{name}' parameter must be >= {min_value}. Got {excerpt(value)} instead.")
     if max_value is not None and value > max_value:
-        raise ValueError(f"The '{name}' parameter must be <= {max_value}. Got {value} instead.")
+        raise ValueError(f"The '{name}' parameter must be <= {max_value}. Got {excerpt(value)} instead.")
     return value
 
 
@@ -74,15 +84,15 @@ def check_real(
 ) -> float:
     """Return ``value`` as float if it is a finite real number within the given range."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"The '{name}' parameter must be a real number. Got {value!r} ({type(value).__name__}) instead.")
+        raise TypeError(f"The '{name}' parameter must be a real number. Got {excerpt(value)} ({type(value).__name__}) instead.")
     value = float(value)
     if not math.isfinite(value):
-        raise ValueError(f"The '{name}' parameter must be finite. Got {value} instead.")
+        raise ValueError(f"The '{name}' parameter must be finite. Got {excerpt(value)} instead.")
     if min_value is not None and (value < min_value or (not min_inclusive and value == min_value)):
         op = ">=" if min_inclusive else ">"
-        raise ValueError(f"The '{name}' parameter must be {op} {min_value}. Got {value} instead.")
+        raise ValueError(f"The '{name}' parameter must be {op} {min_value}. Got {excerpt(value)} instead.")
     if max_value is not None and value > max_value:
-        raise ValueError(f"The '{name}' parameter must be <= {max_value}. Got {value} instead.")
+        raise ValueError(f"The '{name}' parameter must be <= {max_value}. Got {excerpt(value)} instead.")
     return value
 
 
@@ -128,7 +138,7 @@ def check_rng(rng) -> np.random.Generator:
     except (TypeError, ValueError) as exc:
         raise TypeError(
             "The 'rng' parameter must be None, an int seed, a numpy.random.SeedSequence or a "
-            f"numpy.random.Generator. Got {rng!r}: {exc}"
+            f"numpy.random.Generator. Got {excerpt(rng)}: {exc}"
         ) from None
 
 
@@ -142,7 +152,7 @@ def check_shape(name: str, value, *, min_ndim: int = 1) -> tuple[int, ...]:
     except TypeError:
         dims = None
     if dims is None or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0 for d in dims):
-        raise ValueError(f"The '{name}' parameter must be a tuple of positive integers, e.g. (3, 2). Got {value!r} instead.")
+        raise ValueError(f"The '{name}' parameter must be a tuple of positive integers, e.g. (3, 2). Got {excerpt(value)} instead.")
     if len(dims) < min_ndim:
         raise ValueError(f"The '{name}' parameter must have at least {min_ndim} dimension(s). Got {dims} instead.")
     return tuple(int(d) for d in dims)

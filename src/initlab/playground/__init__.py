@@ -50,8 +50,8 @@ from .config import LIMITS, NOTEBOOK, RunConfig, options, validate
 __all__ = ["LIMITS", "NOTEBOOK", "RunConfig", "create_app", "options", "validate"]
 
 
-def create_app():
-    """The Starlette application (imported lazily: starlette is the optional ``web`` extra)."""
+def create_app(*args, **kwargs):
+    """The ASGI application (:func:`initlab.playground.server.create_app`; imported lazily: starlette is the optional ``web`` extra)."""
     from .server import create_app as _create_app
 
-    return _create_app()
+    return _create_app(*args, **kwargs)

@@ -13,6 +13,7 @@ import numbers
 from dataclasses import asdict, dataclass
 
 from initlab import activations, datasets, initializers, optimizers
+from initlab.validation import excerpt
 
 __all__ = ["DATASETS", "LIMITS", "NOTEBOOK", "NOTEBOOK_INIT", "RunConfig", "options", "validate"]
 
@@ -98,7 +99,7 @@ def _number(errors: _Errors, raw: dict, field: str, default, *, integer: bool, l
     kind = "an integer" if integer else "a number"
     ok_type = isinstance(value, numbers.Integral) if integer else isinstance(value, numbers.Real)
     if isinstance(value, bool) or not ok_type or (not integer and not math.isfinite(value)):
-        errors.add(field, f"The '{field}' field must be {kind} between {lo:g} and {hi:g}. Got {value!r} instead.")
+        errors.add(field, f"The '{field}' field must be {kind} between {lo:g} and {hi:g}. Got {excerpt(value)} instead.")
         return default
     if value < lo or value > hi or (low_open and value == lo):
         errors.add(field, f"The '{field}' field must be between {lo:g} and {hi:g}. Got {value:g} instead.")
@@ -110,7 +111,7 @@ def _choice(errors: _Errors, raw: dict, field: str, default, allowed) -> str:
     value = raw.get(field, default)
     if not isinstance(value, str) or value not in allowed:
         listing = ", ".join(repr(a) for a in allowed)
-        errors.add(field, f"The '{field}' field must be one of {{{listing}}}. Got {value!r} instead.")
+        errors.add(field, f"The '{field}' field must be one of {{{listing}}}. Got {excerpt(value)} instead.")
         return default
     return value
 
@@ -128,7 +129,7 @@ def validate(raw) -> tuple[RunConfig | None, list[dict]]:
     known = set(RunConfig.__dataclass_fields__) | {"action"}
     for key in raw:
         if key not in known:
-            errors.add(str(key), f"Unknown field {key!r}. Allowed: {', '.join(sorted(known - {'action'}))}.")
+            errors.add(str(key)[:100], f"Unknown field {excerpt(key)}. Allowed: {', '.join(sorted(known - {'action'}))}.")
 
     dataset = _choice(errors, raw, "dataset", d.dataset, DATASETS)
     noise = raw.get("noise")
@@ -137,24 +138,24 @@ def validate(raw) -> tuple[RunConfig | None, list[dict]]:
     hidden = raw.get("hidden", list(d.hidden))
     (dlo, dhi), (wlo, whi) = LIMITS["depth"], LIMITS["width"]
     if not isinstance(hidden, (list, tuple)) or not dlo <= len(hidden) <= dhi:
-        errors.add("hidden", f"The 'hidden' field must list {dlo} to {dhi} hidden layers (units per layer, e.g. [10, 5]). Got {hidden!r} instead.")  # fmt: skip
+        errors.add("hidden", f"The 'hidden' field must list {dlo} to {dhi} hidden layers (units per layer, e.g. [10, 5]). Got {excerpt(hidden)} instead.")  # fmt: skip
         hidden = d.hidden
     elif not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and wlo <= n <= whi for n in hidden):
-        errors.add("hidden", f"Every hidden layer must have between {wlo} and {whi} units. Got {list(hidden)!r} instead.")
+        errors.add("hidden", f"Every hidden layer must have between {wlo} and {whi} units. Got {excerpt(list(hidden))} instead.")
         hidden = d.hidden
     activation = _choice(errors, raw, "activation", d.activation, activations.available())
     init = _choice(errors, raw, "init", d.init, (NOTEBOOK_INIT, *initializers.available()))
     init_options = raw.get("init_options") or {}
     if not isinstance(init_options, dict):
-        errors.add("init_options", f"The 'init_options' field must be an object of option names to values. Got {init_options!r} instead.")
+        errors.add("init_options", f"The 'init_options' field must be an object of option names to values. Got {excerpt(init_options)} instead.")
         init_options = {}
     elif init == NOTEBOOK_INIT and init_options:
-        errors.add("init_options", f"The {NOTEBOOK_INIT!r} initializer takes no options (the notebook's formula). Got {init_options!r}.")
+        errors.add("init_options", f"The {NOTEBOOK_INIT!r} initializer takes no options (the notebook's formula). Got {excerpt(init_options)}.")
     elif init != NOTEBOOK_INIT and not any(e["field"] == "init" for e in errors):
         try:
             initializers.get(init, **init_options)
         except (TypeError, ValueError) as exc:
-            errors.add("init_options", f"Initializer {init!r}: {exc}")
+            errors.add("init_options", f"Initializer {excerpt(init)}: {exc}")
     scale = _number(errors, raw, "scale", d.scale, integer=False)
     optimizer = _choice(errors, raw, "optimizer", d.optimizer, optimizers.available())
     learning_rate = _number(errors, raw, "learning_rate", d.learning_rate, integer=False)
