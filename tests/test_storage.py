@@ -24,14 +24,14 @@ def test_a_failing_transaction_leaves_nothing(tmp_path):
             raise RuntimeError("the chunk failed half-way")
     assert db.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 0 and not db.in_transaction
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    db.close()
+    storage.close(db)
 
 
 def test_creating_rolls_back_and_closes_when_the_block_refuses(tmp_path):
     path = tmp_path / "s.sqlite"
     with storage.creating(path, SCHEMA) as (db, _):
         db.execute("INSERT INTO meta VALUES ('format', 'f-1')")
-    db.close()
+    storage.close(db)
     with pytest.raises(Missing):
         with storage.creating(path, SCHEMA) as (db, meta):
             assert meta == {"format": "f-1"}
@@ -50,7 +50,7 @@ def test_open_read_only_names_what_is_wrong(tmp_path):
     path = tmp_path / "s.sqlite"
     with storage.creating(path, SCHEMA) as (db, _):
         db.execute("INSERT INTO meta VALUES ('format', 'f-0')")
-    db.close()
+    storage.close(db)
     with pytest.raises(Missing, match=r"is not a test store of this initlab \(format 'f-0', expected 'f-1'\)"):
         storage.open_read_only(path, fmt="f-1", missing=Missing, what="test store")
     junk = tmp_path / "junk.sqlite"

@@ -7,11 +7,14 @@ shows a traceback: one line on stderr, exit status 2.
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 import tempfile
 from pathlib import Path
 
 import typer
+
+from .storage import StoreError
 
 app = typer.Typer(
     name="initlab",
@@ -431,8 +434,12 @@ def main(argv: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         _err("initlab: interrupted; nothing was written")
         return 130
-    except UserError as exc:
+    except (UserError, StoreError) as exc:
         _err(f"initlab: error: {_one_line(str(exc))}")
+        return 2
+    except sqlite3.OperationalError as exc:  # a store's write failed mid-run (a full disk): what was committed stays
+        _err(f"initlab: error: the store could not be written ({exc}). What was committed is kept: free space and run "
+             "the same command again to resume.")
         return 2
     except Exception as exc:
         # Usage errors (typer's click, vendored or not): one line, not click's usage box.

@@ -5,24 +5,86 @@ block it; ``synchronous = FULL``, so a committed transaction survives ``kill -9`
 every write goes through :func:`transaction` (``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any
 error), so a result appears whole or not at all. Readers use :func:`open_read_only`, which checks
 the store's ``format`` in its ``meta(key, value)`` table. This module only does I/O.
+
+Safety rules, all here: a writer takes an exclusive lock (``fcntl.flock`` on ``NAME.lock`` beside
+the store, holding its process id) for as long as it is open, so a second writer is refused while
+readers go on; an existing file is checked (``PRAGMA quick_check``, read-only) before anything is
+written to it, so a damaged store is refused and never touched; a store that could not be created
+(no permission, a full disk) is removed again, never left empty; readers open read-only
+(``mode=ro``, or ``immutable=1`` on read-only media). Every refusal is a :class:`StoreError` whose
+message names the file and what to do.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["connect", "creating", "open_read_only", "transaction"]
+__all__ = ["StoreError", "close", "connect", "creating", "open_read_only", "transaction"]
+
+_LOCKS: dict[int, int] = {}  # id(writer connection) -> file descriptor of its held lock
 
 
-def connect(path: Path) -> sqlite3.Connection:
+class StoreError(ValueError):
+    """A store that cannot be used as asked (damaged, locked by another writer, not writable); the message says what to do."""
+
+
+def connect(path: Path, *, uri: str | None = None) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit), rows as :class:`sqlite3.Row`."""
-    db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+    db = sqlite3.connect(uri or path, isolation_level=None, timeout=30.0, uri=uri is not None)
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA foreign_keys = ON")
     return db
+
+
+def close(db: sqlite3.Connection) -> None:
+    """Close a connection; a writer's also releases its lock."""
+    db.close()
+    fd = _LOCKS.pop(id(db), None)
+    if fd is not None:
+        os.close(fd)
+
+
+def _lock(path: Path) -> int:
+    """Take the writer's lock of the store at ``path`` (non-blocking); its file descriptor."""
+    lock = path.with_name(path.name + ".lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock (initlab's stores are written by one driver anyway)
+        return fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise StoreError(
+            f"'{path.parent}' is being written by another initlab (process {holder}). Wait for it to finish (reading it "
+            "meanwhile works), or give another --out."
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
+def _check_intact(path: Path) -> None:
+    """Raise StoreError if the existing file ``path`` is not an intact SQLite database (checked read-only)."""
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            problems = [r[0] for r in db.execute("PRAGMA quick_check").fetchall()]
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        problems = [str(exc)]
+    if problems != ["ok"]:
+        raise StoreError(
+            f"'{path}' is damaged ({'; '.join(problems[:2])[:200]}) and was left untouched. Start over with --new (or "
+            f"another --out), or rescue its rows with `sqlite3 {path} .recover`."
+        )
 
 
 @contextlib.contextmanager
@@ -44,10 +106,26 @@ def creating(path: Path, schema: str) -> Iterator[tuple[sqlite3.Connection, dict
 
     Yields ``(db, meta)`` inside one transaction: the block checks ``meta`` (empty for a new store)
     and writes its own; the transaction commits when the block ends and ``db`` stays open for the
-    writer. On any error it is rolled back and ``db`` closed.
+    writer (close it with :func:`close`, which releases the writer's lock). On any error it is
+    rolled back and ``db`` closed; a store this call created is removed again.
+
+    Raises
+    ------
+    StoreError
+        Another process writes the store; the existing file is damaged; it cannot be written
+        (permission, full disk).
     """
-    db = connect(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        existed = path.exists() and path.stat().st_size > 0
+        fd = _lock(path)
+    except OSError as exc:
+        raise StoreError(f"cannot write in '{path.parent}' ({exc.strerror}). Give an --out folder you can write to.") from None
+    db = None
+    try:
+        if existed:
+            _check_intact(path)  # before the first write: a damaged file is refused, never written to
+        db = connect(path)
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = FULL")  # a committed transaction survives a power loss too
         with transaction(db):
@@ -55,8 +133,17 @@ def creating(path: Path, schema: str) -> Iterator[tuple[sqlite3.Connection, dict
                 if statement.strip():
                     db.execute(statement)
             yield db, dict(db.execute("SELECT key, value FROM meta").fetchall())
-    except BaseException:
-        db.close()
+        _LOCKS[id(db)] = fd
+    except BaseException as exc:
+        if db is not None:
+            db.close()
+        if not existed:  # never leave an empty or half-made store behind
+            for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+        os.close(fd)
+        if isinstance(exc, sqlite3.OperationalError):
+            raise StoreError(f"cannot write '{path}' ({exc}). Free space or give an --out folder you can write to.") from None
         raise
 
 
@@ -69,14 +156,35 @@ def open_read_only(path: Path, *, fmt: str, missing: type[Exception], what: str)
         ``path`` is not an SQLite file with a ``meta`` table, or its ``format`` is not ``fmt``
         (the message names ``what``, e.g. ``"sweep store"``).
     """
-    db = connect(path)
-    db.execute("PRAGMA query_only = ON")
     try:
-        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        db = _connect_read_only(path)
+        db.execute("PRAGMA query_only = ON")
+        problems = [r[0] for r in db.execute("PRAGMA quick_check").fetchall()]
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall()) if problems == ["ok"] else {}
     except sqlite3.DatabaseError as exc:
+        with contextlib.suppress(NameError):
+            db.close()
+        raise missing(f"'{path}' is not a {what} ({exc}): damaged, or not initlab's. Rescue its rows with "
+                      f"`sqlite3 {path} .recover`, or run again with --new.") from None
+    if problems != ["ok"]:
         db.close()
-        raise missing(f"'{path}' is not a {what} ({exc}).") from None
+        raise StoreError(f"'{path}' is damaged ({'; '.join(problems[:2])[:200]}). Rescue its rows with "
+                         f"`sqlite3 {path} .recover`, or run again with --new.")
     if meta.get("format") != fmt:
         db.close()
         raise missing(f"'{path}' is not a {what} of this initlab (format {meta.get('format')!r}, expected {fmt!r}).")
     return db, meta
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """``mode=ro``; on read-only media, where a WAL store cannot make its ``-shm`` file, ``immutable=1``."""
+    uri = path.resolve().as_uri()
+    db = connect(path, uri=f"{uri}?mode=ro")
+    try:
+        db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        return db
+    except sqlite3.OperationalError as exc:
+        db.close()
+        if "unable to open" not in str(exc) and "readonly" not in str(exc):
+            raise
+    return connect(path, uri=f"{uri}?immutable=1")

@@ -88,7 +88,6 @@ class StudyStore:
             The store holds other settings.
         """
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         path = folder / STORE_NAME
         fingerprint = _fingerprint(settings)
         with storage.creating(path, _SCHEMA) as (db, meta):
@@ -129,7 +128,7 @@ class StudyStore:
         return cls(db, path)
 
     def close(self) -> None:
-        self._db.close()
+        storage.close(self._db)
 
     def __enter__(self):
         return self

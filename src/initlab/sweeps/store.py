@@ -164,7 +164,6 @@ class Store:
             The store holds a different spec (by :meth:`SweepSpec.fingerprint`).
         """
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         path = folder / STORE_NAME
         with storage.creating(path, _SCHEMA) as (db, meta):
             fingerprint = spec.fingerprint()
@@ -201,7 +200,7 @@ class Store:
         return cls(db, path, writer=False)
 
     def close(self) -> None:
-        self._db.close()
+        storage.close(self._db)
 
     def __enter__(self):
         return self
