@@ -477,9 +477,15 @@ def study(
     """
     from . import studies
     from .studies.store import StudyConflict, StudyStore
-    from .validation import check_int
+    from .sweeps.executors import check_scheduler
+    from .validation import check_choice, check_int
 
     if name is None or name == "list":
+        given = [flag for flag, used in (("--quick", quick), ("--out", out is not None), ("--seeds", seeds is not None),
+                                         ("--seed", seed != 0), ("--workers", workers != 1), ("--executor", executor != "local"),
+                                         ("--scheduler", scheduler is not None), ("--new", new)) if used]  # fmt: skip
+        if given:
+            raise UserError(f"`initlab study list` takes no options; got {', '.join(given)}. Give them to `initlab study NAME`.")
         for key, st in studies.available().items():
             print(f"{key}\n  {st.paper}\n  claim: {st.claim}\n  quick: {st.default_seeds['quick']} seeds; "
                   f"default: {st.default_seeds['default']} seeds")
@@ -492,6 +498,9 @@ def study(
     try:
         check_int("seed", seed, min_value=0)
         check_int("workers", workers, min_value=1)
+        check_choice("executor", executor, ("local", "dask"))
+        if scheduler is not None:
+            check_scheduler(scheduler)
         for key in names:
             n_seeds = studies.seeds_for(key, size, seeds)
             # one study: --out itself; otherwise NAME (or NAME-quick) under --out of 'all' or initlab-out/study

@@ -65,8 +65,11 @@ def _lock(path: Path) -> int:
             f"'{path.parent}' is being written by another initlab (process {holder}). Wait for it to finish (reading it "
             "meanwhile works), or give another --out."
         ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+    except OSError:  # a full disk: the lock is held all the same; only the note of who holds it is missing
+        pass
     return fd
 
 
@@ -138,7 +141,7 @@ def creating(path: Path, schema: str) -> Iterator[tuple[sqlite3.Connection, dict
         if db is not None:
             db.close()
         if not existed:  # never leave an empty or half-made store behind
-            for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            for leftover in (path, *(path.with_name(path.name + end) for end in ("-wal", "-shm", ".lock"))):
                 with contextlib.suppress(OSError):
                     leftover.unlink()
         os.close(fd)

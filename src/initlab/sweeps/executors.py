@@ -28,9 +28,10 @@ import itertools
 import logging
 import multiprocessing as mp
 import os
+import socket
 from collections.abc import Callable, Iterable, Iterator
 
-from initlab.validation import check_choice, check_int
+from initlab.validation import check_choice, check_int, excerpt
 
 __all__ = ["EXECUTORS", "MAX_ATTEMPTS", "default_workers", "open_executor"]
 
@@ -67,6 +68,8 @@ def open_executor(kind: str = "local", *, workers: int | None = None, scheduler:
     workers = default_workers() if workers is None else check_int("workers", workers, min_value=1)
     if scheduler is not None and kind != "dask":
         raise ValueError(f"The 'scheduler' parameter is for executor='dask'. Got executor={kind!r}; add --executor dask.")
+    if scheduler is not None:
+        check_scheduler(scheduler)
     if kind == "dask":
         with _dask(workers, scheduler) as imap:
             yield imap
@@ -210,6 +213,32 @@ _END = object()
 # --------------------------------------------------------------------------------------------
 # Dask
 # --------------------------------------------------------------------------------------------
+def check_scheduler(address: str, timeout: float = 5.0) -> str:
+    """``address`` if a TCP connection to it opens within ``timeout`` seconds; else a ValueError saying what to give.
+
+    A quick look before anything is printed or stored; Dask's client connects for real later.
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    problem = "not of the form tcp://HOST:PORT" if not host or port is None else None
+    if problem is None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+        except OSError as exc:
+            problem = exc.strerror or str(exc) or type(exc).__name__
+    if problem is not None:
+        raise ValueError(
+            f"The 'scheduler' parameter {excerpt(address)} cannot be reached ({problem}). Give the address a running "
+            "dask scheduler prints, e.g. tcp://127.0.0.1:8786."
+        )
+    return address
+
+
 @contextlib.contextmanager
 def _dask(workers: int, scheduler: str | None):
     try:

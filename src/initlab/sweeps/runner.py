@@ -16,7 +16,7 @@ from pathlib import Path
 from initlab.validation import check_choice, check_int
 
 from . import execute, plan as planning
-from .executors import EXECUTORS, default_workers, open_executor
+from .executors import EXECUTORS, check_scheduler, default_workers, open_executor
 from .spec import SweepSpec
 from .store import STORE_NAME, Store
 
@@ -131,6 +131,8 @@ def run_sweep(
     the_plan = planning.make_plan(spec)
     if spec_text is None:
         spec_text = json.dumps(spec.to_dict(), indent=1, sort_keys=True)
+    if scheduler is not None:
+        check_scheduler(scheduler)  # an unreachable cluster is refused before a store is made
     with Store.create(out, spec, spec_text) as store:
         store.add_runs(the_plan.runs)
         done = store.done_keys()
