@@ -10,6 +10,7 @@ import json
 import sqlite3
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import typer
@@ -115,6 +116,7 @@ def train(
     from . import datasets, initializers, optimizers
     from .network import MLP
     from .report import train as report
+    from .budget import check_memory, training_bytes
     from .training import initialize_and_train
     from .validation import check_choice, check_int, check_real
 
@@ -129,6 +131,10 @@ def train(
         record_every = max(1, iterations // 100) if record_every is None else check_int("record_every", record_every, min_value=1)
         learning_rate = check_real("learning_rate", learning_rate, min_value=0.0, min_inclusive=False)
         check_choice("optimizer", optimizer, optimizers.available())
+        m = data.X_train.shape[1]
+        check_memory(training_bytes(net.layers, seeds, m, iterations // record_every + 1),
+                     f"Training {seeds} model{'s' * (seeds > 1)} of {'-'.join(map(str, net.layers))} on {m:,} examples",
+                     "Use fewer --seeds, narrower --layers or fewer training examples.")  # fmt: skip
     except (TypeError, ValueError) as exc:
         raise UserError(_as_option(str(exc))) from None
     init_options = _parse_options("--init-option", init_option)
@@ -427,7 +433,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) == 1 and argv[0] in _GROUPS:
         argv.append("--help")
     try:
-        rv = app(args=argv or ["--help"], prog_name="initlab", standalone_mode=False)
+        with warnings.catch_warnings():
+            # numerical overflow is reported as divergence, in the table; a library's raw warning is noise here
+            warnings.simplefilter("ignore")
+            rv = app(args=argv or ["--help"], prog_name="initlab", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
     except typer.Exit as exc:
         return exc.exit_code
@@ -444,9 +453,22 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         # Usage errors (typer's click, vendored or not): one line, not click's usage box.
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
-            _err(f"initlab: error: {_one_line(exc.format_message())}")
+            _err(f"initlab: error: {_one_line(_usage_message(exc))}")
             return 2
         raise
+
+
+def _usage_message(exc) -> str:
+    """click's message, but an unknown option suggests only a close spelling (click offers any option at all)."""
+    name = getattr(exc, "option_name", None)
+    if type(exc).__name__ != "NoSuchOption" or not name:
+        return exc.format_message()
+    import difflib
+
+    close = difflib.get_close_matches(name, list(getattr(exc, "possibilities", None) or []), n=1, cutoff=0.75)
+    command = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "initlab"
+    hint = f" Did you mean {close[0]}?" if close else ""
+    return f"No such option: {name}.{hint} `{command} --help` lists the options."
 
 
 def _one_line(text: str) -> str:

@@ -152,6 +152,9 @@ def _environment(values: dict[str, str]):
 
 def _train_child(kind: str, config: ReproduceConfig, messages) -> None:
     """Child process: train one model with course.train_preallocated, reporting every 1,000 iterations."""
+    import warnings
+
+    warnings.simplefilter("ignore", RuntimeWarning)  # the x10 model's exp overflows (the notebook's cost is inf): shown, not warned
     try:
         messages.put(("done", kind, train_one(kind, config, lambda i: messages.put(("progress", kind, i)))))
     except Exception as exc:  # reported to the parent, which raises it

@@ -45,6 +45,12 @@ def cost_curves(curves: dict, *, title: str = "Training cost") -> Figure:
     return fig
 
 
+def _predict(predict, points: np.ndarray, batch: int = 2048) -> np.ndarray:
+    """``predict`` over (N, 2) ``points``, ``batch`` at a time: a wide network's activations for a whole
+    300 x 300 grid at once would take GBs (a width-20000 layer: 14 GB), a batch's take MBs."""
+    return np.concatenate([np.asarray(predict(points[i : i + batch]), dtype=float).ravel() for i in range(0, len(points), batch)])
+
+
 def decision_boundary(predict, X, Y, *, title: str, lim: float = 1.5, step: float = 0.01) -> Figure:
     """The plane coloured by ``predict`` (maps (N, 2) points to N labels) with the points of ``X``.
 
@@ -55,7 +61,7 @@ def decision_boundary(predict, X, Y, *, title: str, lim: float = 1.5, step: floa
     ax = fig.subplots()
     grid = np.arange(-lim - 1.0, lim + 1.0, step)
     xx, yy = np.meshgrid(grid, grid)
-    Z = np.asarray(predict(np.c_[xx.ravel(), yy.ravel()]), dtype=float).reshape(xx.shape)
+    Z = _predict(predict, np.c_[xx.ravel(), yy.ravel()]).reshape(xx.shape)
     # Fixed levels and norm: class 0 is always red and class 1 blue, even when one class fills the plane.
     ax.contourf(xx, yy, Z, cmap="Spectral", levels=[-0.5, 0.5, 1.5], vmin=0, vmax=1)
     ax.scatter(X[0], X[1], c=np.ravel(Y), cmap="Spectral", vmin=0, vmax=1, s=14, edgecolors="k", linewidths=0.3)
@@ -106,7 +112,7 @@ def decision_regions(predict, X, Y, *, n_classes: int, title: str, class_names=N
     g0 = np.linspace(lo[0] - pad[0], hi[0] + pad[0], resolution)
     g1 = np.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution)
     xx, yy = np.meshgrid(g0, g1)
-    Z = np.asarray(predict(np.c_[xx.ravel(), yy.ravel()]), dtype=float).reshape(xx.shape)
+    Z = _predict(predict, np.c_[xx.ravel(), yy.ravel()]).reshape(xx.shape)
     cmap = "Spectral" if n_classes == 2 else "tab10"
     vmax = 1 if n_classes == 2 else 9
     fig = Figure(figsize=(4.8, 4.4))

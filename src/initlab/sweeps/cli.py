@@ -98,6 +98,7 @@ def plan(
     all_runs: bool = typer.Option(False, "--all", help="List every run (default: the first 10 and the last 5)."),
 ) -> None:
     """Show the runs of SPEC, how they train together, and an estimate of time and memory. Trains nothing."""
+    from ..budget import format_bytes
     from . import plan as planning
     from .executors import default_workers
     from .spec import SpecError
@@ -144,9 +145,9 @@ def plan(
         return
     print(f"Estimate for {estimate.runs} runs in {estimate.chunks} chunks on {workers} worker(s), engine {spec.engine!r}: "
           f"about {planning.format_seconds(estimate.seconds)} (timed here on a few iterations of each group).")  # fmt: skip
-    print(f"Memory: about {planning.format_bytes(estimate.worker_bytes)} per worker process, "
-          f"{planning.format_bytes(estimate.driver_bytes)} of results in the driver at most, "
-          f"{planning.format_bytes(estimate.store_bytes)} added to the store.")  # fmt: skip
+    print(f"Memory: about {format_bytes(estimate.worker_bytes)} per worker process, "
+          f"{format_bytes(estimate.driver_bytes)} of results in the driver at most, "
+          f"{format_bytes(estimate.store_bytes)} added to the store.")  # fmt: skip
 
 
 def run(
@@ -239,7 +240,8 @@ def export(
     except (StoreMissing, ValueError, TypeError) as exc:
         raise _user_error(_as_option(str(exc))) from None
     except OSError as exc:
-        raise _user_error(f"cannot write the export: {exc.strerror or exc}. Choose an --out folder you can write to.") from None
+        where = exc.filename or out or Path(folder) / "export"
+        raise _user_error(f"cannot write the export to '{where}': {exc.strerror or exc}. Choose an --out folder you can write to.") from None
     _err(f"wrote {paths['runs']} and {paths['histories']}")
 
 

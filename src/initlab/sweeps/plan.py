@@ -39,11 +39,12 @@ from typing import Any
 
 import numpy as np
 
+from initlab.budget import check_memory, training_bytes
 from initlab.network import parameter_count
 from initlab.validation import check_int
 
 from . import execute
-from .spec import SweepSpec, sha256_json
+from .spec import MAX_RUNS, SweepSpec, sha256_json
 
 __all__ = [
     "Chunk",
@@ -57,6 +58,7 @@ __all__ = [
     "make_chunks",
     "make_plan",
     "network_label",
+    "run_bytes",
 ]
 
 #: Default most models trained together in one chunk: large enough that the batched matrix
@@ -103,6 +105,11 @@ class Setup:
     def record_iterations(self) -> np.ndarray:
         """Iterations of the stored losses: ``0, record_every, ... < iterations``, then ``iterations`` (the trained model)."""
         return np.append(np.arange(0, self.iterations, self.record_every), self.iterations)
+
+    @property
+    def n_records(self) -> int:
+        """``record_iterations.size``, without making the array (an estimate must not allocate what it estimates)."""
+        return -(-self.iterations // self.record_every) + 1
 
 
 @dataclass(frozen=True)
@@ -271,8 +278,16 @@ def make_plan(spec: SweepSpec) -> Plan:
     Raises
     ------
     ValueError
-        Two runs of the grid are the same (e.g. an initializer listed twice).
+        Two runs of the grid are the same (e.g. an initializer listed twice), or the grid has more
+        than :data:`~initlab.sweeps.spec.MAX_RUNS` runs (counted before any is made).
     """
+    archs = len(spec.model.architectures())
+    per_data = (archs * len(spec.model.activation) * sum(len(i.scale) for i in spec.init)
+                * sum(len(o.learning_rate) for o in spec.optimizer) * len(spec.iterations) * len(spec.seeds))  # fmt: skip
+    count = sum(len(d.dataset) for d in spec.data) * per_data
+    if count > MAX_RUNS:
+        raise ValueError(f"The spec's grid has {count:,} runs; at most {MAX_RUNS:,} are planned at once. Split it into "
+                         "several sweeps (fewer seeds, scales, learning rates or architectures each).")  # fmt: skip
     runs = []
     for data_spec in spec.data:
         for name in data_spec.dataset:
@@ -313,16 +328,17 @@ def make_plan(spec: SweepSpec) -> Plan:
 # Chunks, memory and time
 # --------------------------------------------------------------------------------------------
 def chunk_bytes(setup: Setup, K: int, m: int) -> int:
-    r"""Bytes of the arrays a chunk of K models allocates while training on m examples.
+    """Bytes of the arrays a chunk of K models allocates while training on m examples (:func:`initlab.budget.training_bytes`)."""
+    return training_bytes(setup.layers, K, m, setup.n_records)
 
-    The training workspace (``Z, A, dZ``, and ``dA, g'`` of hidden layers: :math:`5 \sum_l n_l`
-    rows of m), one more forward pass for accuracy and diagnostics (:math:`2 \sum_l n_l`), four
-    copies of the parameters (P each) and the recorded losses.
-    """
-    units = sum(setup.layers[1:])
-    P = parameter_count(setup.layers)
-    records = setup.record_iterations.size
-    return 8 * K * (7 * units * m + 4 * P + records)
+
+def run_bytes(setup: Setup) -> int:
+    """Bytes one run of ``setup`` needs; a ValueError (what to change) if it cannot fit in this machine's memory."""
+    m = execute.load_data(setup.dataset).X_train.shape[1]
+    return check_memory(chunk_bytes(setup, 1, m),
+                        f"One run of {network_label(setup.layers)} on {m:,} examples recording {setup.n_records:,} losses",
+                        "Use narrower or fewer hidden layers, fewer training examples, or fewer iterations or a larger "
+                        "record_every.")  # fmt: skip
 
 
 def make_chunks(runs: Sequence[RunConfig], *, chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -344,7 +360,7 @@ def make_chunks(runs: Sequence[RunConfig], *, chunk_size: int = DEFAULT_CHUNK_SI
     chunks = []
     for setup, group in by_setup.items():
         data = execute.load_data(setup.dataset)
-        fits = max(1, memory_budget // max(1, chunk_bytes(setup, 1, data.X_train.shape[1])))
+        fits = max(1, memory_budget // max(1, run_bytes(setup)))
         size = min(chunk_size, fits)
         count = -(-len(group) // size)
         if count % workers and len(group) >= workers:
@@ -405,7 +421,7 @@ def estimate(chunks: Sequence[Chunk], *, workers: int) -> Estimate:
         heapq.heapreplace(free_at, free_at[0] + fixed + per_iteration * setup.iterations)
         info = execute.data_info(setup.dataset)
         worker_bytes = max(worker_bytes, chunk_bytes(setup, K, info.n_train) + info.bytes)
-        per_run = 8 * (parameter_count(setup.layers) + setup.record_iterations.size
+        per_run = 8 * (parameter_count(setup.layers) + setup.n_records
                        + (2 * execute.DIAGNOSTIC_FIELDS_COUNT * (len(setup.layers) - 1) if setup.diagnostics else 0))  # fmt: skip
         result_bytes = max(result_bytes, K * per_run)
         store_bytes += K * (per_run + 400)  # + the run's row and index entries
@@ -423,15 +439,6 @@ def estimate(chunks: Sequence[Chunk], *, workers: int) -> Estimate:
 
 def _without_iterations(setup: Setup) -> Setup:
     return dataclasses.replace(setup, iterations=1)
-
-
-def format_bytes(n: float) -> str:
-    """``1536`` -> ``"1.5 KB"``."""
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"  # pragma: no cover
 
 
 def format_seconds(s: float) -> str:

@@ -131,6 +131,8 @@ def run_sweep(
     the_plan = planning.make_plan(spec)
     if spec_text is None:
         spec_text = json.dumps(spec.to_dict(), indent=1, sort_keys=True)
+    for setup, _ in the_plan.groups:  # what cannot fit is refused before a store is made
+        planning.run_bytes(setup)
     if scheduler is not None:
         check_scheduler(scheduler)  # an unreachable cluster is refused before a store is made
     with Store.create(out, spec, spec_text) as store:

@@ -48,6 +48,7 @@ Identity
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import difflib
 import hashlib
@@ -94,7 +95,7 @@ def _values(name: str, value, check, *, example: str) -> tuple:
             f"The '{name}' parameter is an empty list, so the grid has no runs. Give at least one value, e.g. {example}."
         )
     out = tuple(check(name, v) for v in items)
-    duplicates = sorted({repr(v) for v in out if out.count(v) > 1})
+    duplicates = sorted(repr(v) for v, n in collections.Counter(out).items() if n > 1)  # linear in the list's length
     if duplicates:
         raise ValueError(f"The '{name}' parameter lists {', '.join(duplicates)} more than once. List each value once.")
     return out
@@ -342,9 +343,13 @@ class SweepSpec:
         return _from_document(doc, source=source, default_name=default_name)
 
 
+#: The most runs one sweep's grid may hold (a million runs' plan takes ~1 GB and minutes to make).
+MAX_RUNS = 1_000_000
+
+
 def _seeds(value) -> tuple[int, ...]:
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return tuple(range(check_int("seeds", value, min_value=1)))
+        return tuple(range(check_int("seeds", value, min_value=1, max_value=MAX_RUNS)))
     if isinstance(value, (list, tuple)):
         return _values("seeds", value, lambda n, v: check_int(n, v, min_value=0), example="seeds = 10 or seeds = [3, 7]")
     raise TypeError(f"The 'seeds' parameter must be a count (e.g. 10) or a list of seeds (e.g. [3, 7]). Got {value!r} instead.")
