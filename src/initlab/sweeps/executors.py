@@ -133,8 +133,19 @@ class _LocalPool:
         from concurrent.futures import ProcessPoolExecutor
 
         watch, self._alive = self.context.Pipe(duplex=False)
-        self.pool = ProcessPoolExecutor(self.workers, mp_context=self.context, initializer=_worker_init,
-                                        initargs=(watch, _thread_env(self.workers)))  # fmt: skip
+        # The helper processes multiprocessing starts with the pool (its resource tracker, the
+        # forkserver) inherit this: after Ctrl-C the tracker would print a raw "leaked semaphore"
+        # warning for the queues of the workers it stopped, after initlab's own one-line message.
+        saved = os.environ.get("PYTHONWARNINGS")
+        os.environ["PYTHONWARNINGS"] = "ignore:resource_tracker:UserWarning" + (f",{saved}" if saved else "")
+        try:
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=self.context, initializer=_worker_init,
+                                            initargs=(watch, _thread_env(self.workers)))  # fmt: skip
+        finally:
+            if saved is None:
+                os.environ.pop("PYTHONWARNINGS", None)
+            else:
+                os.environ["PYTHONWARNINGS"] = saved
         self._watch = watch  # closed once the workers have it (they start lazily, on the first submit)
 
     def __enter__(self):
