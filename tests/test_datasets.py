@@ -17,15 +17,15 @@ def loaded():
 
 def test_every_data_set_is_listed_with_a_line():
     names = datasets.available()
-    assert NAMES == ["circles", "moons", "spirals", "xor", "gaussian_quantiles", "blobs", "digits"]
+    assert NAMES == ["circles", "moons", "spirals", "xor", "gaussian_quantiles", "blobs", "digits", "shapeset"]
     assert all(isinstance(v, str) and "\n" not in v and "features" in v for v in names.values())
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_shapes_and_labels_are_the_notebooks_layout(loaded, name):
     d = loaded[name]
-    n_features, n_classes = (64, 10) if name == "digits" else (2, 3 if name == "blobs" else 2)
-    n_train, n_test = (1347, 450) if name == "digits" else (300, 100)
+    n_features, n_classes = {"digits": (64, 10), "shapeset": (1024, 9)}.get(name, (2, 3 if name == "blobs" else 2))
+    n_train, n_test = {"digits": (1347, 450), "shapeset": (900, 300)}.get(name, (300, 100))
     assert d.X_train.shape == (n_features, n_train) and d.X_test.shape == (n_features, n_test)
     assert d.Y_train.shape == (1, n_train) and d.Y_test.shape == (1, n_test)
     assert d.X_train.dtype == np.float64 and d.Y_train.dtype == np.int64
@@ -144,12 +144,79 @@ def test_check_layers_says_which_numbers_fit():
         ("xor", {"noise": -0.1}, ValueError, r"'noise' parameter must be >= 0.0"),
         ("spirals", {"classes": 1}, ValueError, r"'classes' parameter must be >= 2"),
         ("digits", {"n_train": 1500, "n_test": 400}, ValueError, r"add up to at most 1797.*1500 \+ 400"),
+        ("shapeset", {"noise": 0.1}, ValueError, r"'noise' parameter does not apply to 'shapeset'"),
+        ("shapeset", {"classes": 3}, ValueError, r"'classes' parameter does not apply to 'shapeset': it has 9"),
+        ("shapeset", {"n_test": 8}, ValueError, r"'n_test' parameter must be at least the number of classes, 9"),
         ("moons", {"rng": "seed"}, TypeError, r"'rng' parameter must be None, an int seed"),
     ],
 )
 def test_load_rejects_bad_arguments(name, kwargs, error, pattern):
     with pytest.raises(error, match=pattern):
         datasets.load(name, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# Shapeset-3x2
+# --------------------------------------------------------------------------------------------
+def test_shapeset_images_are_grey_in_the_unit_interval_with_every_class():
+    X, Y = datasets.shapeset(90, rng=5)
+    assert X.shape == (1024, 90) and X.dtype == np.float64 and Y.shape == (1, 90) and Y.dtype == np.int64
+    assert X.min() >= 0.0 and X.max() <= 1.0
+    np.testing.assert_array_equal(np.bincount(Y[0], minlength=9), [10] * 9)  # every class, balanced
+    assert len(datasets.SHAPESET_CLASSES) == 9
+    for x, y in zip(X.T, Y[0]):
+        levels = np.unique(x)
+        two = " + " in datasets.SHAPESET_CLASSES[y] or datasets.SHAPESET_CLASSES[y].startswith("two ")
+        assert len(levels) == (3 if two else 2)  # the background and one level per shape, none hidden entirely
+        corner = x[0]  # 1 px from every shape: the background
+        shapes = levels[levels != corner]
+        assert np.all((shapes > 0.5) != (corner > 0.5))  # dark shapes on a bright background or the other way round
+
+
+def test_shapeset_is_determined_by_its_rng():
+    X, Y = datasets.shapeset(20, rng=np.random.default_rng(7))
+    X2, Y2 = datasets.shapeset(20, rng=7)
+    np.testing.assert_array_equal(X, X2)
+    np.testing.assert_array_equal(Y, Y2)
+    assert not np.array_equal(datasets.shapeset(20, rng=8)[0], X)
+    with pytest.raises(ValueError, match="'m' parameter must be >= 1"):
+        datasets.shapeset(0)
+
+
+def _polygon_area(vertices):
+    """Shoelace formula, (v, 2) vertices in order."""
+    x, y = vertices.T
+    return 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+
+
+def test_shapeset_rendered_area_matches_the_analytic_area():
+    """Pixels lit by a shape against its area: shoelace for the triangle and parallelogram, pi a b for the ellipse."""
+    from initlab.datasets import _render_shapes, _rotation
+
+    rng = np.random.default_rng(11)
+    n = 300
+    kind = np.arange(n) % 3
+    s = rng.uniform(14.0, 25.0, (n, 2))
+    theta, phi = rng.uniform(0, 2 * np.pi, (2, n))
+    M = _rotation(phi) @ (s[:, :, None] * _rotation(theta))
+    t = 16.0 + rng.uniform(-1.0, 1.0, (n, 2))  # near the centre: every shape lies inside the image
+    counts = _render_shapes(kind, M, t).sum(axis=(1, 2))
+    area = np.empty(n)
+    for k in range(n):
+        if kind[k] == 2:  # the unit-diameter disc mapped by M: semi-axes s / 2
+            area[k] = np.pi * s[k, 0] * s[k, 1] / 4
+        else:
+            v = 3 if kind[k] == 0 else 4
+            angle = 2 * np.pi * np.arange(v) / v + 0.3  # any inscribed regular polygon: the map fixes the area
+            base = 0.5 * np.column_stack([np.cos(angle), np.sin(angle)])
+            area[k] = _polygon_area(base @ M[k].T)
+    rel = counts / area - 1
+    assert np.abs(rel).max() < 0.1  # each shape: pixels cut by the boundary only
+    for k in range(3):
+        assert abs(rel[kind == k].mean()) < 0.01  # no bias: the boundary pixels go either way
+    # the analytic factors of the docstring: |det M| times 3 sqrt(3)/16, 1/2, pi/4
+    factors = np.array([3 * np.sqrt(3) / 16, 0.5, np.pi / 4])
+    np.testing.assert_allclose(area, np.abs(np.linalg.det(M)) * factors[kind], rtol=1e-12)
 
 
 # --------------------------------------------------------------------------------------------
@@ -225,3 +292,19 @@ def test_from_csv_rejects_a_missing_file_and_bad_arguments(tmp_path):
         datasets.from_csv(path, target="y", test_fraction=1.0)
     with pytest.raises(TypeError, match=r"'target' parameter must be a column name"):
         datasets.from_csv(path, target=None)
+
+
+def test_semicolon_and_tab_separated_files_read_as_the_comma_file(tmp_path):
+    rows = ["x1,x2,y"] + [f"{i / 7:.3f},{(i * 3) % 5},{['a', 'b'][i % 2]}" for i in range(20)]
+    comma = datasets.from_csv(write_csv(tmp_path, "\n".join(rows) + "\n", "c.csv"), target="y", rng=0)
+    for sep, name in ((";", "s.csv"), ("\t", "t.tsv")):
+        other = datasets.from_csv(write_csv(tmp_path, "\n".join(r.replace(",", sep) for r in rows) + "\n", name), target="y", rng=0)
+        np.testing.assert_array_equal(other.X_train, comma.X_train)
+        np.testing.assert_array_equal(other.Y_train, comma.Y_train)
+
+
+def test_repeated_names_in_a_wide_header_are_named(tmp_path):
+    header = [f"c{i}" for i in range(60_000)] + ["c17", "y", "c59999"]
+    path = write_csv(tmp_path, ",".join(header) + "\n" + ",".join("1" for _ in header) + "\n")
+    with pytest.raises(ValueError, match=r"'c17', 'c59999' appear more than once"):
+        datasets.from_csv(path, target="y", rng=0)

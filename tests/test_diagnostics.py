@@ -107,3 +107,81 @@ def test_measure_accepts_the_notebook_dict_and_checks_its_input(circles):
         diagnostics.measure(NOTEBOOK, course.initialize_parameters_he([2, 10, 5, 1]), X, Y, tol=-1)
     with pytest.raises(ValueError, match="'X'"):
         diagnostics.measure(NOTEBOOK, course.initialize_parameters_he([2, 10, 5, 1]), X.T, Y)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+def test_layer_jacobians_match_central_differences(activation):
+    """Each hidden layer's J = dA[l]/dA[l-1] at one example, and their product dA[L-1]/dx, by central differences."""
+    net = MLP((3, 6, 5, 4, 2), activation, "softmax")
+    params = net.initialize("xavier_normal", rng=4, models=2, bias_init=0.2)
+    X = np.random.default_rng(5).normal(size=(3, 7))
+    i, h = 4, 1e-6
+    Js = diagnostics.layer_jacobians(net, params, X, example=i)
+    assert [J.shape for J in Js] == [(2, 6, 3), (2, 5, 6), (2, 4, 5)]
+    _, record = net.forward(params, X, record=True)
+    g = {"tanh": np.tanh, "sigmoid": lambda z: 1 / (1 + np.exp(-z))}[activation]
+    for k in range(2):
+        for l, J in enumerate(Js, start=1):
+            W, b = params[f"W{l}"][k], params[f"b{l}"][k][:, 0]
+            a = X[:, i] if l == 1 else record.A[l - 2][k][:, i]  # the layer's input at example i
+            numeric = np.column_stack([(g(W @ (a + h * e) + b) - g(W @ (a - h * e) + b)) / (2 * h) for e in np.eye(a.size)])
+            np.testing.assert_allclose(J[k], numeric, rtol=1e-6, atol=1e-9)
+        # the chain: the product of the layer Jacobians is d(last hidden layer)/dx through the whole network
+        product = Js[2][k] @ Js[1][k] @ Js[0][k]
+
+        def last_hidden(x, k=k):
+            _, rec = net.forward({key: v[k : k + 1] for key, v in params.items()}, x[:, None], record=True)
+            return rec.A[-2][0][:, 0]
+
+        numeric = np.column_stack([(last_hidden(X[:, i] + h * e) - last_hidden(X[:, i] - h * e)) / (2 * h) for e in np.eye(3)])
+        np.testing.assert_allclose(product, numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_mean_singular_value_against_the_svd_and_closed_forms():
+    rng = np.random.default_rng(0)
+    for shape in ((4, 7, 5), (3, 5, 9), (6, 6)):
+        J = rng.normal(size=shape)
+        np.testing.assert_allclose(diagnostics.mean_singular_value(J), np.linalg.svd(J, compute_uv=False).mean(axis=-1), rtol=1e-10)
+    Q, _ = np.linalg.qr(rng.normal(size=(50, 50)))
+    assert diagnostics.mean_singular_value(0.7 * Q) == pytest.approx(0.7, rel=1e-10)
+    n = 600  # the quarter-circle law: 8 / (3 pi) for entries of variance 1/n, up to O(1/n)
+    assert diagnostics.mean_singular_value(rng.normal(size=(n, n)) / np.sqrt(n)) == pytest.approx(8 / (3 * np.pi), abs=0.005)
+
+
+def test_layer_jacobians_check_the_example():
+    net = MLP((3, 4, 1), "tanh")
+    params = net.initialize("xavier_normal", rng=0)
+    X = np.zeros((3, 5))
+    with pytest.raises(ValueError, match="'example' parameter must be <= 4"):
+        diagnostics.layer_jacobians(net, params, X, example=5)
+    assert diagnostics.layer_jacobians(net, params, X)[0].shape == (1, 4, 3)
+
+
+def _distinct_units_pairwise(W, b, tol=1e-8):
+    """The definition, row by row against every earlier row (quadratic): the reference for the fast count."""
+    out = []
+    for Rk in np.concatenate([W, b], axis=2):
+        finite = np.isfinite(Rk)
+        threshold = tol * (np.max(np.abs(Rk[finite])) if finite.any() else 0.0)
+        count = 0
+        for i in range(len(Rk)):
+            with np.errstate(invalid="ignore"):
+                copy = any(np.max(np.abs(Rk[i] - Rk[j])) <= threshold for j in range(i))
+            count += not copy
+        out.append(count)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_distinct_units_equals_the_pairwise_definition(seed):
+    rng = np.random.default_rng(seed)
+    K, n, d = 3, 40, 4
+    W = np.round(rng.normal(size=(K, n, d)), 1)  # coarse values: many exact and near copies
+    b = np.zeros((K, n, 1))
+    W[:, 5] = W[:, 2] + 1e-12  # a near copy (within tol * max), not an exact one
+    W[:, 7] = W[:, 3] + 1e-3  # close, but outside the tolerance
+    W[0, 9, 0] = np.nan  # non-finite rows count, and match nothing
+    W[1, 11:20] = W[1, 10]  # a block of exact copies
+    W[2] = 0.0  # all the same (zeros init)
+    W[2, 4, 1] = np.inf
+    np.testing.assert_array_equal(diagnostics.distinct_units(W, b), _distinct_units_pairwise(W, b))

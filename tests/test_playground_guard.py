@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
@@ -113,14 +114,16 @@ def test_an_oversized_body_is_refused_before_it_is_read(url):
 
 
 def test_a_chunked_oversized_body_is_refused_too(url):
-    conn = http.client.HTTPConnection("127.0.0.1", _port(url), timeout=30)
-    try:
-        chunks = (b"[" * 8192 for _ in range(MAX_BODY // 8192 + 4))
-        conn.request("POST", "/api/validate", body=chunks, headers={"Content-Type": "application/json"}, encode_chunked=True)
-        r = conn.getresponse()
-        assert r.status == 413 and len(r.read()) < 200
-    finally:
-        conn.close()
+    """No Content-Length (chunked): the body is read only up to the limit, then 413."""
+    chunk = b"[" * 8192
+    with socket.create_connection(("127.0.0.1", _port(url)), timeout=10) as s:
+        s.sendall((f"POST /api/validate HTTP/1.1\r\nHost: 127.0.0.1:{_port(url)}\r\nContent-Type: application/json\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n").encode())  # fmt: skip
+        with contextlib.suppress(OSError):  # the server may answer and close before the last chunks
+            for _ in range(MAX_BODY // len(chunk) + 4):
+                s.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        reply = s.recv(4096)
+    assert reply.startswith(b"HTTP/1.1 413") and len(reply) < 400
 
 
 def test_error_replies_never_echo_large_input(url):

@@ -55,9 +55,8 @@ def test_notebook_random_init_inf_first_loss_is_not_divergence(circles):
     history = train(NOTEBOOK, params, X, Y, loss="legacy", X_test=X_test, Y_test=Y_test)
     assert np.isinf(history.loss[0, 0]) and np.all(np.isfinite(history.loss[0, 1:]))
     assert not history.diverged[0]
-    # chaotic: the trace depends on the platform's exp and BLAS kernels; the accuracies do not
-    assert history.train_accuracy[0] == pytest.approx(0.83, abs=0.02)
-    assert history.test_accuracy[0] == pytest.approx(0.86, abs=0.02)
+    # Its accuracies (the notebook: 83 % / 86 %) are not checked here: the trajectory is chaotic, so this
+    # process's exp and BLAS kernels decide them; test_course checks them under the notebook's own arithmetic.
 
 
 def test_large_random_init_gives_a_finite_stable_loss_where_legacy_is_inf(circles):

@@ -22,6 +22,11 @@ engine and summarizes each weight layer ``l = 1..L`` of each model ``k`` into ar
   gradient descent keeps it 1 (the symmetry the notebook shows); random initialization gives
   ``n_l``.
 
+:func:`layer_jacobians` gives each hidden layer's Jacobian at one example,
+:math:`J^{[l]} = \partial A^{[l]} / \partial A^{[l-1]} = \mathrm{diag}(g'(Z^{[l]}_{:,i}))\, W^{[l]}`, and
+:func:`mean_singular_value` its mean singular value (Glorot & Bengio 2010, sec. 4.2.2: about 0.8
+under their normalized initialization, 0.5 under the standard one).
+
 Cost: one forward and one backward pass, plus :math:`O(n_l^2 n_{l-1})` per layer and model for the
 symmetry count. :func:`initlab.training.train` calls it only when asked (``diagnostics=N``).
 """
@@ -31,11 +36,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from initlab.network import MLP, backward_pass, forward_pass, output_delta
-from initlab.validation import check_real
+from initlab.validation import check_int, check_real
 
-__all__ = ["LayerStats", "dead_fraction", "distinct_units", "layer_stats", "measure", "saturated_fraction"]
+__all__ = ["LayerStats", "dead_fraction", "distinct_units", "hidden_jacobians", "layer_jacobians", "layer_stats",
+           "mean_singular_value", "measure", "saturated_fraction"]
 
 # Activations with a dead (flat, zero-output) side, and saturation thresholds of the squashing ones.
 _RECTIFIERS = frozenset({"relu", "leaky_relu"})
@@ -43,7 +50,6 @@ _SATURATING = frozenset({"tanh", "sigmoid"})
 SATURATION_LEVEL = 0.99  # |tanh| > 0.99; sigmoid < 0.01 or > 0.99
 SATURATED_SHARE = 0.9  # a unit is saturated if it is so on more than 90 % of the examples
 
-_BLOCK_ELEMENTS = 1 << 22  # rows compared at a time in distinct_units: ~32 MB of float64
 
 
 @dataclass(frozen=True)
@@ -152,21 +158,100 @@ def distinct_units(W: np.ndarray, b: np.ndarray, *, tol: float = 1e-8) -> np.nda
 
     Row ``i`` counts unless some earlier row ``j < i`` satisfies
     :math:`\max_c |R_{ic} - R_{jc}| \le \text{tol} \cdot \max |R|`. Non-finite rows each count.
+
+    Near-linear in n (a width-20000 layer takes milliseconds, not minutes): exact copies go first
+    (``np.unique``); the remaining first occurrences are compared only with the rows whose entry in
+    the most spread-out column lies within the tolerance (a window of the sorted column), which is
+    one row, itself, for any random initialization.
     """
     R = np.concatenate([W, b], axis=2)  # (K, n, d + 1)
-    K, n, d = R.shape
+    K, n, _ = R.shape
     counts = np.empty(K, dtype=np.int64)
-    block = max(1, _BLOCK_ELEMENTS // max(1, n * d))
     for k in range(K):
         Rk = R[k]
-        finite = np.isfinite(Rk)
-        threshold = tol * (np.max(np.abs(Rk[finite])) if finite.any() else 0.0)
-        copies = 0
-        for start in range(0, n, block):
-            rows = Rk[start : start + block]  # (B, d)
-            diff = np.max(np.abs(rows[:, np.newaxis, :] - Rk[np.newaxis, :, :]), axis=-1)  # (B, n)
-            close = diff <= threshold
-            earlier = np.arange(n)[np.newaxis, :] < np.arange(start, start + rows.shape[0])[:, np.newaxis]
-            copies += int(np.count_nonzero((close & earlier).any(axis=1)))
-        counts[k] = n - copies
+        finite_rows = np.isfinite(Rk).all(axis=1)
+        F = Rk[finite_rows]  # (n_f, d + 1), in row order
+        if F.shape[0] == 0:
+            counts[k] = n
+            continue
+        threshold = tol * np.max(np.abs(F))
+        _, first = np.unique(F, axis=0, return_index=True)
+        first = np.sort(first)  # the first occurrence of each distinct row, in row order
+        U = F[first]
+        column = int(np.argmax(U.max(axis=0) - U.min(axis=0)))
+        order = np.argsort(U[:, column], kind="stable")
+        keys = U[order, column]
+        lo = np.searchsorted(keys, keys - threshold, side="left")
+        hi = np.searchsorted(keys, keys + threshold, side="right")
+        near_copies = 0
+        for p in np.flatnonzero(hi - lo > 1):  # rows with another row within the tolerance in that column
+            i = order[p]
+            window = order[lo[p] : hi[p]]
+            earlier = window[window < i]
+            if earlier.size and (np.max(np.abs(U[earlier] - U[i]), axis=1) <= threshold).any():
+                near_copies += 1
+        counts[k] = (n - F.shape[0]) + first.size - near_copies
     return counts
+
+
+def layer_jacobians(net: MLP, params, X, *, example: int = 0) -> list[np.ndarray]:
+    r"""Each hidden layer's Jacobian at one example: :math:`J^{[l]} = \partial A^{[l]} / \partial A^{[l-1]}`.
+
+    :math:`A^{[l]} = g(W^{[l]} A^{[l-1]} + b^{[l]})` acts on each example's column alone, so
+    :math:`J^{[l]} = \mathrm{diag}(g'(Z^{[l]}_{:,i}))\, W^{[l]}`; the product
+    :math:`J^{[L-1]} \cdots J^{[1]}` is the Jacobian of the last hidden layer with respect to the
+    input :math:`x_i`. Glorot & Bengio 2010 (sec. 4.2.2) call it :math:`J^i = \partial z^{i+1}/\partial z^i`.
+
+    Parameters
+    ----------
+    net : MLP
+    params : dict, with or without the model axis (K = 1)
+    X : (n_0, m)
+    example : int in [0, m)
+        The column ``i`` of ``X`` to take the Jacobians at.
+
+    Returns
+    -------
+    list of L - 1 arrays (K, n_l, n_{l-1}), hidden layers ``l = 1 .. L-1`` (the output layer's
+    sigmoid or softmax is left out)
+    """
+    P, _ = net.check_params(params)
+    X, _ = net.check_data(X)
+    i = check_int("example", example, min_value=0, max_value=X.shape[1] - 1)
+    L = net.n_layers
+    Ws = [P[f"W{l}"] for l in range(1, L + 1)]
+    bs = [P[f"b{l}"] for l in range(1, L + 1)]
+    Zs, _ = forward_pass(Ws, bs, X[:, i : i + 1], net.hidden.forward, net.output_function)
+    return hidden_jacobians(Ws, Zs, net.hidden.derivative, 0)
+
+
+def hidden_jacobians(Ws, Zs, dg, example: int) -> list[np.ndarray]:
+    r""":func:`layer_jacobians` from a forward pass (trusted inputs): :math:`\mathrm{diag}(g'(Z^{[l]}_{:,i}))\, W^{[l]}`.
+
+    Parameters
+    ----------
+    Ws : list of L arrays (K, n_l, n_{l-1}); Zs : the pre-activations (K, n_l, m) of a forward pass
+    dg : the hidden activation's derivative, ``dg(Z) -> g'(Z)``
+    example : the column ``i``
+
+    Returns
+    -------
+    list of L - 1 arrays (K, n_l, n_{l-1})
+    """
+    return [dg(Z[:, :, example])[:, :, np.newaxis] * W for W, Z in zip(Ws[:-1], Zs[:-1])]
+
+
+def mean_singular_value(J: np.ndarray) -> np.ndarray:
+    r"""Mean of the :math:`r = \min(p, q)` singular values of each ``(p, q)`` matrix in ``J`` (..., p, q) -> (...).
+
+    The singular values are the square roots of the eigenvalues of the smaller Gram matrix
+    (:math:`J J^T` or :math:`J^T J`, ``eigvalsh``): half the time of an SVD at 1000 x 1000, and off by
+    at most about :math:`\sqrt{\epsilon}\,\|J\|` for singular values near 0, nothing in a mean.
+    A square orthogonal matrix times c gives c; a Gaussian one with entries of variance
+    :math:`1/n` gives :math:`8 / (3\pi) \approx 0.849` as n grows (the quarter-circle law).
+    """
+    J = np.asarray(J, dtype=np.float64)
+    G = J @ np.swapaxes(J, -1, -2) if J.shape[-2] <= J.shape[-1] else np.swapaxes(J, -1, -2) @ J
+    with threadpool_limits(limits=1, user_api="blas"):  # LAPACK's tridiagonalization: 3x faster on one thread of two
+        eigenvalues = np.linalg.eigvalsh(G)
+    return np.sqrt(np.clip(eigenvalues, 0.0, None)).mean(axis=-1)

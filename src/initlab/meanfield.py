@@ -90,37 +90,109 @@ def variance_map(q: float, sigma_w2: float, sigma_b2: float, phi: str = "tanh") 
 
 
 def q_star(sigma_w2: float, sigma_b2: float, phi: str = "tanh", *, q0: float = 1.0, tol: float = 1e-13,
-           max_iter: int = 100_000) -> float:
-    r"""Fixed point :math:`q^*` of the variance map, by iterating it from ``q0``.
+           max_iter: int = 2_000) -> float:
+    r"""Fixed point :math:`q^*` of the variance map :math:`V(q) = \sigma_w^2 E[\phi(\sqrt q z)^2] + \sigma_b^2`
+    reached from ``q0``.
 
-    Returns ``inf`` when the iteration grows without bound (e.g. linear with :math:`\sigma_w^2 \ge 1`).
-    Converges for every bounded :math:`\phi`; slowly (like :math:`1/l`) at :math:`\sigma_b^2 = 0`,
-    :math:`\sigma_w^2 = 1` for tanh, whose fixed point is 0.
+    :math:`V` is increasing (for the activations here), so iterating it from ``q0`` moves
+    monotonically to the fixed point whose basin holds ``q0``. The iteration stops when the
+    remaining distance, estimated from the geometric rate of the last two steps, is below
+    ``tol * max(1, q)``. Near a transition the rate :math:`V'(q^*)` approaches 1; after ``max_iter``
+    steps the fixed point is solved for instead (Brent's method between the last iterate and 0, or
+    a point found by doubling above it).
 
-    Raises
-    ------
-    RuntimeError
-        No convergence within ``max_iter`` iterations.
+    Without bias and with :math:`\phi(0) = 0` (e.g. tanh at :math:`\sigma_b^2 = 0`), 0 is a fixed
+    point and the others solve :math:`r(q) = V(q)/q = 1`; this case is decided exactly from
+    :math:`r` (no iteration, which converges only like :math:`1/(2l)` at the critical point). For
+    tanh :math:`r` falls from :math:`\sigma_w^2` (as :math:`q \to 0`) to 0, so :math:`q^* = 0` for
+    :math:`\sigma_w^2 \le 1` and the unique positive root of :math:`r = 1` above (about
+    :math:`(1 - 1/\sigma_w^2)/2` just above 1). (Below :math:`q = 10^{-12}` the roots are not
+    resolved: :math:`q^* < 10^{-12}` is returned as 0.) When :math:`r(q_0) = 1` to 1e-12 (ReLU at
+    :math:`\sigma_w^2 = 2`, linear at 1: every q is a fixed point), ``q0`` is returned.
+
+    Returns ``inf`` when :math:`V` grows without bound (e.g. linear with :math:`\sigma_w^2 \ge 1`).
     """
     sigma_w2, sigma_b2, act = _check(sigma_w2, sigma_b2, phi)
-    z, w = _nodes(POINTS)
     q = check_real("q0", q0, min_value=0.0)
+    tol = check_real("tol", tol, min_value=0.0, min_inclusive=False)
+    max_iter = check_int("max_iter", max_iter, min_value=1)
+    z, w = _nodes(POINTS)
+
+    def V(q: float) -> float:
+        return sigma_w2 * float(np.dot(w, act.forward(math.sqrt(q) * z) ** 2)) + sigma_b2
+
+    if V(0.0) == 0.0 and q > 0.0:
+        return _q_star_through_zero(V, q)
+    step, rate = math.inf, 1.0
     for _ in range(max_iter):
-        q_new = sigma_w2 * float(np.dot(w, act.forward(math.sqrt(q) * z) ** 2)) + sigma_b2
-        if not math.isfinite(q_new) or q_new > 1e150:
+        q_new = V(q)
+        if not math.isfinite(q_new) or q_new > _HUGE:
             return math.inf
-        if abs(q_new - q) <= tol * max(1.0, q_new):
+        new_step = abs(q_new - q)
+        if new_step == 0.0:
             return q_new
-        q = q_new
-    raise RuntimeError(f"q_star did not converge in {max_iter} iterations (sigma_w2={sigma_w2}, sigma_b2={sigma_b2}, phi={phi!r})")
+        rate = new_step / step if math.isfinite(step) else 1.0
+        # a geometric tail with ratio `rate` still has new_step * rate / (1 - rate) to go
+        if rate < 1.0 and new_step * rate <= tol * max(1.0, q_new) * (1.0 - rate):
+            return q_new
+        q, step = q_new, new_step
+    return _q_star_by_bracket(V, q)
+
+
+_HUGE = 1e150  # beyond this the variance map is taken to diverge
+_TINY = 1e-12  # the smallest positive q* resolved without bias (see q_star)
+
+
+def _q_star_by_bracket(V, q: float) -> float:
+    """The fixed point of the increasing map ``V`` the iterates approach from ``q``, by Brent's method."""
+    from scipy.optimize import brentq
+
+    g = lambda x: V(x) - x  # noqa: E731
+    if g(q) == 0.0:
+        return q
+    if g(q) < 0.0:  # falling: V(0) > 0 (this path has sigma_b2 > 0 or phi(0) != 0), so g changes sign on [0, q]
+        return float(brentq(g, 0.0, q, xtol=1e-300, rtol=4 * np.finfo(float).eps))
+    hi = 2.0 * q + 1.0
+    while g(hi) > 0.0:
+        if hi > _HUGE:
+            return math.inf
+        q, hi = hi, 2.0 * hi
+    return float(brentq(g, q, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps))
+
+
+def _q_star_through_zero(V, q0: float) -> float:
+    """:func:`q_star` when ``V(0) = 0``: 0 or a root of ``r(q) = V(q) / q = 1``, solved in ``log q``."""
+    from scipy.optimize import brentq
+
+    f = lambda t: V(math.exp(t)) / math.exp(t) - 1.0  # noqa: E731
+    start = f(math.log(q0))
+    if abs(start) <= 1e-12:
+        return q0
+    if start < 0.0:  # V(q0) < q0: the iterates fall, to 0 unless r crosses 1 below q0
+        if f(math.log(_TINY)) <= 0.0:
+            return 0.0
+        lo, hi = math.log(_TINY), math.log(q0)
+    else:
+        lo = hi = math.log(q0)
+        while f(hi) > 0.0:
+            if hi > math.log(_HUGE):
+                return math.inf
+            lo, hi = hi, hi + 1.0
+    return math.exp(brentq(f, lo, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps))
 
 
 def chi1(sigma_w2: float, sigma_b2: float, phi: str = "tanh") -> float:
-    r""":math:`\chi_1 = \sigma_w^2 E[\phi'(\sqrt{q^*} z)^2]`: the slope of the correlation map at c = 1."""
+    r""":math:`\chi_1 = \sigma_w^2 E[\phi'(\sqrt{q^*} z)^2]`: the slope of the correlation map at c = 1.
+
+    At :math:`q^* = 0` (no bias, ordered phase) exactly its limit :math:`q \to 0^+`,
+    :math:`\sigma_w^2 (\phi'(0^+)^2 + \phi'(0^-)^2)/2` (:math:`\sigma_w^2` for tanh, :math:`\sigma_w^2/2` for ReLU).
+    """
     q = q_star(sigma_w2, sigma_b2, phi)
     act = activations.get(phi)
     if not math.isfinite(q):
         return math.inf
+    if q == 0.0:
+        return sigma_w2 * _slope2_at_zero(act)
     return sigma_w2 * expect(lambda z: act.derivative(math.sqrt(q) * z) ** 2)
 
 
@@ -145,10 +217,14 @@ def c_star(sigma_w2: float, sigma_b2: float, phi: str = "tanh", *, c0: float = 0
            max_iter: int = 100_000) -> float:
     r"""The stable fixed point :math:`c^*` of the correlation map, iterated from ``c0`` at :math:`q^*`.
 
-    1 in the ordered phase (:math:`\chi_1 < 1`), below 1 in the chaotic phase.
+    1 in the ordered phase (:math:`\chi_1 < 1`), below 1 in the chaotic phase. At :math:`q^* = 0`
+    (no bias, :math:`\sigma_w^2 \phi'(0)^2 \le 1`) the map is 0/0; there :math:`c^* = 1`, its limit as
+    :math:`\sigma_b^2 \to 0^+`.
     """
     sigma_w2, sigma_b2, act = _check(sigma_w2, sigma_b2, phi)
     q = q_star(sigma_w2, sigma_b2, phi)
+    if q == 0.0:
+        return 1.0
 
     def step(c: float) -> float:
         return min(1.0, (sigma_w2 * _expect2(act.forward, act.forward, q, q, c) + sigma_b2) / q)
@@ -189,8 +265,20 @@ def xi_c(sigma_w2: float, sigma_b2: float, phi: str = "tanh") -> float:
     return math.inf if x >= 1.0 else -1.0 / math.log(x)
 
 
+def _slope2_at_zero(act) -> float:
+    r""":math:`(\phi'(0^+)^2 + \phi'(0^-)^2)/2 = \lim_{q \to 0^+} E[\phi'(\sqrt q z)^2]`, ``act`` piecewise smooth."""
+    return float(np.mean(act.derivative(np.array([1e-300, -1e-300])) ** 2))
+
+
 def critical_sigma_w2(sigma_b2: float, phi: str = "tanh", *, bracket: tuple[float, float] = (0.5, 10.0)) -> float:
-    r"""The :math:`\sigma_w^2` where :math:`\chi_1 = 1`: the edge of chaos, by Brent's method on ``bracket``."""
+    r"""The :math:`\sigma_w^2` where :math:`\chi_1 = 1`: the edge of chaos, by Brent's method on ``bracket``.
+
+    Without bias and with :math:`\phi(0) = 0`, :math:`q^* = 0` and :math:`\chi_1 = \sigma_w^2 s_0`
+    (:math:`s_0` = :func:`chi1`'s slope at 0) exactly up to :math:`\sigma_w^2 = 1/s_0`, where
+    :math:`\chi_1` reaches 1; when :math:`\chi_1 > 1` just beyond (0.1 % above), :math:`1/s_0` is the
+    answer, exactly: 1 for tanh, whose :math:`\chi_1 - 1 \approx \tfrac43 q^{*2}` above it is too
+    small for root-finding to resolve.
+    """
     from scipy.optimize import brentq
 
     sigma_b2 = check_real("sigma_b2", sigma_b2, min_value=0.0)
@@ -199,6 +287,11 @@ def critical_sigma_w2(sigma_b2: float, phi: str = "tanh", *, bracket: tuple[floa
     if not f(lo) < 0.0 < f(hi):
         raise ValueError(f"chi1 - 1 does not change sign on bracket={bracket} for phi={phi!r}, sigma_b2={sigma_b2}; "
                          "widen the bracket.")
+    act = activations.get(phi)
+    if sigma_b2 == 0.0 and float(act.forward(np.zeros(1))[0]) == 0.0 and _slope2_at_zero(act) > 0.0:
+        edge = 1.0 / _slope2_at_zero(act)
+        if lo < edge < hi and f(edge) == 0.0 and f(edge * 1.001) > 0.0:
+            return edge
     return float(brentq(f, lo, hi, xtol=1e-10))
 
 

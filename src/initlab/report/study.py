@@ -202,108 +202,298 @@ def edge_of_chaos(result: StudyResult) -> Figure:
 
 
 def glorot2010(result: StudyResult) -> Figure:
-    """Activation and gradient std per layer (unit-variance inputs), and both ratios against the input scale."""
+    """Figs 6-8 of the paper as per-layer profiles (activations, dL/dz, dL/dW), the Jacobians' mean
+    singular values, Xavier's ratios against the inputs' scale, and examples of the inputs."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    from initlab import datasets
+
     d = result.data
-    fig = Figure(figsize=(14, 3.8))
-    ax1, ax2, ax3 = fig.subplots(1, 3)
+    fig = Figure(figsize=(14, 7.6))
+    axes = fig.subplots(2, 3)
+    (ax_a, ax_z, ax_w), (ax_s, ax_r, ax_x) = axes
     layers = np.arange(1, d["hidden"] + 1)
-    for name, color in (("standard", "C3"), ("xavier", "C0")):
-        for ax, key in ((ax1, "a_std"), (ax2, "dz_std")):
-            v = np.asarray(d[name][key])
+    inits = (("standard", "C3"), ("xavier", "C0"))
+    for name, color in inits:
+        for ax, key in ((ax_a, "a_std"), (ax_z, "dz_std"), (ax_w, "dw_std")):
+            v = np.asarray(d[name][key], dtype=float)
             ax.plot(layers, v.T, color=color, alpha=0.25, lw=0.8)
             ax.plot(layers, v.mean(axis=0), "o-", color=color, lw=2, label=name)
-        scan = np.asarray(d["scan"], dtype=float)
-        for key, ls, what in (("act_log2_ratio", "o-", "activations A5/A1"), ("grad_log2_ratio", "s--", "gradients dZ1/dZ5")):
-            ratio = [2 ** d[f"{name}/{x:g}"][key]["mean"] for x in scan]
-            ax3.plot(scan, ratio, ls, color=color, label=f"{name}: {what}")
-    ax1.set_title(f"activation std per layer (tanh, width {d['width']})")
-    ax2.set_title("back-propagated gradient std dL/dz")
-    for ax in (ax1, ax2):
+        sv = np.asarray(d[name]["sv"], dtype=float)
+        square = np.arange(2, 2 + sv.shape[1])
+        target, tol = d["sv_target"][name], d["sv_tolerance"]
+        ax_s.axhspan(target - tol, target + tol, color=color, alpha=0.12, lw=0)
+        ax_s.plot(square, sv.T, color=color, alpha=0.25, lw=0.8)
+        ax_s.plot(square, sv.mean(axis=0), "o-", color=color, lw=2, label=f"{name} (line: {target:g} ± {tol:g})")
+    titles = {ax_a: "activation std per layer (Fig. 6)", ax_z: "back-propagated gradient std dL/dz (Fig. 7)",
+              ax_w: "weight gradient std dL/dW (Fig. 8)"}  # fmt: skip
+    for ax, title in titles.items():
         ax.set_yscale("log")
-        ax.set_xlabel("hidden layer")
-        ax.set_xticks(layers)
-        ax.legend()
-    ax3.axhspan(0.5, 2.0, color="0.9", zorder=0, label="roughly flat: [1/2, 2]")
-    ax3.axvline(d["input_std"], color="k", ls=":", lw=0.8)
-    ax3.set(xscale="log", yscale="log", xlabel="input std (the verdict's: dotted)", title="ratio over 5 layers vs input scale")
-    ax3.legend(fontsize=7)
+        ax.set(xlabel="hidden layer", xticks=layers, title=title)
+        ax.legend(fontsize=8)
+    ax_a.set_ylabel(f"Shapeset-3x2, tanh {d['hidden']} x {d['width']}, at initialization")
+    ax_s.set(xlabel="hidden layer (Jacobian from the layer below)", xticks=square, ylim=(0.3, 1.0),
+             title="mean singular value of the layer Jacobians (sec. 4.2.2)")  # fmt: skip
+    ax_s.legend(fontsize=8, loc="lower right")
+
+    # Xavier's two ratios against the inputs' root mean square: Gaussian inputs (lines), Shapeset (stars)
+    ax_r.axhspan(0.5, 2.0, color="0.92", zorder=0, label="about the same: [1/2, 2]")
+    ratios = (("act_log2_ratio", "o", "activations A5/A1", "C0"), ("grad_log2_ratio", "s", "gradients dZ1/dZ5", "C2"))
+    styles = {d["verdict_input"]: {"marker": "*", "ms": 13, "mec": "k"},
+              "shapeset [-1, 1]": {"marker": "o", "ms": 9, "mfc": "none"}}  # fmt: skip
+    for key, marker, what, color in ratios:
+        gauss = [d[f"xavier/gaussian {x:g}"] for x in d["scan"]]
+        ax_r.plot([np.mean(g["rms"]) for g in gauss], [2 ** g[key]["mean"] for g in gauss], marker + "-", color=color,
+                  ms=4, label=f"xavier, {what}: Gaussian inputs")  # fmt: skip
+        for kind, style in styles.items():
+            e = d[f"xavier/{kind}"]
+            ax_r.plot(np.mean(e["rms"]), 2 ** e[key]["mean"], ls="none", color=color, mew=0.8, **style,
+                      label=f"xavier, {what}: {kind}")  # fmt: skip
+    ax_r.axhline(0.5, color="k", lw=0.6, ls=":")
+    ax_r.set(xscale="log", yscale="log", xlabel="root mean square of the inputs", ylabel="ratio over the 5 layers",
+             ylim=(0.2, 2.5), title="Xavier: flat only near tanh's linear regime")  # fmt: skip
+    ax_r.yaxis.set_major_formatter(ScalarFormatter())
+    ax_r.yaxis.set_minor_formatter(NullFormatter())
+    ax_r.set_yticks([0.25, 0.5, 1.0, 2.0])
+    ax_r.legend(fontsize=6.5, loc="lower left")
+
+    X, Y = datasets.shapeset(9, rng=0)  # one image of each class
+    side = datasets.SHAPESET_SIDE
+    tiles = np.ones((3 * side + 4, 3 * side + 4))
+    for k in range(9):
+        r, c = divmod(k, 3)
+        tiles[r * (side + 2) : r * (side + 2) + side, c * (side + 2) : c * (side + 2) + side] = X[:, k].reshape(side, side)
+        ax_x.text(c * (side + 2) + side / 2, r * (side + 2) + side - 1.5, datasets.SHAPESET_CLASSES[Y[0, k]],
+                  ha="center", va="bottom", fontsize=6.5, color="C1")  # fmt: skip
+    ax_x.imshow(tiles, cmap="gray", vmin=0.0, vmax=1.0)
+    ax_x.set_axis_off()
+    ax_x.set_title(f"the inputs: Shapeset-3x2 (m = {d['m']} per seed)")
     fig.tight_layout()
     return fig
 
 
 def he2015(result: StudyResult) -> Figure:
-    """Var Z per layer at initialization, and the training loss of every seed, per depth and init."""
+    """Sec. 2.2 at initialization (Var Z and mean dZ^2 per layer, with the claimed slopes) and Figs 2-3 as
+    training loss curves of every seed, with the verdict's lines."""
     d = result.data
-    fig = Figure(figsize=(11, 3.8))
-    ax1, ax2 = fig.subplots(1, 2)
-    for depth, ls in zip(d["depths"], ("--", "-")):
-        for init, color in zip(d["inits"], ("C0", "C3")):
-            e = d[f"{depth}/{init}"]
-            z = np.asarray(e["z_std"], dtype=float) ** 2
-            layers = np.arange(1, z.shape[1] + 1)
-            ax1.semilogy(layers, np.exp(np.log(z).mean(axis=0)), ls, color=color, label=f"{init}, {depth} layers")
+    fig = Figure(figsize=(15, 4.4))
+    ax_f, ax_b, ax_l = fig.subplots(1, 3)
+    colors = {init: ("C3" if init == d["xavier"] else "C0") for init in d["inits"]}
+    styles = {depth: "-" if depth == max(d["depths"]) else "--" for depth in d["depths"]}
+    for depth in d["depths"]:
+        ls = styles[depth]
+        for init in d["inits"]:
+            e, color = d[f"{depth}/{init}"], colors[init]
+            label = f"{d['labels'][init]}, {depth} layers"
+            var = np.exp(np.log(np.asarray(e["z_std"], dtype=float) ** 2).mean(axis=0))  # geometric mean over seeds
+            dz2 = np.exp(np.log(np.asarray(e["dz_ms"], dtype=float)).mean(axis=0))
+            layers = np.arange(1, var.size + 1)
+            hidden = layers[1:-1]  # forward: layers 2 .. L-1 (the ratios tested)
+            factor = 0.5 if init == d["xavier"] else 1.0
+            ax_f.semilogy(hidden, var[1:-1], ls, color=color, label=label)
+            ax_f.semilogy(hidden, var[1] * factor ** (hidden - 2), ":", color="gray", lw=1)
+            back = layers[:-1]  # backward: layers 1 .. L-1
+            ax_b.semilogy(back, dz2[:-1], ls, color=color, label=label)
+            ax_b.semilogy(back, dz2[-2] * factor ** (back[-1] - back), ":", color="gray", lw=1)
             loss = np.asarray(e["loss"], dtype=float)
-            ax2.plot(e["iterations"], loss.T, ls, color=color, alpha=0.5, lw=0.9)
-            ax2.plot([], [], ls, color=color, label=f"{init}, {depth} layers")
-    ax1.set_xlabel("layer")
-    ax1.set_title("Var Z at initialization (geometric mean over seeds)")
-    ax1.legend(fontsize=8)
-    ax2.axhline(LN2, color="gray", lw=0.8)
-    ax2.set_xlabel("iteration")
-    ax2.set_title(f"training loss, ReLU width {d['width']}, lr {d['learning_rate']}")
-    ax2.legend(fontsize=8)
-    fig.tight_layout()
+            ax_l.plot(e["iterations"], loss.T, ls, color=color, alpha=0.45, lw=0.9)
+            ax_l.plot([], [], ls, color=color, label=label)
+    ax_f.plot([], [], ":", color="gray", lw=1, label="claimed: x1 (he), x1/2 (xavier) per layer")
+    ax_f.set(xlabel="layer", title="forward: Var Z at initialization (geometric mean over seeds)")
+    ratios = "\n".join(f"{depth} layers: {r['dZ1'][0]:.2f} (line {r['predicted']:g} ± {r['band']:g})"
+                        for depth in d["depths"] for r in [d[f"{depth}/log2_ratio"]])
+    ax_b.set(xlabel="layer", title="backward: mean dZ² at initialization")
+    ax_b.text(0.97, 0.04, f"log2 |dZ1| xavier / he\n{ratios}", transform=ax_b.transAxes, fontsize=8, ha="right",
+              va="bottom")
+    ax_l.axhspan(LN2 - d["stall"], LN2 + d["stall"], color="gray", alpha=0.25, lw=0,
+                 label=f"ln 2 ± {d['stall']:g}: xavier's stall tolerance")
+    ax_l.axhline(LN2 - d["gap"], color="k", lw=0.8, ls=":", label=f"ln 2 - {d['gap']:g}: he must get below")
+    ax_l.set(xlabel="update", ylabel="training loss (every seed)",
+             title=f"training: ReLU width {d['width']}, momentum {d['momentum']}, batch {d['batch_size']}")
+    handles, labels = ax_f.get_legend_handles_labels()
+    more = ax_l.get_legend_handles_labels()
+    fig.legend(handles + more[0][-2:], labels + more[1][-2:], loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.11, 1, 1))
     return fig
 
 
 def saxe2013(result: StudyResult) -> Figure:
-    """Steps to the loss threshold against depth (every seed and the median), and seed 0's loss curves."""
-    d = result.data
-    fig = Figure(figsize=(11, 3.8))
-    ax1, ax2 = fig.subplots(1, 2)
-    depths = np.asarray(d["depths"])
-    for (name, color) in (("orthogonal", "C0"), ("gaussian", "C3")):
-        st = np.asarray(d["steps"][name], dtype=float)
-        ax1.plot(depths, st.T, color=color, alpha=0.3, lw=0.8)
-        ax1.plot(depths, np.median(st, axis=0), "o-", color=color, lw=2, label=f"{name} (median)")
-        for D in depths:
-            loss = np.asarray(d["curves"][f"{name}/{D}"], dtype=float)
-            ax2.semilogy(loss, color=color, alpha=0.3 + 0.7 * D / depths.max(), lw=1)
-        ax2.plot([], [], color=color, label=name)
-    ax1.axhline(d["max_steps"], color="gray", ls=":", lw=0.8, label="cap")
-    ax1.set_xscale("log", base=2)
-    ax1.set_yscale("log")
-    ax1.set_xlabel("depth D")
-    ax1.set_ylabel(f"steps to {d['threshold']:.0%} of the zero map's loss")
-    ax1.legend()
-    ax2.set_xlabel("step")
-    ax2.set_title("loss, seed 0 (darker = deeper)")
-    ax2.legend()
+    """Fig. 6A (learning time and fastest rate against depth), Fig. 6B (singular values of products of D matrices)."""
+    from matplotlib import colormaps
+
+    d, p = result.data, result.data["products"]
+    fig = Figure(figsize=(12, 8))
+    (ax_t, ax_r), (ax_h, ax_v) = fig.subplots(2, 2)
+    depths = np.asarray(d["depths"], dtype=float)
+    line, (lo, hi) = d["slope_line"], d["band"]
+    for name, color in (("orthogonal", "C0"), ("gaussian", "C3")):
+        st = np.asarray(d[name]["steps"], dtype=float)  # (seeds, depths)
+        ax_t.plot(depths, st.T, color=color, alpha=0.25, lw=0.8)
+        mean, half = d[name]["slope"]
+        label = f"{name}: slope {mean:.2f} ± {half:.2f}"
+        ax_t.plot(depths, np.median(st, axis=0), "o-", color=color, lw=2, label=label)
+        start = np.exp(np.log(st[:, 0]).mean())  # the verdict's lines, slope +-0.25 from the shallowest depth
+        for sign in (1, -1) if name == "orthogonal" else (1,):
+            ax_t.plot(depths, start * (depths / depths[0]) ** (sign * line), ":", color=color, lw=1.2)
+        rate = np.asarray(d[name]["rate"], dtype=float) / depths  # (seeds, depths), the learning rate itself
+        ax_r.plot(depths, rate.T, ".", color=color, alpha=0.35)
+        ax_r.plot(depths, np.nanmedian(rate, axis=0), "o-", color=color, lw=2, label=name)
+    ax_t.plot([], [], ":", color="k", lw=1.2, label=f"verdict lines: slope ±{line}")
+    ax_t.axhline(d["max_steps"], color="gray", ls="--", lw=0.8, label="cap")
+    ax_t.set(yscale="log", ylabel=f"steps to {1 - d['threshold']:.0%} of the learnable loss",
+             title=f"6A: learning time, digits, width {d['width']} (fastest rate of the grid)")  # fmt: skip
+    ax_t.legend(fontsize=8, loc="upper left")
+    ax_r.plot(depths, 1.0 / depths, color="gray", lw=0.8, ls="--", label="1/D")
+    ax_r.set(yscale="log", ylabel="learning rate", title="6A: the fastest learning rate of the grid")
+    ax_r.legend(fontsize=8)
+    for ax in (ax_t, ax_r, ax_v):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("depth D (weight matrices)")
+
+    bins = np.linspace(-16, 2, 73)
+    shades = colormaps["Reds"](np.linspace(0.35, 1.0, len(depths)))  # deeper = darker
+    for sv, D, color in zip(p["sv"], d["depths"], shades):
+        sv = np.asarray(sv, dtype=float).ravel()  # every seed's first product
+        ax_h.hist(np.log10(np.maximum(sv, 1e-16)), bins=bins, histtype="step", color=color, lw=1.5, density=True,
+                  label=f"gaussian, D={D}")  # fmt: skip
+    ax_h.axvline(0.0, color="C0", lw=2.5, label="orthogonal, every D: σ = 1")
+    ax_h.axvspan(-16, -13, color="0.9", zorder=0, label="float64 rounding of the product")
+    ax_h.set(xlabel="log10 σ", ylabel="density",
+             title=f"6B: singular values of a product of D N(0, 1/N) matrices, N = {d['width']}")  # fmt: skip
+    ax_h.legend(fontsize=8, loc="upper left")
+
+    exact = np.asarray(p["exact_var"], dtype=float)
+    ratio, mean = np.asarray(p["var_ratio"], dtype=float), np.asarray(p["mean_sigma2"], dtype=float)
+    ax_v.fill_between(depths, lo * exact, hi * exact, color="C3", alpha=0.12, lw=0, label=f"verdict band [{lo}, {hi}]")
+    ax_v.plot(depths, exact, "-", color="C3", lw=1.2, label="exact Var σ² (a_D - 1)")
+    ax_v.plot(depths, depths, ":", color="k", lw=1, label="free probability, N → ∞: D")
+    ax_v.errorbar(depths, ratio[:, 0] * exact, yerr=ratio[:, 1] * exact, fmt="o", color="C3", capsize=3,
+                  label="measured Var σ² (95% CI)")  # fmt: skip
+    ax_v.fill_between(depths, lo, hi, color="C2", alpha=0.12, lw=0)
+    ax_v.errorbar(depths, mean[:, 0], yerr=mean[:, 1], fmt="s-", color="C2", capsize=3,
+                  label="measured mean σ² (exact: 1)")  # fmt: skip
+    worst = np.max(np.asarray(p["max_deviation"], dtype=float))
+    ax_v.set(yscale="log", title=f"6B: Gaussian products spread; orthogonal: max |σ - 1| = {worst:.0e}")
+    ax_v.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return fig
 
 
 def lsuv(result: StudyResult) -> Figure:
-    """Var Z per layer under orthogonal init and after LSUV, and the ReLU net's training loss."""
+    """Held-out Var Z per layer at initialization, held-out accuracy per seed with the verdict's lines, and the
+    training loss (median over seeds), for ReLU (claim 1) and GELU (claim 2) under he, orthonorm_msra and LSUV."""
+    from ..stats import mean_ci
+
     d = result.data
-    fig = Figure(figsize=(11, 3.8))
-    ax1, ax2 = fig.subplots(1, 2)
-    for activation, ls in (("relu", "-"), ("tanh", "--")):
-        for name, color in (("orthogonal", "C3"), ("lsuv", "C2")):
-            var = np.asarray(d[f"{activation}/{name}"]["var"], dtype=float)
-            ax1.semilogy(np.arange(1, var.shape[1] + 1), np.median(var, axis=0), ls, color=color,
-                         label=f"{activation}, {name}")
-    ax1.set_xlabel("layer")
-    ax1.set_title(f"Var Z at initialization (median over seeds), width {d['width']}")
-    ax1.legend(fontsize=8)
-    for name, color in (("orthogonal", "C3"), ("lsuv", "C2")):
-        e = d[f"relu/{name}"]
-        ax2.plot(e["iterations"], np.asarray(e["loss"], dtype=float).T, color=color, alpha=0.5, lw=0.9)
-        ax2.plot([], [], color=color, label=name)
-    ax2.axhline(LN2, color="gray", lw=0.8)
-    ax2.set_xlabel("iteration")
-    ax2.set_title(f"training loss, ReLU, {d['depth']} layers, lr {d['learning_rate']}")
-    ax2.legend()
+    inits, colors = ("he", "orthonorm_msra", "lsuv"), {"he": "C0", "orthonorm_msra": "C1", "lsuv": "C2"}
+    styles = {"relu": "-", "gelu": "--"}
+    fig = Figure(figsize=(15, 4.4))
+    ax1, ax2, ax3 = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.1, 1, 1]})
+    tol, delta = d["tol"], d["delta"]
+    for activation, ls in styles.items():
+        for init in inits:
+            var = np.asarray(d[activation][init]["var"], dtype=float)
+            ax1.semilogy(np.arange(1, var.shape[1] + 1), np.median(var, axis=0), ls, color=colors[init], lw=1.4)
+    ax1.axhspan(1 - tol, 1 + tol, color="C2", alpha=0.15, lw=0, label=f"1 ± {tol:g} (LSUV's tolerance)")
+    for y in (0.5, 2.0):
+        ax1.axhline(y, color="gray", ls=":", lw=0.8)
+    for init in inits:
+        ax1.plot([], [], color=colors[init], label=init)
+    for activation, ls in styles.items():
+        ax1.plot([], [], ls, color="k", label=activation)
+    ax1.set(xlabel="layer", ylabel="Var Z on held-out inputs (median over seeds)", xticks=np.arange(1, d["layers"] + 1, 3),
+            title=f"at initialization, {d['layers']} layers of width {d['width']}")  # fmt: skip
+    ax1.legend(fontsize=7, ncol=2, loc="lower left")
+    rng = np.random.default_rng(0)  # jitter only
+    ticks, labels = [], []
+    for g, activation in enumerate(styles):
+        e = d[activation]
+        for j, init in enumerate(inits):
+            x = 4 * g + j
+            acc = np.asarray(e[init]["accuracy"], dtype=float)
+            ax2.scatter(x + rng.uniform(-0.15, 0.15, acc.size), acc, s=10, color=colors[init], alpha=0.6)
+            est = mean_ci(acc)
+            ax2.errorbar(x + 0.3, est.mean, yerr=est.half_width, fmt="o", color=colors[init], capsize=3, ms=4)
+            ticks.append(x)
+            labels.append(f"{activation}\n{init.replace('orthonorm_msra', 'ortho-MSRA')}")
+        best_mean = float(np.mean(np.asarray(e[e["best"]]["accuracy"], dtype=float)))
+        line = best_mean - delta if activation == "relu" else best_mean
+        text = f"relu: best's mean - {delta:g} point" if g == 0 else "gelu: best's mean"
+        ax2.hlines(line, 4 * g - 0.4, 4 * g + 2.6, colors="k", linestyles="--" if g == 0 else ":", lw=1, label=text)
+    ax2.set_xticks(ticks, labels, fontsize=7)
+    low = min(np.nanmin(np.asarray(d[a][i]["accuracy"], dtype=float)) for a in styles for i in inits)
+    ax2.set_ylim(max(low - 2, 0), 100)
+    ax2.set(ylabel="held-out accuracy % (mean, 95% CI)",
+            title="after training (verdict: paired CI of LSUV - best)")  # fmt: skip
+    ax2.legend(fontsize=7, loc="lower center")
+    for activation, ls in styles.items():
+        for init in inits:
+            e = d[activation][init]
+            loss = np.asarray(e["loss"], dtype=float)
+            ax3.semilogy(np.asarray(e["iterations"], dtype=float), np.nanmedian(loss, axis=0), ls, color=colors[init],
+                         lw=1.4)  # fmt: skip
+    ax3.axhline(LN2, color="gray", lw=0.8, label="ln 2")
+    (lr, first), (lr2, _) = d["schedule"]
+    ax3.axvline(first, color="gray", ls=":", lw=0.8)
+    for activation, ls in styles.items():
+        ax3.plot([], [], ls, color="k", label=activation)
+    ax3.set(xlabel="iteration", ylabel="training loss (median over seeds)",
+            title=f"full-batch gradient descent, lr {lr:g}, then {lr2:g} from iteration {first:g}")  # fmt: skip
+    ax3.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def trainability_depth(result: StudyResult) -> Figure:
+    """Held-out accuracy over (sigma_w^2, depth) with the 2 xi_c and 6 xi_c lines (the paper's fig. 6), and
+    every network's accuracy against its depth in units of xi_c."""
+    d = result.data
+    fig = Figure(figsize=(13, 4.6))
+    ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.15, 1]})
+    s2, depths = np.asarray(d["sigma_w2"], dtype=float), np.asarray(d["depths"], dtype=float)
+    acc = np.asarray(d["test_accuracy"], dtype=float)  # (sigma_w2, depth, seed)
+    frac = np.asarray(d["trained_fraction"], dtype=float)
+
+    def edges(v, low):
+        """Cell edges halfway between the grid values, the outer ones as far out (not below ``low``)."""
+        mid = (v[1:] + v[:-1]) / 2 if v.size > 1 else v + 0.5
+        return np.concatenate([[max(low, 2 * v[0] - mid[0])], mid if v.size > 1 else [], [2 * v[-1] - mid[-1]]])
+
+    x_edges, y_edges = edges(s2, 0.8), edges(depths, 0.0)
+    mesh = ax1.pcolormesh(x_edges, y_edges, acc.mean(axis=2).T, cmap="viridis", vmin=0.0, vmax=1.0)
+    fig.colorbar(mesh, ax=ax1, label="held-out accuracy (mean over seeds)")
+    seeds = acc.shape[2]
+    for i, x in enumerate(s2):
+        for j, y in enumerate(depths):
+            ax1.text(x, y, f"{round(frac[i, j] * seeds)}/{seeds}", ha="center", va="center", fontsize=7,
+                     color="white" if acc[i, j].mean() < 0.6 else "black")
+    fine, xi = np.asarray(d["curve_sigma_w2"], dtype=float), np.asarray(d["curve_xi_c"], dtype=float)
+    top = y_edges[-1]
+    for n, style in zip(d["lines"], ("--", "-")):
+        ax1.plot(fine, np.minimum(n * xi, 10 * top), style, color="w", lw=2, label=f"{n:g} ξc (mean field)")
+    ax1.axvline(d["critical_sigma_w2"], color="w", ls=":", lw=1, label=f"critical σw² {d['critical_sigma_w2']:.3f}")
+    ax1.set(xlim=(x_edges[0], x_edges[-1]), ylim=(y_edges[0], top), xlabel="σw²", ylabel="depth L (tanh layers)",
+            title=f"after {d['steps']} SGD steps; cells: seeds ≥ {d['threshold']} held out")
+    ax1.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=8, facecolor="0.75")
+
+    xi_grid = np.asarray(d["xi_c"], dtype=float)
+    from matplotlib import colormaps
+
+    colors = colormaps["plasma"](np.linspace(0.0, 0.85, s2.size))  # ordered (dark) to chaotic (light)
+    for i, x in enumerate(s2):
+        ratio = np.repeat(depths / xi_grid[i], seeds).reshape(len(depths), seeds)
+        ax2.scatter(ratio.ravel(), acc[i].ravel(), s=14, alpha=0.7, color=colors[i], label=f"σw² = {x:g}")
+        ax2.plot(depths / xi_grid[i], acc[i].mean(axis=1), color=colors[i], lw=1, alpha=0.8)
+    for n, style in zip(d["lines"], ("--", "-")):
+        ax2.axvline(n, color="k", ls=style, lw=1)
+    ax2.axhline(d["threshold"], color="gray", ls=":", lw=1, label=f"trained: ≥ {d['threshold']}")
+    ax2.axhline(0.1, color="gray", lw=0.6)
+    ax2.set(xscale="log", xlabel="L / ξc   (lines: 2 ξc must train, 6 ξc must not)", ylabel="held-out accuracy",
+            title=f"every network (width {d['width']}, lr {d['learning_rate']}, batch {d['batch']})", ylim=(0, 1))
+    ticks = [t for t in (0.1, 0.25, 0.5, 1, 2, 4, 6, 10, 20) if ax2.get_xlim()[0] <= t <= ax2.get_xlim()[1]]
+    ax2.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax2.minorticks_off()
+    ax2.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     return fig
 
@@ -315,4 +505,5 @@ FIGURES = {
     "he2015": he2015,
     "saxe2013": saxe2013,
     "lsuv": lsuv,
+    "trainability-depth": trainability_depth,
 }

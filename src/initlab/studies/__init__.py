@@ -19,6 +19,7 @@ on a process pool when ``workers > 1``, and resumes an interrupted run where it 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import time
@@ -39,6 +40,7 @@ _MODULES = {
     "he2015": "he2015",
     "saxe2013": "saxe2013",
     "lsuv": "lsuv",
+    "trainability-depth": "trainability_depth",
 }
 
 
@@ -53,11 +55,17 @@ def available() -> dict[str, Study]:
     return {name: get(name) for name in _MODULES}
 
 
+#: The most seeds a study runs: ~100x its default, hours of work; a typo such as 100000000 is refused, not started.
+MAX_SEEDS = 1000
+
+
 def seeds_for(name: str, size: str, seeds: int | None = None) -> int:
-    """The number of seeds to run: ``seeds`` (at least the study's minimum) or the study's default at ``size``."""
+    """The number of seeds to run: ``seeds`` (the study's minimum to :data:`MAX_SEEDS`) or the study's default at ``size``."""
     study = get(name)
     check_choice("size", size, SIZES)
-    return study.default_seeds[size] if seeds is None else check_int("seeds", seeds, min_value=study.min_seeds)
+    if seeds is None:
+        return study.default_seeds[size]
+    return check_int("seeds", seeds, min_value=study.min_seeds, max_value=MAX_SEEDS)
 
 
 def _measure(task: tuple[str, str, int, Unit]) -> tuple[Unit, dict, float]:
@@ -143,19 +151,22 @@ def execute(
     out = fresh_folder(Path(out), STORE_NAME) if new else Path(out)
     t0 = time.perf_counter()
     units = study.plan(size, seeds)
-    with StudyStore.create(out, {"study": name, "size": size, "seeds": seeds, "seed": rng}) as store:
+    with contextlib.ExitStack() as stack:
+        # a cluster is joined before the store is made, so an unreachable one leaves nothing behind
+        cluster = stack.enter_context(open_executor("dask", workers=workers, scheduler=scheduler)) if scheduler else None
+        store = stack.enter_context(StudyStore.create(out, {"study": name, "size": size, "seeds": seeds, "seed": rng}))
         store.add_units(units)
         done = store.done_keys()
         pending = [u for u in units if u.key not in done]
         resumed, measured = len(units) - len(pending), 0
         if pending:
             size_of_pool = workers if executor == "dask" else min(workers, len(pending))
-            with open_executor(executor, workers=size_of_pool, scheduler=scheduler) as imap:
-                for unit, numbers, seconds in imap(_measure, [(name, size, rng, u) for u in pending]):
-                    store.commit(unit, numbers, seconds)
-                    measured += 1
-                    if progress is not None:
-                        progress(Progress(resumed + measured, len(units), resumed, 0, measured, time.perf_counter() - t0))
+            imap = cluster or stack.enter_context(open_executor(executor, workers=size_of_pool, scheduler=scheduler))
+            for unit, numbers, seconds in imap(_measure, [(name, size, rng, u) for u in pending]):
+                store.commit(unit, numbers, seconds)
+                measured += 1
+                if progress is not None:
+                    progress(Progress(resumed + measured, len(units), resumed, 0, measured, time.perf_counter() - t0))
         result = reduce_store(store)
     return StudyOutcome(out, result, len(units), measured, resumed, time.perf_counter() - t0)
 

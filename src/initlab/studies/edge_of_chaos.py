@@ -8,6 +8,11 @@ scale :math:`\xi_c` diverges; and the correlation of two inputs' representations
 networks follows the mean-field correlation map layer by layer (to 1 in the ordered phase, to
 :math:`c^* < 1` in the chaotic one).
 
+This is the theory half of the paper (its secs. 2-3 and fig. 1, with Poole et al. 2016): the
+depth scale at initialization. The paper's main empirical claim, that networks train only where
+their depth is below about :math:`6\xi_c` (its sec. 5, figs. 5-6), is the study
+``trainability-depth``.
+
 Setup
 -----
 :mod:`initlab.meanfield` computes :math:`q^*`, :math:`\chi_1`, :math:`\xi_c` on a grid of
