@@ -171,8 +171,8 @@ def test_records_and_diagnostics_schedule(circles):
     off = train(NOTEBOOK, params, X, Y, iterations=25, record_every=10)
     assert off.diagnostics == () and off.diagnostics_iterations.size == 0
     np.testing.assert_array_equal(off.loss, history.loss)  # diagnostics do not change training
-    zero = train(NOTEBOOK, params, X, Y, iterations=0)
-    assert zero.loss.shape == (2, 0)
+    with pytest.raises(ValueError, match=r"'iterations' parameter must be >= 1"):  # the CLI's rule too
+        train(NOTEBOOK, params, X, Y, iterations=0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,7 +184,7 @@ def test_records_and_diagnostics_schedule(circles):
         ({"learning_rate": -0.1}, ValueError, r"'learning_rate'.*> 0"),
         ({"learning_rate": np.array([0.1, 0.2, 0.3])}, ValueError, r"'learning_rate'.*K=2"),
         ({"learning_rate": np.array([0.1, 0.0])}, ValueError, r"'learning_rate'.*> 0"),
-        ({"iterations": -1}, ValueError, r"'iterations'.*>= 0"),
+        ({"iterations": -1}, ValueError, r"'iterations'.*>= 1"),
         ({"record_every": 0}, ValueError, r"'record_every'.*>= 1"),
         ({"diagnostics": 0}, ValueError, r"'diagnostics'.*>= 1"),
         ({"loss": "exact"}, ValueError, r"'loss'.*'stable'"),

@@ -117,7 +117,7 @@ def train(
     from .network import MLP
     from .report import train as report
     from .budget import check_memory, training_bytes
-    from .training import initialize_and_train
+    from .training import check_iterations, initialize_and_train
     from .validation import check_choice, check_int, check_real
 
     try:
@@ -125,7 +125,7 @@ def train(
         net_layers = data.check_layers(_parse_layers(layers) if layers is not None else data.default_layers())
         check_choice("activation", activation, _activations())
         net = MLP(net_layers, activation, data.output)
-        iterations = check_int("iterations", iterations, min_value=1, max_value=100_000_000)
+        iterations = check_iterations(iterations)
         seeds = check_int("seeds", seeds, min_value=1, max_value=100_000)
         seed = check_int("seed", seed, min_value=0)
         record_every = max(1, iterations // 100) if record_every is None else check_int("record_every", record_every, min_value=1)

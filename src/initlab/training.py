@@ -56,7 +56,7 @@ from initlab.network import (
 )
 from initlab.validation import check_choice, check_int, check_learning_rate, check_rng
 
-__all__ = ["History", "initialize_and_train", "train"]
+__all__ = ["MAX_ITERATIONS", "History", "check_iterations", "initialize_and_train", "train"]
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,15 @@ class History:
     final_loss: np.ndarray | None = None
 
 
+#: The most parameter updates one call trains (the CLI's and the library's door alike).
+MAX_ITERATIONS = 100_000_000
+
+
+def check_iterations(iterations) -> int:
+    """``iterations`` if it is an integer from 1 to :data:`MAX_ITERATIONS` (one rule for ``train`` and ``initlab train``)."""
+    return check_int("iterations", iterations, min_value=1, max_value=MAX_ITERATIONS)
+
+
 def train(
     net: MLP,
     params,
@@ -144,7 +153,7 @@ def train(
     Y : labels, see :meth:`MLP.check_data`
     learning_rate : float > 0 or (K,) array of them
         One rate for all models, or one per model.
-    iterations : int >= 0
+    iterations : int, 1 to :data:`MAX_ITERATIONS`
         Parameter updates. With minibatches an epoch is ``ceil(m / batch_size)`` of them.
     record_every : int >= 1
         Record the loss at iterations ``0, record_every, ...`` (the notebook: 1000).
@@ -181,7 +190,7 @@ def train(
     P, had_axis = net.check_params(params)
     X, T = net.check_data(X, Y)
     K = P["W1"].shape[0]
-    iterations = check_int("iterations", iterations, min_value=0)
+    iterations = check_iterations(iterations)
     record_every = check_int("record_every", record_every, min_value=1)
     lr = check_learning_rate(learning_rate, K)
     diag_every = _check_diagnostics(diagnostics, record_every)
