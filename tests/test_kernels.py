@@ -292,3 +292,14 @@ def test_pairwise_sum_is_numpys():
     for n in (1, 7, 8, 91, 128, 129, 300, 1000):
         x = rng.standard_normal((2, n)) * 10.0 ** rng.integers(-8, 8, (2, n))
         assert kernels._pairwise_sum(x.reshape(-1), n, n) == x.sum(axis=1)[1]
+
+
+def test_logits_past_the_divergence_line_diverge_alike_in_both_engines(circles):
+    """lr 1e300: the first update makes logits of ~1e299, finite but no loss; both engines freeze there."""
+    X, Y = circles
+    net = MLP((2, 10, 5, 1))
+    params = net.initialize("he_normal", rng=4, models=3)
+    lr = np.array([0.01, 1e300, 1e120])
+    reference, compiled = assert_engines_agree(net, params, X, Y, learning_rate=lr, iterations=20, record_every=1)
+    np.testing.assert_array_equal(compiled.diverged, [False, True, True])
+    assert compiled.diverged_at[1] == 1 and np.isfinite(compiled.loss[1, 0]) and np.isnan(compiled.loss[1, 1])

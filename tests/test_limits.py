@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import time
 
 import numpy as np
@@ -98,3 +99,11 @@ def test_distinct_units_of_a_wide_layer_take_no_quadratic_time():
     W[0, 10_000:] = W[0, :10_000]  # every unit of the second half copies one of the first
     assert distinct_units(W, np.zeros((1, 20_000, 1))).tolist() == [10_000]
     assert distinct_units(np.zeros((1, 20_000, 2)), np.zeros((1, 20_000, 1))).tolist() == [1]
+
+
+def test_a_loss_of_1e299_is_reported_as_divergence(tmp_path, capsys):
+    code = main(["train", "--lr", "1e300", "--iterations", "50", "--seeds", "3", "--out", str(tmp_path / "d"), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert result["diverged_at"] == [1, 1, 1] and result["diverged"] == [True, True, True]
+    assert all(v is None for v in result["final_loss"])  # no loss of 1e299 is reported: nan (null in JSON)

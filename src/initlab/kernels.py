@@ -12,9 +12,10 @@ inside, so there is nothing to pin). The arithmetic is the numpy engine's (:mod:
     dZ^{[l-1]} = (W^{[l]T} dZ^{[l]}) \odot g'(Z^{[l-1]}),
 
 then :math:`\theta \leftarrow \theta - \alpha\, d\theta`, the loss only at recorded iterations, and
-the divergence rule of :mod:`initlab.training`: a model whose logits, or whose updated parameters,
-do not have a finite sum (summed in numpy's pairwise order, so the same sums overflow) stops at
-its last finite parameters, ``diverged_at`` is that iteration and its later losses stay ``nan``.
+the divergence rule of :mod:`initlab.training`: a model with a logit beyond
+``DIVERGENCE_LOGIT`` in magnitude (or not finite), or whose updated parameters do not have a
+finite sum (summed in numpy's pairwise order, so the same sums overflow), stops at its last
+finite parameters, ``diverged_at`` is that iteration and its later losses stay ``nan``.
 
 Entry points: :func:`gd_flat`, the inner function on :func:`initlab.training.train`'s own arrays,
 behind its ``engine="numba"``; :func:`train_gd`, that ``train`` with a thread count.
@@ -68,7 +69,7 @@ from llvmlite import ir as llvm_ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
-from initlab.network import MLP, parameter_count
+from initlab.network import DIVERGENCE_LOGIT, MLP, parameter_count
 from initlab.validation import check_int
 
 __all__ = ["gd_flat", "supported", "train_gd", "warm_up"]
@@ -533,13 +534,22 @@ def _add_bias(z, b, m):
         z[i] = z[i] + b
 
 
+@_jit(types.boolean(_row, _i8))
+def _logits_diverged(x, n):
+    """Some of ``x[:n]`` is beyond ``DIVERGENCE_LOGIT`` in magnitude or not finite (:func:`initlab.network.logits_diverged`)."""
+    for q in range(n):
+        if not abs(x[q]) <= DIVERGENCE_LOGIT:  # nan compares False
+            return True
+    return False
+
+
 @_jit(_f8(_row, _i8, _i8))
 def _pairwise_sum(x, start, n):
     """``sum(x[start : start + n])`` in numpy's order (its pairwise summation, ``np.add.reduce``).
 
-    The divergence check sums each model's logits and parameters as :mod:`initlab.training`
-    does: in the same order, values large enough to overflow the sum (but each finite) count
-    alike in both engines. Eight interleaved sums over blocks of up to 128, halved above.
+    The divergence check sums each model's parameters as :mod:`initlab.training` does: in the
+    same order, values large enough to overflow the sum (but each finite) count alike in both
+    engines. Eight interleaved sums over blocks of up to 128, halved above.
     """
     if n < 8:
         s = 0.0
@@ -703,7 +713,7 @@ def _train_one(theta, X, T, alpha, layers, w_at, hidden, slope, output, loss, st
         for c in range(C):
             _matvec_rows(Z_L[c], current, w_at[L - 1] + c * p, 1, p, A_in, m)
             _add_bias(Z_L[c], current[w_at[L - 1] + C * p + c], m)
-        if not np.isfinite(_pairwise_sum(logits, 0, C * m)):  # logits: frozen at the parameters of the start of i
+        if _logits_diverged(logits, C * m):  # logits: frozen at the parameters of the start of i
             diverged_at = i
             break
         if i % record_every == 0:

@@ -51,6 +51,7 @@ from initlab.losses import binary_cross_entropy, legacy_binary_cross_entropy, so
 from initlab.validation import check_choice, check_finite_array, check_int, check_real, check_rng
 
 __all__ = [
+    "DIVERGENCE_LOGIT",
     "LOSS_KINDS",
     "MLP",
     "ForwardRecord",
@@ -59,6 +60,7 @@ __all__ = [
     "backward_pass",
     "forward_pass",
     "layer_views",
+    "logits_diverged",
     "loss_from_output",
     "output_delta",
     "parameter_count",
@@ -101,6 +103,17 @@ class Workspace:
         self.dg = [np.empty((K, n, m)) for n in units[:-1]]
         self.grads = np.empty((K, parameter_count(layers)))
         self.dW, self.db = layer_views(self.grads, layers)
+
+
+#: A model has diverged once one of its output logits is beyond this in magnitude (or not finite):
+#: its loss from logits would be ~1e100 or more, a float artifact, not a loss. The rule of both
+#: engines (:mod:`initlab.training`, :mod:`initlab.kernels`).
+DIVERGENCE_LOGIT = 1e100
+
+
+def logits_diverged(Z: np.ndarray) -> np.ndarray:
+    """``Z`` (K, n_L, m) logits -> (K,) bool: some logit of model k is beyond :data:`DIVERGENCE_LOGIT` or not finite."""
+    return ~(np.abs(Z).max(axis=(1, 2)) <= DIVERGENCE_LOGIT)  # nan compares False: diverged
 
 
 def parameter_count(layers: tuple[int, ...]) -> int:

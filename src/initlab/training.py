@@ -18,9 +18,11 @@ batch is ``(K, n_0, B)``, one per model, in the same matrix products.
 
 Divergence
 ----------
-A model *diverges* at iteration ``i`` when its output logits are not finite (``inf``/``nan``) or
-when the update of iteration ``i`` would make a parameter non-finite. (Both are tested through
-one sum per model, so values so large that their sum overflows, about ``1e308 / m``, count too.)
+A model *diverges* at iteration ``i`` when one of its output logits is not finite or beyond
+:data:`initlab.network.DIVERGENCE_LOGIT` (1e100) in magnitude (its loss would be a float
+artifact: ``--lr 1e300`` gives logits of 1e299, still finite), or when the update of iteration
+``i`` would make a parameter non-finite (tested through one sum per model, so values so large that
+their sum overflows, about ``1e308 / P``, count too).
 It is then frozen: its parameters stay at their last finite values (those at the start of
 iteration ``i``), its ``diverged_at`` is ``i`` and its later recorded losses are ``nan`` (also the
 one at ``i`` when its logits were not finite); it leaves the batch and the other models go on. With ``loss="legacy"``
@@ -48,6 +50,7 @@ from initlab.network import (
     backward_pass,
     forward_pass,
     layer_views,
+    logits_diverged,
     loss_from_output,
     output_delta,
     predicted_labels,
@@ -74,7 +77,8 @@ class History:
     test_accuracy : (K,) float64 or None
         On ``X_test, Y_test`` when given.
     final_loss : (K,) float64
-        Training-set loss (of ``loss_kind``) of the final parameters, after the last update.
+        Training-set loss (of ``loss_kind``) of the final parameters, after the last update; nan
+        where their logits are past the divergence line (a diverged model's last finite parameters).
     params : dict
         Final parameters (a diverged model's last finite ones), in the shape they came.
     diverged : (K,) bool
@@ -287,13 +291,13 @@ def train(
                 Ti = np.ascontiguousarray(TT[cols].swapaxes(1, 2))  # (K_active, n_L, b)
                 work = works[cols.shape[1]]
             Zs, As = forward_pass(Ws, bs, Xi, g.forward, output, work)  # (K_active, n_l, m or b) each
-            finite = np.isfinite(Zs[-1].sum(axis=(1, 2)))  # (K_active,): one nan/inf logit makes the sum non-finite
+            finite = ~logits_diverged(Zs[-1])  # (K_active,)
             if i % record_every == 0:
                 if B is None:
                     value = loss_from_output(loss, net.output, Zs[-1], As[-1], T)  # (K_active,)
                 else:  # the loss of the whole training set, as with gd
                     Z_all, A_all = forward_pass(Ws, bs, X, g.forward, output)
-                    finite &= np.isfinite(Z_all[-1].sum(axis=(1, 2)))
+                    finite &= ~logits_diverged(Z_all[-1])
                     value = loss_from_output(loss, net.output, Z_all[-1], A_all[-1], T)
                 losses[active, i // record_every] = np.where(finite, value, np.nan)
                 if progress is not None:
@@ -301,9 +305,9 @@ def train(
             if not finite.all():
                 keep = freeze(~finite, theta, i)
                 alpha, active, state = alpha[keep], active[keep], tuple(v[keep] for v in state)
-                if active.size == 0:
-                    continue
                 theta, (Ws, bs), theta_next, views_next, works = batch(theta[keep])
+                if active.size == 0:  # every model has diverged (theta is empty now, like active)
+                    continue
                 if B is None:
                     work = works[m]
                 else:
@@ -420,10 +424,10 @@ def initialize_and_train(
 
 
 def _evaluate(net: MLP, Ws, bs, X: np.ndarray, T: np.ndarray, loss: str) -> tuple[np.ndarray, np.ndarray]:
-    """Share of correct labels and loss per model, (K,) each."""
+    """Share of correct labels and loss per model, (K,) each; the loss is nan where the logits have diverged."""
     Zs, As = forward_pass(Ws, bs, X, net.hidden.forward, net.output_function)
     accuracy = (predicted_labels(net.output, As[-1]) == true_labels(net.output, T)).mean(axis=(1, 2))
-    return accuracy, loss_from_output(loss, net.output, Zs[-1], As[-1], T)
+    return accuracy, np.where(logits_diverged(Zs[-1]), np.nan, loss_from_output(loss, net.output, Zs[-1], As[-1], T))
 
 
 def _check_engine(engine: str, net: MLP, loss: str, opt: optimizers.Optimizer, B):
