@@ -12,8 +12,8 @@ inside, so there is nothing to pin). The arithmetic is the numpy engine's (:mod:
     dZ^{[l-1]} = (W^{[l]T} dZ^{[l]}) \odot g'(Z^{[l-1]}),
 
 then :math:`\theta \leftarrow \theta - \alpha\, d\theta`, the loss only at recorded iterations, and
-the divergence rule of :mod:`initlab.training`: a model with a logit beyond
-``DIVERGENCE_LOGIT`` in magnitude (or not finite), or whose updated parameters do not have a
+the divergence rule of :mod:`initlab.training`: a model whose logits' magnitudes sum beyond
+``DIVERGENCE_LOGIT`` (or not finite), or whose updated parameters do not have a
 finite sum (summed in numpy's pairwise order, so the same sums overflow), stops at its last
 finite parameters, ``diverged_at`` is that iteration and its later losses stay ``nan``.
 
@@ -534,13 +534,13 @@ def _add_bias(z, b, m):
         z[i] = z[i] + b
 
 
-@_jit(types.boolean(_row, _i8))
+@_jit_sum(types.boolean(_row, _i8))
 def _logits_diverged(x, n):
-    """Some of ``x[:n]`` is beyond ``DIVERGENCE_LOGIT`` in magnitude or not finite (:func:`initlab.network.logits_diverged`)."""
+    """``sum |x[:n]|`` is beyond ``DIVERGENCE_LOGIT`` or not finite (not :func:`initlab.network.logits_sound`)."""
+    s = 0.0
     for q in range(n):
-        if not abs(x[q]) <= DIVERGENCE_LOGIT:  # nan compares False
-            return True
-    return False
+        s += abs(x[q])
+    return not s <= DIVERGENCE_LOGIT  # nan compares False
 
 
 @_jit(_f8(_row, _i8, _i8))

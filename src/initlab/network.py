@@ -60,7 +60,7 @@ __all__ = [
     "backward_pass",
     "forward_pass",
     "layer_views",
-    "logits_diverged",
+    "logits_sound",
     "loss_from_output",
     "output_delta",
     "parameter_count",
@@ -105,15 +105,16 @@ class Workspace:
         self.dW, self.db = layer_views(self.grads, layers)
 
 
-#: A model has diverged once one of its output logits is beyond this in magnitude (or not finite):
-#: its loss from logits would be ~1e100 or more, a float artifact, not a loss. The rule of both
-#: engines (:mod:`initlab.training`, :mod:`initlab.kernels`).
+#: A model has diverged once the sum of its output logits' magnitudes over the examples is beyond
+#: this (or not finite): its loss from logits would be ~1e100 / m or more, a float artifact, not a
+#: loss. The rule of both engines (:mod:`initlab.training`, :mod:`initlab.kernels`).
 DIVERGENCE_LOGIT = 1e100
 
 
-def logits_diverged(Z: np.ndarray) -> np.ndarray:
-    """``Z`` (K, n_L, m) logits -> (K,) bool: some logit of model k is beyond :data:`DIVERGENCE_LOGIT` or not finite."""
-    return ~(np.abs(Z).max(axis=(1, 2)) <= DIVERGENCE_LOGIT)  # nan compares False: diverged
+def logits_sound(Z: np.ndarray) -> np.ndarray:
+    """``Z`` (K, n_L, m) logits -> (K,) bool: ``sum |Z_k|`` is finite and within :data:`DIVERGENCE_LOGIT`
+    (False: model k has diverged)."""
+    return np.abs(Z).sum(axis=(1, 2)) <= DIVERGENCE_LOGIT  # nan compares False
 
 
 def parameter_count(layers: tuple[int, ...]) -> int:

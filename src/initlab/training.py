@@ -18,9 +18,9 @@ batch is ``(K, n_0, B)``, one per model, in the same matrix products.
 
 Divergence
 ----------
-A model *diverges* at iteration ``i`` when one of its output logits is not finite or beyond
-:data:`initlab.network.DIVERGENCE_LOGIT` (1e100) in magnitude (its loss would be a float
-artifact: ``--lr 1e300`` gives logits of 1e299, still finite), or when the update of iteration
+A model *diverges* at iteration ``i`` when the sum of its output logits' magnitudes is not finite
+or beyond :data:`initlab.network.DIVERGENCE_LOGIT` (1e100; its loss would be a float artifact:
+``--lr 1e300`` gives logits of 1e299, still finite), or when the update of iteration
 ``i`` would make a parameter non-finite (tested through one sum per model, so values so large that
 their sum overflows, about ``1e308 / P``, count too).
 It is then frozen: its parameters stay at their last finite values (those at the start of
@@ -50,7 +50,7 @@ from initlab.network import (
     backward_pass,
     forward_pass,
     layer_views,
-    logits_diverged,
+    logits_sound,
     loss_from_output,
     output_delta,
     predicted_labels,
@@ -291,13 +291,13 @@ def train(
                 Ti = np.ascontiguousarray(TT[cols].swapaxes(1, 2))  # (K_active, n_L, b)
                 work = works[cols.shape[1]]
             Zs, As = forward_pass(Ws, bs, Xi, g.forward, output, work)  # (K_active, n_l, m or b) each
-            finite = ~logits_diverged(Zs[-1])  # (K_active,)
+            finite = logits_sound(Zs[-1])  # (K_active,)
             if i % record_every == 0:
                 if B is None:
                     value = loss_from_output(loss, net.output, Zs[-1], As[-1], T)  # (K_active,)
                 else:  # the loss of the whole training set, as with gd
                     Z_all, A_all = forward_pass(Ws, bs, X, g.forward, output)
-                    finite &= ~logits_diverged(Z_all[-1])
+                    finite &= logits_sound(Z_all[-1])
                     value = loss_from_output(loss, net.output, Z_all[-1], A_all[-1], T)
                 losses[active, i // record_every] = np.where(finite, value, np.nan)
                 if progress is not None:
@@ -427,7 +427,7 @@ def _evaluate(net: MLP, Ws, bs, X: np.ndarray, T: np.ndarray, loss: str) -> tupl
     """Share of correct labels and loss per model, (K,) each; the loss is nan where the logits have diverged."""
     Zs, As = forward_pass(Ws, bs, X, net.hidden.forward, net.output_function)
     accuracy = (predicted_labels(net.output, As[-1]) == true_labels(net.output, T)).mean(axis=(1, 2))
-    return accuracy, np.where(logits_diverged(Zs[-1]), np.nan, loss_from_output(loss, net.output, Zs[-1], As[-1], T))
+    return accuracy, np.where(logits_sound(Zs[-1]), loss_from_output(loss, net.output, Zs[-1], As[-1], T), np.nan)
 
 
 def _check_engine(engine: str, net: MLP, loss: str, opt: optimizers.Optimizer, B):

@@ -13,7 +13,7 @@ import numpy as np
 
 from initlab import course, datasets, initializers, optimizers
 from initlab.diagnostics import layer_stats
-from initlab.network import (MLP, Workspace, backward_pass, forward_pass, layer_views, logits_diverged, loss_from_output, output_delta,
+from initlab.network import (MLP, Workspace, backward_pass, forward_pass, layer_views, logits_sound, loss_from_output, output_delta,
                              predicted_labels)  # fmt: skip
 
 from .config import NOTEBOOK_INIT, RunConfig
@@ -93,7 +93,7 @@ class Run:
                     break
                 Ws, bs = self.views()
                 Zs, As = forward_pass(Ws, bs, self.X, g.forward, output, self.work)
-                if logits_diverged(Zs[-1])[0]:  # the library's rule (initlab.network.DIVERGENCE_LOGIT)
+                if not logits_sound(Zs[-1])[0]:  # the library's rule (initlab.network.DIVERGENCE_LOGIT)
                     self.diverged = True
                     break
                 if self.iteration % self.record_every == 0 and self.iteration > self._curve_last:
