@@ -13,7 +13,7 @@ per second (K models x iterations / seconds; best of ``--repeat`` runs, fewer wh
   not depend on K), on ``--reference-iterations``;
 * the numpy engine (``initlab.training.train``), on ``--reference-iterations`` (its cost per
   iteration does not change over a run);
-* the numba kernel (``initlab.kernels.train_gd``) with 1 thread and with 2 threads, on ``--iterations``;
+* the numba kernel (``initlab.training.train(engine="numba", threads=t)``) with 1 thread and with 2 threads, on ``--iterations``;
 
 with the ratios to the notebook loop measured in the same run, the per-core ratio, the 2-thread
 speed-up and the share of the float64 peak. Compilation is timed separately: once in a child
@@ -118,7 +118,7 @@ def main(argv=None) -> None:
         rows.append(("numpy engine (training.train)", K, K * n_ref / seconds, runs))
         for threads in sorted({1, cores}):
             seconds, runs = best(
-                lambda t=threads: kernels.train_gd(net, params, X, Y, iterations=n, record_every=1000, threads=t).wall_time,
+                lambda t=threads: train(net, params, X, Y, iterations=n, record_every=1000, engine="numba", threads=t).wall_time,
                 args.repeat,
                 args.budget,
             )

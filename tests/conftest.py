@@ -6,6 +6,20 @@ import pytest
 
 
 @pytest.fixture(scope="session")
+def circles():
+    """The notebook's data, ``course.load_dataset()``: ``X (2, 300), Y (1, 300), X_test (2, 100), Y_test (1, 100)``.
+
+    Read-only, so that no test (and no library function under test) can change them for the others.
+    """
+    from initlab import course
+
+    arrays = course.load_dataset()
+    for a in arrays:
+        a.flags.writeable = False
+    return arrays
+
+
+@pytest.fixture(scope="session")
 def study_quick():
     """``study_quick(name, rng=0)``: ``studies.run(name, size="quick", rng=rng)``, run once per session.
 

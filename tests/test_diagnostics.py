@@ -10,10 +10,6 @@ from initlab.training import train
 NOTEBOOK = MLP(course.NOTEBOOK_LAYERS)
 
 
-@pytest.fixture(scope="module")
-def circles():
-    return course.load_dataset()
-
 
 def test_zeros_init_keeps_one_unit_per_layer_through_training(circles):
     X, Y, _, _ = circles

@@ -10,16 +10,16 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils.estimator_checks import check_estimator
 
-from initlab import course, datasets
+from initlab import datasets
 from initlab.estimator import EXPECTED_FAILED_CHECKS, MLPClassifier
 from initlab.network import MLP
 from initlab.training import train
 
 
 @pytest.fixture(scope="module")
-def circles():
+def sk_circles(circles):
     """The notebook's circles in scikit-learn's layout: X (300, 2), y (300,)."""
-    X, Y, X_test, Y_test = course.load_dataset()
+    X, Y, X_test, Y_test = circles
     return X.T, Y[0], X_test.T, Y_test[0]
 
 
@@ -37,8 +37,8 @@ def test_passes_scikit_learns_estimator_checks():
     assert sum(s == "passed" for s in statuses.values()) >= 45
 
 
-def test_grid_search_over_init_finds_that_zeros_fails(circles):
-    X, y, _, _ = circles
+def test_grid_search_over_init_finds_that_zeros_fails(sk_circles):
+    X, y, _, _ = sk_circles
     search = GridSearchCV(MLPClassifier(optimizer="adam", max_iter=600, random_state=0),
                           {"init": ["zeros", "random", "he_normal"]}, cv=3)  # fmt: skip
     search.fit(X, y)
@@ -48,8 +48,8 @@ def test_grid_search_over_init_finds_that_zeros_fails(circles):
     assert scores["random"] < scores["he_normal"]
 
 
-def test_fit_is_initlab_train_on_the_transposed_data(circles):
-    X, y, X_test, _ = circles
+def test_fit_is_initlab_train_on_the_transposed_data(sk_circles):
+    X, y, X_test, _ = sk_circles
     clf = MLPClassifier(random_state=7, max_iter=250, init="he_normal", init_options={"mode": "fan_out"}).fit(X, y)
     net = MLP((2, 10, 5, 1))
     init_rng, _ = np.random.default_rng(7).spawn(2)
@@ -80,8 +80,8 @@ def test_string_labels_and_many_classes():
     assert clf.score(d.X_test.T, names[d.Y_test[0]]) > 0.9
 
 
-def test_minibatch_optimizer_options_and_clipping(circles):
-    X, y, _, _ = circles
+def test_minibatch_optimizer_options_and_clipping(sk_circles):
+    X, y, _, _ = sk_circles
     clf = MLPClassifier(optimizer="momentum", optimizer_options={"beta": 0.5}, batch_size=64, max_iter=50, random_state=1)
     clf.fit(X, y)
     assert len(clf.loss_curve_) == 50
@@ -89,8 +89,8 @@ def test_minibatch_optimizer_options_and_clipping(circles):
         MLPClassifier(optimizer="sgd", batch_size=1000, max_iter=5).fit(X, y)
 
 
-def test_divergence_warns_and_keeps_the_last_finite_parameters(circles):
-    X, y, _, _ = circles
+def test_divergence_warns_and_keeps_the_last_finite_parameters(sk_circles):
+    X, y, _, _ = sk_circles
     clf = MLPClassifier(activation="linear", learning_rate=1e6, max_iter=200, random_state=0)
     with pytest.warns(ConvergenceWarning, match="Training diverged at update"):
         clf.fit(X, y)
@@ -114,15 +114,15 @@ def test_divergence_warns_and_keeps_the_last_finite_parameters(circles):
         ({"random_state": -3}, ValueError, r"'random_state' parameter must be >= 0"),
     ],
 )
-def test_bad_parameters_are_reported_by_fit_not_the_constructor(circles, params, error, pattern):
-    X, y, _, _ = circles
+def test_bad_parameters_are_reported_by_fit_not_the_constructor(sk_circles, params, error, pattern):
+    X, y, _, _ = sk_circles
     clf = MLPClassifier(max_iter=2).set_params(**params)  # scikit-learn: no validation before fit
     with pytest.raises(error, match=pattern):
         clf.fit(X, y)
 
 
-def test_bad_data_gets_scikit_learns_messages(circles):
-    X, y, _, _ = circles
+def test_bad_data_gets_scikit_learns_messages(sk_circles):
+    X, y, _, _ = sk_circles
     with pytest.raises(ValueError, match="Unknown label type"):
         MLPClassifier(max_iter=2).fit(X, y + 0.5)
     with pytest.raises(ValueError, match="at least 2 classes.*1 class"):

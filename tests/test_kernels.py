@@ -18,15 +18,9 @@ PARAM_RTOL = 1e-10  # relative to the largest magnitude of each parameter array
 
 
 @pytest.fixture(scope="module")
-def circles():
-    X, Y, _, _ = course.load_dataset()
-    return X, Y
-
-
-@pytest.fixture(scope="module")
 def sectors(circles):
     """Three classes on the circles' points: the sector of the angle."""
-    X, _ = circles
+    X = circles[0]
     labels = (np.floor((np.arctan2(X[1], X[0]) + np.pi) / (2 * np.pi / 3)).astype(int) % 3).reshape(1, -1)
     return X, labels
 
@@ -41,9 +35,14 @@ def assert_params_close(actual: dict, expected: dict, rtol: float = PARAM_RTOL):
         assert np.all(difference <= rtol * scale), f"{key}: {np.max(difference / scale):.2e} > {rtol:.0e} relative"
 
 
+def numba_train(net, params, X, Y, **options):
+    """``train`` with the compiled engine."""
+    return train(net, params, X, Y, engine="numba", **options)
+
+
 def both_engines(net, params, X, Y, **options):
     reference = train(net, params, X, Y, **options)
-    compiled = kernels.train_gd(net, params, X, Y, **options)
+    compiled = train(net, params, X, Y, engine="numba", **options)
     return reference, compiled
 
 
@@ -69,7 +68,7 @@ def _init_for(activation: str) -> str:
 @pytest.mark.parametrize(("layers", "K"), ARCHITECTURES, ids=["depth3-K1", "depth4-K3", "depth6-K7"])
 @pytest.mark.parametrize("activation", activations.available())
 def test_every_activation_agrees_with_the_numpy_engine(circles, activation, layers, K):
-    X, Y = circles
+    X, Y, _, _ = circles
     net = MLP(layers, activation, slope=0.1)
     params = net.initialize(_init_for(activation), rng=7, models=K)
     assert_engines_agree(net, params, X, Y, learning_rate=0.05, iterations=120, record_every=12)
@@ -78,7 +77,7 @@ def test_every_activation_agrees_with_the_numpy_engine(circles, activation, laye
 @pytest.mark.parametrize("layers", [(2, 10, 5, 1), (2, 12, 10, 8, 6, 4, 1)], ids=["depth3", "depth6"])
 @pytest.mark.parametrize(("activation", "init"), [("relu", "he_normal"), ("tanh", "xavier_normal")])
 def test_long_runs_agree(circles, activation, init, layers):
-    X, Y = circles
+    X, Y, _, _ = circles
     net = MLP(layers, activation)
     params = net.initialize(init, rng=3, models=3)
     reference, _ = assert_engines_agree(net, params, X, Y, learning_rate=0.01, iterations=1200, record_every=100)
@@ -109,14 +108,14 @@ def test_softmax_agrees(sectors, activation):
 
 
 def test_per_model_learning_rates(circles):
-    X, Y = circles
+    X, Y, _, _ = circles
     net = MLP((2, 10, 5, 1))
     params = net.initialize("he_normal", rng=11, models=3)
     lr = np.array([0.003, 0.03, 0.1])
     _, compiled = assert_engines_agree(net, params, X, Y, learning_rate=lr, iterations=400, record_every=50)
     np.testing.assert_array_equal(compiled.learning_rate, lr)
     for k in range(3):  # each model as if alone, to the bit
-        alone = kernels.train_gd(net, {key: v[k : k + 1] for key, v in params.items()}, X, Y,
+        alone = numba_train(net, {key: v[k : k + 1] for key, v in params.items()}, X, Y,
                                  learning_rate=lr[k], iterations=400, record_every=50)  # fmt: skip
         np.testing.assert_array_equal(alone.loss[0], compiled.loss[k])
         for key in params:
@@ -124,7 +123,7 @@ def test_per_model_learning_rates(circles):
 
 
 def test_legacy_loss_on_the_notebook_configuration(circles):
-    X, Y = circles
+    X, Y, _, _ = circles
     net = MLP(course.NOTEBOOK_LAYERS)
     params = course.initialize_parameters_he(list(course.NOTEBOOK_LAYERS))  # the notebook's dict, no model axis
     reference, compiled = assert_engines_agree(net, params, X, Y, learning_rate=0.01, iterations=2000,
@@ -134,10 +133,10 @@ def test_legacy_loss_on_the_notebook_configuration(circles):
 
 
 def test_legacy_inf_loss_is_not_divergence(circles):
-    X, Y = circles
+    X, Y, _, _ = circles
     net = MLP(course.NOTEBOOK_LAYERS)
     params = course.initialize_parameters_random(list(course.NOTEBOOK_LAYERS))  # randn * 10: saturated sigmoid
-    compiled = kernels.train_gd(net, params, X, Y, iterations=100, record_every=50, loss="legacy")
+    compiled = numba_train(net, params, X, Y, iterations=100, record_every=50, loss="legacy")
     reference = train(net, params, X, Y, iterations=100, record_every=50, loss="legacy")
     assert np.isinf(compiled.loss[0, 0]) and np.isinf(reference.loss[0, 0])
     assert not compiled.diverged[0]
@@ -148,7 +147,7 @@ def test_legacy_inf_loss_is_not_divergence(circles):
 # Divergence
 # --------------------------------------------------------------------------------------------
 def test_diverging_models_freeze_at_the_same_iteration_and_others_are_unaffected(circles):
-    X, Y = circles
+    X, Y, _, _ = circles
     net = MLP((2, 6, 6, 6, 1), "leaky_relu")
     params = net.initialize("he_normal", rng=1, models=4)
     lr = np.array([0.01, 1e20, 0.05, 1e50])  # models 1 and 3 overflow after a few updates
@@ -158,13 +157,13 @@ def test_diverging_models_freeze_at_the_same_iteration_and_others_are_unaffected
     for k in (1, 3):  # nan from the iteration of divergence on (its logits were not finite)
         d = compiled.diverged_at[k]
         assert np.all(np.isfinite(compiled.loss[k, :d])) and np.all(np.isnan(compiled.loss[k, d:]))
-    calm = kernels.train_gd(net, {key: v[[0, 2]] for key, v in params.items()}, X, Y,
+    calm = numba_train(net, {key: v[[0, 2]] for key, v in params.items()}, X, Y,
                             learning_rate=lr[[0, 2]], iterations=60, record_every=1)  # fmt: skip
     np.testing.assert_array_equal(calm.loss, compiled.loss[[0, 2]])
 
 
 def test_non_finite_logits_at_the_start_keep_the_initial_parameters(circles):
-    X, Y = circles
+    X, Y, _, _ = circles
     net = MLP((2, 10, 5, 1))
     params = net.initialize("he_normal", rng=2, models=2)
     params["W2"][1] *= 1e200  # model 1's logits overflow at once
@@ -176,7 +175,7 @@ def test_non_finite_logits_at_the_start_keep_the_initial_parameters(circles):
 
 
 def test_a_non_finite_update_keeps_the_parameters_before_it(circles):
-    X, Y = circles
+    X, Y, _, _ = circles
     X = X * 1e4  # large inputs: the first update of model 1 overflows, its logits were finite
     net = MLP((2, 10, 5, 1), "tanh")
     params = net.initialize("xavier_normal", rng=1, models=2)
@@ -193,18 +192,18 @@ def test_a_non_finite_update_keeps_the_parameters_before_it(circles):
 # Threads, segments, the flat entry point
 # --------------------------------------------------------------------------------------------
 def test_results_do_not_depend_on_the_number_of_threads(circles):
-    X, Y = circles
+    X, Y, _, _ = circles
     net = MLP((2, 10, 5, 1), "tanh")
     params = net.initialize("xavier_normal", rng=4, models=5)
-    one = kernels.train_gd(net, params, X, Y, learning_rate=0.1, iterations=150, record_every=10, threads=1)
-    two = kernels.train_gd(net, params, X, Y, learning_rate=0.1, iterations=150, record_every=10, threads=2)
+    one = numba_train(net, params, X, Y, learning_rate=0.1, iterations=150, record_every=10, threads=1)
+    two = numba_train(net, params, X, Y, learning_rate=0.1, iterations=150, record_every=10, threads=2)
     np.testing.assert_array_equal(one.loss, two.loss)
     for key in params:
         np.testing.assert_array_equal(one.params[key], two.params[key])
 
 
 def test_segments_equal_one_call(circles):
-    X, Y = circles
+    X, Y, _, _ = circles
     net = MLP((2, 10, 5, 1))
     K, P = 3, parameter_count(net.layers)
     params = net.initialize("he_normal", rng=6, models=K)
@@ -227,7 +226,7 @@ def test_segments_equal_one_call(circles):
 
 
 def test_unsupported_network_raises_not_implemented(circles):
-    X, Y = circles
+    X, Y, _, _ = circles
     assert all(kernels.supported(MLP((2, 3, 1), name)) is None for name in activations.available())
     assert kernels.supported(MLP((2, 3, 3), "relu", "softmax")) is None
     net = MLP((2, 3, 1))
@@ -247,16 +246,16 @@ def test_unsupported_network_raises_not_implemented(circles):
         ({"loss": "hinge"}, ValueError, "loss"),
     ],
 )
-def test_train_gd_rejects_bad_arguments(circles, kwargs, error, pattern):
-    X, Y = circles
+def test_numba_train_rejects_bad_arguments(circles, kwargs, error, pattern):
+    X, Y, _, _ = circles
     net = MLP((2, 3, 1))
     params = net.initialize("he_normal", rng=0, models=3)
     with pytest.raises(error, match=pattern):
-        kernels.train_gd(net, params, X, Y, **{"iterations": 5, **kwargs})
+        numba_train(net, params, X, Y, **{"iterations": 5, **kwargs})
 
 
 def test_gd_flat_rejects_buffers_it_would_overrun(circles):
-    X, Y = circles
+    X, Y, _, _ = circles
     net = MLP((2, 3, 1))
     good = dict(start=0, stop=10, record_every=5, loss="stable")
     theta = np.zeros((2, 13))
@@ -296,7 +295,7 @@ def test_pairwise_sum_is_numpys():
 
 def test_logits_past_the_divergence_line_diverge_alike_in_both_engines(circles):
     """lr 1e300: the first update makes logits of ~1e299, finite but no loss; both engines freeze there."""
-    X, Y = circles
+    X, Y, _, _ = circles
     net = MLP((2, 10, 5, 1))
     params = net.initialize("he_normal", rng=4, models=3)
     lr = np.array([0.01, 1e300, 1e120])

@@ -108,10 +108,6 @@ def test_legacy_loss_has_the_same_gradient():
 # --------------------------------------------------------------------------------------------
 # The notebook
 # --------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def circles():
-    return course.load_dataset()
-
 
 def test_notebook_dict_gives_the_notebooks_loss_and_gradients(circles):
     X, Y, _, _ = circles

@@ -12,10 +12,6 @@ from initlab.training import initialize_and_train, train
 NOTEBOOK = MLP(course.NOTEBOOK_LAYERS)
 
 
-@pytest.fixture(scope="module")
-def circles():
-    return course.load_dataset()
-
 
 # --------------------------------------------------------------------------------------------
 # Single steps, by hand
@@ -174,7 +170,7 @@ def test_a_list_of_streams_gives_model_k_the_stream_rng_k(circles):
         alone = train(NOTEBOOK, {key: v[k : k + 1] for key, v in params.items()}, X, Y, rng=[np.random.SeedSequence(s)],
                       **kwargs)
         np.testing.assert_array_equal(together.loss[k], alone.loss[0])
-    with pytest.raises(ValueError, match=r"one per model \(3\)\. Got 2"):
+    with pytest.raises(ValueError, match=r"one stream per model \(models=3\)\. Got 2 streams"):
         train(NOTEBOOK, params, X, Y, rng=[1, 2], **kwargs)
 
 
@@ -214,6 +210,7 @@ def test_a_diverging_minibatch_model_is_frozen_and_the_others_go_on(circles):
 # --------------------------------------------------------------------------------------------
 # Does initialization still matter with Adam?
 # --------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_adam_rescues_large_random_init_partly_and_zeros_not_at_all(circles):
     """48 seeds, paired: the same x10 random initial weights trained by gd and by Adam, 2,000 updates each.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -18,8 +19,9 @@ pytest.importorskip("uvicorn")
 ws_client = pytest.importorskip("websockets.sync.client")
 
 from initlab import course  # noqa: E402
+from initlab.network import flatten_params  # noqa: E402
 from initlab.cli import main  # noqa: E402
-from initlab.playground import LIMITS, NOTEBOOK, RunConfig, options, validate  # noqa: E402
+from initlab.playground import LIMITS, NOTEBOOK, PlaygroundConfig, options, validate  # noqa: E402
 from initlab.playground.server import is_loopback, running  # noqa: E402
 from initlab.playground.session import GRID, Run  # noqa: E402
 
@@ -27,7 +29,7 @@ from initlab.playground.session import GRID, Run  # noqa: E402
 # ---------------------------------------------------------------------------- validate()
 def test_validate_defaults_and_a_full_config():
     config, errors = validate({})
-    assert errors == [] and config == RunConfig()
+    assert errors == [] and config == PlaygroundConfig()
     raw = {"action": "train", "dataset": "moons", "noise": 0.1, "hidden": [8, 8, 8], "activation": "tanh", "init": "variance_scaling",
            "init_options": {"scale": 2.0, "mode": "fan_avg"}, "scale": 0.5, "optimizer": "adam", "learning_rate": 0.003,
            "iterations": 500, "seed": 7}  # fmt: skip
@@ -101,7 +103,44 @@ def test_adam_state_carries_over_between_chunks():
     a.step(200)
     for _ in range(8):
         b.step(25)
-    np.testing.assert_array_equal(a.theta, b.theta)
+    np.testing.assert_array_equal(a.state.theta, b.state.theta)
+
+
+def test_a_run_is_the_librarys_training_state():
+    """The page's chunks train what ``train`` trains (one state, one engine, one divergence rule)."""
+    from initlab.training import train
+
+    cfg = replace(NOTEBOOK, init="he_normal", optimizer="momentum", learning_rate=0.05, iterations=240)
+    run = Run(cfg)
+    params = run.net.initialize("he_normal", rng=cfg.seed)
+    for n in (7, 100, 1, 132):
+        run.step(n)
+    history = train(run.net, params, run.X, run.data.Y_train, learning_rate=0.05, iterations=240,
+                    record_every=run.record_every, optimizer="momentum")  # fmt: skip
+    np.testing.assert_array_equal(run.state.theta, flatten_params(history.params))
+    np.testing.assert_array_equal(run.state.losses, history.loss)
+    assert run.iteration == 240 and run.done and not run.diverged
+
+
+def test_minibatches_follow_the_seed_rule_and_the_one_batch_size_rule():
+    from initlab import seeding
+    from initlab.training import train
+
+    cfg, errors = validate({**NOTEBOOK.to_json(), "init": "he_normal", "optimizer": "sgd", "batch_size": 64,
+                            "learning_rate": 0.1, "iterations": 30})  # fmt: skip
+    assert errors == [] and cfg.batch_size == 64
+    run = Run(cfg)
+    run.step(11), run.step(19)
+    history = train(run.net, run.net.initialize("he_normal", rng=cfg.seed), run.X, run.data.Y_train, learning_rate=0.1,
+                    iterations=30, record_every=run.record_every, optimizer="sgd", batch_size=64,
+                    rng=[seeding.run_streams(cfg.seed)[1]])  # fmt: skip
+    np.testing.assert_array_equal(run.state.theta, flatten_params(history.params))
+    for bad, pattern in ((dict(batch_size=64), "goes with a minibatch optimizer"),  # gd is full-batch
+                         (dict(optimizer="sgd", batch_size=301), "must be <= 300"),
+                         (dict(optimizer="sgd", batch_size="all"), "must be an integer")):  # fmt: skip
+        config, errors = validate({**NOTEBOOK.to_json(), **bad})
+        assert config is None and [e["field"] for e in errors] == ["batch_size"]
+        assert re.search(pattern, errors[0]["message"]), errors
 
 
 def test_zeros_stays_symmetric_and_he_learns():
@@ -118,10 +157,26 @@ def test_zeros_stays_symmetric_and_he_learns():
     json.dumps(snap)  # plain JSON
 
 
-def test_a_diverging_run_stops_with_finite_parameters():
+def test_a_saturated_run_keeps_finite_parameters():
     run = Run(replace(NOTEBOOK, init="random", init_options=(("scale", 1000.0),), learning_rate=10.0, iterations=2000))
     run.step(2000)
-    assert np.isfinite(run.theta).all()
+    assert np.isfinite(run.state.theta).all()
+    json.dumps(run.snapshot())
+
+
+def test_a_diverging_run_stops_where_train_says_it_diverges():
+    from initlab import initializers
+    from initlab.training import train
+
+    cfg = replace(NOTEBOOK, hidden=(64,) * 8, init="random", init_options=(("scale", 10.0),), learning_rate=10.0,
+                  iterations=200)  # fmt: skip
+    run = Run(cfg)
+    params = run.net.initialize(initializers.get("random", scale=10.0), rng=cfg.seed)
+    assert run.step(200) == run.iteration < 200 and run.diverged and run.done
+    history = train(run.net, params, run.X, run.data.Y_train, learning_rate=10.0, iterations=200, record_every=1)
+    assert history.diverged_at[0] == run.iteration
+    np.testing.assert_array_equal(run.state.theta, flatten_params(history.params))  # the last finite parameters
+    assert run.step(50) == 0
     json.dumps(run.snapshot())
 
 
@@ -160,7 +215,7 @@ def test_page_and_assets_are_served_locally(url):
 def test_api_options_and_validate(url):
     status, kind, body = _get(url + "/api/options")
     assert status == 200 and kind == "application/json" and "he_normal" in json.loads(body)["initializers"]
-    assert _post(url + "/api/validate", {"init": "zeros"}) == (200, {"ok": True, "config": replace(RunConfig(), init="zeros").to_json()})
+    assert _post(url + "/api/validate", {"init": "zeros"}) == (200, {"ok": True, "config": replace(PlaygroundConfig(), init="zeros").to_json()})
     status, body = _post(url + "/api/validate", {"hidden": [10] * 20, "learning_rate": 0})
     assert status == 422 and {e["field"] for e in body["errors"]} == {"hidden", "learning_rate"}
 

@@ -12,13 +12,15 @@ inside, so there is nothing to pin). The arithmetic is the numpy engine's (:mod:
     dZ^{[l-1]} = (W^{[l]T} dZ^{[l]}) \odot g'(Z^{[l-1]}),
 
 then :math:`\theta \leftarrow \theta - \alpha\, d\theta`, the loss only at recorded iterations, and
-the divergence rule of :mod:`initlab.training`: a model whose logits' magnitudes sum beyond
+the divergence rule of :mod:`initlab.state`: a model whose logits' magnitudes sum beyond
 ``DIVERGENCE_LOGIT`` (or not finite), or whose updated parameters do not have a
 finite sum (summed in numpy's pairwise order, so the same sums overflow), stops at its last
 finite parameters, ``diverged_at`` is that iteration and its later losses stay ``nan``.
 
-Entry points: :func:`gd_flat`, the inner function on :func:`initlab.training.train`'s own arrays,
-behind its ``engine="numba"``; :func:`train_gd`, that ``train`` with a thread count.
+Entry points: :func:`advance`, which advances a :class:`initlab.state.TrainingState` as its own
+:meth:`~initlab.state.TrainingState.advance` does (behind ``train(..., engine="numba")``), and
+:func:`gd_flat`, the inner function on the state's arrays. This module does not import the
+training code: a state is read through its attributes.
 
 Agreement with the numpy engine
 -------------------------------
@@ -43,8 +45,8 @@ loops scalar (with ``math.tanh`` the kernel trained tanh networks slower than th
 
 Layout
 ------
-Parameters travel as :mod:`initlab.training`'s flat rows ``theta`` (K, P), laid out
-``W1, b1, W2, b2, ...`` (:func:`initlab.network.layer_views`). Each thread keeps, per hidden layer,
+Parameters travel as the state's flat rows ``theta`` (K, P), laid out
+``W1, b1, W2, b2, ...`` (:func:`initlab.network.flatten_params`). Each thread keeps, per hidden layer,
 ``A`` (n_l, m) and ``D`` (n_l, m): ``g'(Z)`` where it cannot be recovered from ``A``, overwritten
 by ``dZ`` in the backward pass; no ``Z`` is stored, and the output layer's ``Z`` becomes its ``dZ``
 in place. Matrix products pass over the contiguous example axis, two output rows and up to five
@@ -70,9 +72,8 @@ from numba import njit, prange, types
 from numba.extending import intrinsic
 
 from initlab.network import DIVERGENCE_LOGIT, MLP, parameter_count
-from initlab.validation import check_int
 
-__all__ = ["gd_flat", "supported", "train_gd", "warm_up"]
+__all__ = ["advance", "gd_flat", "max_threads", "supported", "warm_up"]
 
 # Codes the kernel branches on (outside its inner loops).
 _HIDDEN = {"relu": 0, "leaky_relu": 1, "tanh": 2, "sigmoid": 3, "linear": 4, "selu": 5, "gelu": 6}
@@ -780,7 +781,7 @@ def gd_flat(
 ) -> None:
     """Iterations ``start .. stop - 1`` of gradient descent on validated inputs, in place (the inner entry point).
 
-    What :func:`initlab.training.train`'s loop does, on the same arrays: models with
+    What :meth:`initlab.state.TrainingState.advance` does, on the same arrays: models with
     ``diverged_at >= 0`` are skipped; the others are trained from ``theta`` and either finish or
     freeze. Calling it for consecutive segments equals one call (diagnostics go between segments).
 
@@ -828,34 +829,26 @@ def gd_flat(
         numba.set_num_threads(previous)
 
 
-def train_gd(
-    net: MLP,
-    params,
-    X,
-    Y,
-    *,
-    learning_rate=0.01,
-    iterations: int = 15000,
-    record_every: int = 1000,
-    loss: str = "stable",
-    threads: int | None = None,
-):
-    """``initlab.training.train(..., engine="numba")`` on ``threads`` threads; returns its History.
+def advance(state, n: int, *, threads: int | None = None) -> None:
+    """Run ``n`` iterations of a :class:`initlab.state.TrainingState` with the compiled kernel (not past its end).
 
-    ``threads``: number of threads (default: numba's, one per core), restored afterwards.
+    The same computation as ``state.advance(n)`` (within rounding; see the module docstring), on
+    the state's own arrays: ``theta``, ``losses`` and ``diverged_at`` are written in place and
+    ``iteration`` moves on. The state must hold full-batch gradient descent (:func:`supported`,
+    checked by :func:`initlab.training.train`); ``threads`` as in :func:`gd_flat`.
     """
-    from initlab.training import train  # training imports this module lazily; no cycle at import
+    start = state.iteration
+    stop = min(start + n, state.iterations)
+    if stop > start:
+        gd_flat(state.net, state.theta, state.X, state.T, state.learning_rate, start=start, stop=stop,
+                record_every=state.record_every, loss=state.loss, losses=state.losses, diverged_at=state.diverged_at,
+                threads=threads)  # fmt: skip
+    state.iteration = max(start, stop)
 
-    if threads is not None:
-        threads = check_int("threads", threads, min_value=1, max_value=numba.config.NUMBA_NUM_THREADS)
-    previous = numba.get_num_threads()
-    if threads is not None:
-        numba.set_num_threads(threads)
-    try:
-        return train(net, params, X, Y, learning_rate=learning_rate, iterations=iterations,
-                     record_every=record_every, loss=loss, engine="numba")  # fmt: skip
-    finally:
-        numba.set_num_threads(previous)
+
+def max_threads() -> int:
+    """The most threads the kernel can run on here (numba's ``NUMBA_NUM_THREADS``, the number of cores by default)."""
+    return numba.config.NUMBA_NUM_THREADS
 
 
 def warm_up() -> float:

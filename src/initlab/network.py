@@ -46,9 +46,9 @@ from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
 
-from initlab import activations, initializers
+from initlab import activations, initializers, seeding
 from initlab.losses import binary_cross_entropy, legacy_binary_cross_entropy, softmax_cross_entropy
-from initlab.validation import check_choice, check_finite_array, check_int, check_real, check_rng
+from initlab.validation import check_choice, check_finite_array, check_real
 
 __all__ = [
     "DIVERGENCE_LOGIT",
@@ -58,12 +58,14 @@ __all__ = [
     "Workspace",
     "add_model_axis",
     "backward_pass",
+    "flatten_params",
     "forward_pass",
     "layer_views",
     "logits_sound",
     "loss_from_output",
     "output_delta",
     "parameter_count",
+    "params_dict",
     "predicted_labels",
     "remove_model_axis",
     "true_labels",
@@ -122,11 +124,30 @@ def parameter_count(layers: tuple[int, ...]) -> int:
     return sum(n * (p + 1) for p, n in itertools.pairwise(layers))
 
 
+def flatten_params(params: Mapping[str, np.ndarray]) -> np.ndarray:
+    """``{"W1": (K, n_1, n_0), "b1": (K, n_1, 1), ...}`` -> (K, P) float64, one row per model, laid out W1, b1, W2, ...
+
+    The layout of every flat parameter array in initlab (the engines' ``theta``, a sweep's stored
+    run); :func:`layer_views` is its inverse. A new array (the dict is not modified).
+    """
+    K = np.shape(params["W1"])[0]
+    L = len(params) // 2
+    return np.concatenate(
+        [np.asarray(params[f"{p}{l}"], dtype=np.float64).reshape(K, -1) for l in range(1, L + 1) for p in ("W", "b")], axis=1
+    )
+
+
+def params_dict(flat: np.ndarray, layers: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """(K, P) -> ``{"W1": (K, n_1, n_0), "b1": (K, n_1, 1), ...}``, C-contiguous copies of :func:`layer_views`."""
+    Ws, bs = layer_views(flat, layers)
+    return _pack([np.ascontiguousarray(W) for W in Ws], [np.ascontiguousarray(b) for b in bs])
+
+
 def layer_views(flat: np.ndarray, layers: tuple[int, ...]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Views ``W{l}`` (K, n_l, n_{l-1}) and ``b{l}`` (K, n_l, 1) into ``flat`` (K, P), laid out W1, b1, W2, ...
 
-    One flat row per model lets the training loop update and check all parameters of all models
-    in two array operations.
+    The inverse of :func:`flatten_params`. One flat row per model lets the training loop update
+    and check all parameters of all models in two array operations.
     """
     K = flat.shape[0]
     Ws, bs = [], []
@@ -386,8 +407,8 @@ class MLP:
         r"""Draw parameters for ``models`` networks: ``{"W1": (K, n_1, n_0), "b1": (K, n_1, 1), ...}``.
 
         Model ``k`` draws all its layers, in order ``W1, b1, W2, ...``, from its own stream, the
-        ``k``-th child of ``SeedSequence(rng)`` (``numpy.random.Generator.spawn``): model ``k`` is the
-        same whatever ``models`` is, and streams never overlap. A list of K streams gives each model
+        ``k``-th child of ``SeedSequence(rng)`` (the rule of :mod:`initlab.seeding`): model ``k`` is
+        the same whatever ``models`` is, and streams never overlap. A list of K streams gives each model
         its own instead: ``rng=[SeedSequence(s, spawn_key=(k,)) for k in range(a, b)]`` draws
         models ``a .. b-1`` of ``rng=s, models=b`` (how a study splits its seeds into chunks).
 
@@ -417,15 +438,7 @@ class MLP:
         scale = check_real("scale", scale)
         weight_init = _resolve_initializer("init", init, options)
         bias = _resolve_bias(bias_init)
-        if isinstance(rng, (list, tuple)):
-            if not rng or (models is not None and models != len(rng)):
-                raise ValueError(
-                    f"The 'rng' parameter, a list of streams, must hold one stream per model (models={models}). "
-                    f"Got {len(rng)} streams instead; leave models out to take the list's length."
-                )
-            streams = [check_rng(r) for r in rng]
-        else:
-            streams = check_rng(rng).spawn(check_int("models", 1 if models is None else models, min_value=1))
+        streams = seeding.model_streams(rng, models)  # model k draws from the k-th (initlab.seeding)
         models = len(streams)
         Ws = [np.empty((models, *shape)) for shape in self.weight_shapes]
         bs = [np.empty((models, shape[0], 1)) for shape in self.weight_shapes]

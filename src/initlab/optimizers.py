@@ -39,9 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from initlab.validation import check_choice, check_options, check_real
+from initlab.validation import check_choice, check_int, check_options, check_real
 
-__all__ = ["Optimizer", "adam", "available", "gd", "get", "momentum", "sgd"]
+__all__ = ["Optimizer", "adam", "available", "check_batch_size", "gd", "get", "momentum", "sgd"]
 
 #: ``step(theta, grads, alpha, state, t, out) -> out``: the update of one iteration (see :class:`Optimizer`).
 StepFunction = Callable[[np.ndarray, np.ndarray, Any, tuple, int, np.ndarray], np.ndarray]
@@ -141,6 +141,23 @@ def get(name: str, **options) -> Optimizer:
     factory = _REGISTRY[name].factory
     check_options(f"optimizer {name!r}", options, inspect.signature(factory).parameters)
     return factory(**options)
+
+
+def check_batch_size(batch_size, optimizer: Optimizer, m: int | None = None, *, name: str = "batch_size") -> int | None:
+    """None (the full batch) or an int in ``[1, m]`` that ``optimizer`` can take: the one rule for every door.
+
+    The notebook's full-batch rule ``gd`` takes no ``batch_size``; ``m`` (the training examples)
+    bounds it when known. ``name`` is the parameter as the caller's user wrote it (``--batch-size``).
+    """
+    if batch_size is None:
+        return None
+    if optimizer.full_batch:
+        raise ValueError(
+            f"The '{name}' parameter goes with a minibatch optimizer ('sgd', 'momentum' or 'adam'); "
+            f"optimizer {optimizer.name!r} is the notebook's full-batch gradient descent. Got {name}={batch_size!r}; "
+            "drop it or choose optimizer 'sgd'."
+        )
+    return check_int(name, batch_size, min_value=1, max_value=m)
 
 
 def _beta(name: str, value) -> float:

@@ -1,13 +1,12 @@
 """What a playground run may ask for: the limits, the clean config, and the one validation function.
 
 Every request (``POST /api/validate`` and each ``train`` message on the WebSocket) goes through
-:func:`validate`, which never raises on user input: it returns a :class:`RunConfig` or a list of
+:func:`validate`, which never raises on user input: it returns a :class:`PlaygroundConfig` or a list of
 ``{"field", "message"}`` errors, one per bad field, each naming what was allowed and what came.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 import numbers
 from dataclasses import asdict, dataclass
@@ -15,7 +14,7 @@ from dataclasses import asdict, dataclass
 from initlab import activations, datasets, initializers, optimizers
 from initlab.validation import excerpt
 
-__all__ = ["DATASETS", "LIMITS", "NOTEBOOK", "NOTEBOOK_INIT", "RunConfig", "options", "validate"]
+__all__ = ["DATASETS", "LIMITS", "NOTEBOOK", "NOTEBOOK_INIT", "PlaygroundConfig", "options", "validate"]
 
 #: The data sets of the page: the 2-D binary problems (one sigmoid output, a boundary to draw).
 DATASETS = ("circles", "moons", "spirals", "xor", "gaussian_quantiles")
@@ -35,7 +34,7 @@ LIMITS = {
 
 
 @dataclass(frozen=True)
-class RunConfig:
+class PlaygroundConfig:
     """One run of the page, validated."""
 
     dataset: str = "circles"
@@ -47,6 +46,7 @@ class RunConfig:
     scale: float = 1.0  # multiplies every initial weight
     optimizer: str = "gd"
     learning_rate: float = 0.01
+    batch_size: int | None = None  # examples per update (sgd, momentum, adam); None: all of them
     iterations: int = 15000
     seed: int = 3
 
@@ -58,32 +58,21 @@ class RunConfig:
 
 
 #: The notebook's experiment: circles, 2-10-5-1 relu, He from seed 3, gradient descent at 0.01, 15,000 iterations.
-NOTEBOOK = RunConfig(init=NOTEBOOK_INIT)
-
-
-def _initializer_options(name: str) -> list[dict]:
-    factory = getattr(initializers, name, None)
-    if name == NOTEBOOK_INIT or not callable(factory):
-        return []
-    out = []
-    for p in inspect.signature(factory).parameters.values():
-        default = None if p.default is p.empty else p.default
-        out.append({"name": p.name, "default": default, "required": p.default is p.empty})
-    return out
+NOTEBOOK = PlaygroundConfig(init=NOTEBOOK_INIT)
 
 
 def options() -> dict:
     """The choices and limits the page offers (``GET /api/options``), from the registries."""
-    inits = {NOTEBOOK_INIT: "the notebook's He: randn(n_l, n_{l-1}) * sqrt(2/n_{l-1}) from RandomState(seed), course.py"}
-    inits.update(initializers.available())
+    notebook = "the notebook's He: randn(n_l, n_{l-1}) * sqrt(2/n_{l-1}) from RandomState(seed), course.py"
+    inits = {NOTEBOOK_INIT: {"summary": notebook, "options": []}, **initializers.describe()}
     all_sets = datasets.available()
     return {
         "datasets": {name: all_sets[name] for name in DATASETS},
         "activations": list(activations.available()),
-        "initializers": {name: {"summary": s, "options": _initializer_options(name)} for name, s in inits.items()},
+        "initializers": inits,
         "optimizers": optimizers.available(),
         "limits": {k: list(v) for k, v in LIMITS.items()},
-        "defaults": RunConfig().to_json(),
+        "defaults": PlaygroundConfig().to_json(),
         "notebook": NOTEBOOK.to_json(),
     }
 
@@ -116,17 +105,29 @@ def _choice(errors: _Errors, raw: dict, field: str, default, allowed) -> str:
     return value
 
 
-def validate(raw) -> tuple[RunConfig | None, list[dict]]:
-    """A request's JSON -> ``(RunConfig, [])``, or ``(None, errors)`` with one ``{field, message}`` per bad field.
+def _batch_size(errors: _Errors, raw: dict, dataset: str, optimizer: str) -> int | None:
+    """None, or examples per update that the optimizer takes and the data set has (the library's one rule)."""
+    value = raw.get("batch_size")
+    if value is None or any(e["field"] in ("dataset", "optimizer") for e in errors):
+        return None
+    try:
+        return optimizers.check_batch_size(value, optimizers.get(optimizer), datasets.default_sizes(dataset)[0])
+    except (TypeError, ValueError) as exc:
+        errors.add("batch_size", str(exc))
+        return None
 
-    Missing fields take :class:`RunConfig`'s defaults; unknown fields are errors (a typo would
+
+def validate(raw) -> tuple[PlaygroundConfig | None, list[dict]]:
+    """A request's JSON -> ``(PlaygroundConfig, [])``, or ``(None, errors)`` with one ``{field, message}`` per bad field.
+
+    Missing fields take :class:`PlaygroundConfig`'s defaults; unknown fields are errors (a typo would
     otherwise be silently ignored). ``action`` is allowed and ignored.
     """
     errors = _Errors()
     if not isinstance(raw, dict):
         return None, [{"field": "config", "message": f"The config must be a JSON object. Got {type(raw).__name__} instead."}]
-    d = RunConfig()
-    known = set(RunConfig.__dataclass_fields__) | {"action"}
+    d = PlaygroundConfig()
+    known = set(PlaygroundConfig.__dataclass_fields__) | {"action"}
     for key in raw:
         if key not in known:
             errors.add(str(key)[:100], f"Unknown field {excerpt(key)}. Allowed: {', '.join(sorted(known - {'action'}))}.")
@@ -159,11 +160,12 @@ def validate(raw) -> tuple[RunConfig | None, list[dict]]:
     scale = _number(errors, raw, "scale", d.scale, integer=False)
     optimizer = _choice(errors, raw, "optimizer", d.optimizer, optimizers.available())
     learning_rate = _number(errors, raw, "learning_rate", d.learning_rate, integer=False)
+    batch_size = _batch_size(errors, raw, dataset, optimizer)
     iterations = _number(errors, raw, "iterations", d.iterations, integer=True)
     seed = _number(errors, raw, "seed", d.seed, integer=True)
     if errors:
         return None, list(errors)
-    config = RunConfig(dataset=dataset, noise=noise, hidden=tuple(int(n) for n in hidden), activation=activation, init=init,
+    config = PlaygroundConfig(dataset=dataset, noise=noise, hidden=tuple(int(n) for n in hidden), activation=activation, init=init,
                        init_options=tuple(sorted(init_options.items())), scale=scale, optimizer=optimizer,
-                       learning_rate=learning_rate, iterations=iterations, seed=seed)  # fmt: skip
+                       learning_rate=learning_rate, batch_size=batch_size, iterations=iterations, seed=seed)  # fmt: skip
     return config, []

@@ -1,22 +1,25 @@
-"""One playground run: data, network and parameters, trained in chunks, summarized for the page.
+"""One playground run: data, network and a training state advanced in chunks, summarized for the page.
 
-:class:`Run` keeps the parameters *and* the optimizer's state between chunks, so ``step(a)`` then
-``step(b)`` is the same computation as one run of ``a + b`` full-batch updates (Adam's moments and
-its step counter carry over). It is the engine's loop (:func:`initlab.network.forward_pass`,
-:func:`~initlab.network.backward_pass`, :meth:`initlab.optimizers.Optimizer.update`) without the
-bookkeeping of :func:`initlab.training.train` that a live view does not need.
+:class:`Run` wraps the library's :class:`initlab.state.TrainingState` with K = 1, so ``step(a)``
+then ``step(b)`` is the same computation as one ``train`` of ``a + b`` updates (the optimizer's
+moments, its step counter and the minibatch order carry over), with the library's one divergence
+rule; what it adds is the view: the loss curve with the test loss, the decision boundary, the
+per-layer statistics. Seeds: the initial draw is ``MLP.initialize(rng=seed)`` (or the notebook's
+He from ``RandomState(seed)``), the minibatch order model 0's order stream of
+:func:`initlab.seeding.run_streams` ``(seed)``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from initlab import course, datasets, initializers, optimizers
+from initlab import course, datasets, initializers, optimizers, seeding
 from initlab.diagnostics import layer_stats
-from initlab.network import (MLP, Workspace, backward_pass, forward_pass, layer_views, logits_sound, loss_from_output, output_delta,
-                             predicted_labels)  # fmt: skip
+from initlab.jsonable import finite_or_none
+from initlab.network import MLP, backward_pass, flatten_params, forward_pass, logits_sound, loss_from_output, output_delta, predicted_labels
+from initlab.state import TrainingState
 
-from .config import NOTEBOOK_INIT, RunConfig
+from .config import NOTEBOOK_INIT, PlaygroundConfig
 
 __all__ = ["GRID", "BINS", "Run"]
 
@@ -30,42 +33,27 @@ class Run:
 
     Parameters
     ----------
-    config : RunConfig (validated)
+    config : PlaygroundConfig (validated)
     """
 
-    def __init__(self, config: RunConfig):
+    def __init__(self, config: PlaygroundConfig):
         self.config = config
-        default_noise = config.noise is None
-        # circles with its default noise is the notebook's data; every other set is seeded 0 (shareable URLs).
-        rng = None if config.dataset == "circles" and default_noise else 0
+        # The notebook's circles keep the notebook's own seeding; every other set is seeded 0 (shareable URLs).
+        rng = None if datasets.is_notebook_data(config.dataset, noise=config.noise) else 0
         self.data = datasets.load(config.dataset, noise=config.noise, rng=rng)
         self.net = MLP((2, *config.hidden, 1), config.activation, "sigmoid")
-        if config.init == NOTEBOOK_INIT:
-            params = course.initialize_parameters_he(list(self.net.layers), seed=config.seed)
-            params = {k: v[np.newaxis] * (config.scale if k.startswith("W") else 1.0) for k, v in params.items()}
-        else:
-            # Bind the options first: an initializer's own 'scale' (random, variance_scaling) is not the scale factor.
-            init = initializers.get(config.init, **dict(config.init_options))
-            params = self.net.initialize(init, rng=config.seed, scale=config.scale)
-        L = self.net.n_layers
-        self.theta = np.concatenate(
-            [np.concatenate([params[f"W{l}"].reshape(1, -1), params[f"b{l}"].reshape(1, -1)], axis=1) for l in range(1, L + 1)],
-            axis=1,
-        )  # (1, P), laid out W1, b1, W2, ... as in training.train
-        self.spare = np.empty_like(self.theta)
-        self.opt = optimizers.get(config.optimizer)
-        self.state = self.opt.init_state(self.theta)
-        self.alpha = np.array([[config.learning_rate]])  # (K=1, 1)
         X, Y = self.data.X_train, self.data.Y_train
         self.X, self.T = X, Y.astype(np.float64)
         self.X_test, self.T_test = self.data.X_test, self.data.Y_test.astype(np.float64)
-        self.work = Workspace(self.net.layers, 1, X.shape[1])
-        self.iteration = 0
-        self.diverged = False
         self.record_every = max(1, config.iterations // CURVE_POINTS)
+        self.state = TrainingState(self.net, flatten_params(self._initial_params()), self.X, self.T,
+                                   np.array([config.learning_rate]), iterations=config.iterations,
+                                   record_every=self.record_every, loss="stable",
+                                   optimizer=optimizers.get(config.optimizer), batch_size=config.batch_size,
+                                   streams=[seeding.run_streams(config.seed)[1]])  # fmt: skip
         self.curve: list[list] = []  # [iteration, loss, test_loss] since the last snapshot
         self._curve_last = -1  # the last iteration on the curve (a snapshot adds its own point)
-        self.cancelled = False  # set from another thread (a closed tab): step() returns at the next iteration
+        self.cancelled = False  # set from another thread (a closed tab): step() returns at the next record point
         X_all = np.concatenate([X, self.X_test], axis=1)
         lo, hi = X_all.min(axis=1), X_all.max(axis=1)
         pad = 0.15 * (hi - lo)
@@ -75,46 +63,58 @@ class Run:
         gx, gy = np.meshgrid(xs, ys)  # row i: y = ys[i]
         self.grid = np.stack([gx.ravel(), gy.ravel()])  # (2, GRID*GRID)
 
+    def _initial_params(self) -> dict:
+        """``{"W1": (1, n_1, n_0), ...}``: the notebook's He draw, or the chosen initializer from the seed."""
+        config = self.config
+        if config.init == NOTEBOOK_INIT:
+            params = course.initialize_parameters_he(list(self.net.layers), seed=config.seed)
+            return {k: v[np.newaxis] * (config.scale if k.startswith("W") else 1.0) for k, v in params.items()}
+        # Bind the options first: an initializer's own 'scale' (random, variance_scaling) is not the scale factor.
+        init = initializers.get(config.init, **dict(config.init_options))
+        return self.net.initialize(init, rng=config.seed, scale=config.scale)
+
+    @property
+    def diverged(self) -> bool:
+        return bool(self.state.diverged_at[0] >= 0)
+
+    @property
+    def iteration(self) -> int:
+        """Updates done: the state's clock, or the iteration of divergence."""
+        return int(self.state.diverged_at[0]) if self.diverged else self.state.iteration
+
     @property
     def done(self) -> bool:
         return self.diverged or self.iteration >= self.config.iterations
 
     def views(self):
-        return layer_views(self.theta, self.net.layers)
+        return self.state.views()
 
     def step(self, n: int) -> int:
-        """Train up to ``n`` more full-batch updates (not past ``config.iterations``); return how many were done."""
-        g, output = self.net.hidden, self.net.output_function
-        n = min(n, self.config.iterations - self.iteration)
-        done = 0
-        with np.errstate(all="ignore"):
-            for _ in range(max(n, 0)):
-                if self.cancelled:
-                    break
-                Ws, bs = self.views()
-                Zs, As = forward_pass(Ws, bs, self.X, g.forward, output, self.work)
-                if not logits_sound(Zs[-1])[0]:  # the library's rule (initlab.network.DIVERGENCE_LOGIT)
-                    self.diverged = True
-                    break
-                if self.iteration % self.record_every == 0 and self.iteration > self._curve_last:
-                    self._record(Ws, bs, Zs[-1])
-                dZ = output_delta(As[-1], self.T, out=self.work.dZ[-1])
-                backward_pass(Ws, Zs, As, self.X, dZ, g.derivative, self.work)
-                self.opt.update(self.theta, self.work.grads, self.alpha, self.state, self.iteration + 1, self.spare)
-                if not np.isfinite(self.spare).all():
-                    self.diverged = True  # keep the last finite parameters
-                    break
-                self.theta, self.spare = self.spare, self.theta
-                self.iteration += 1
-                done += 1
-        return done
+        """Train up to ``n`` more updates (not past ``config.iterations``), in pieces that end at the curve's points.
 
-    def _record(self, Ws, bs, Z_L) -> None:
+        Returns how many updates were done (fewer when the model diverges or the run is cancelled).
+        """
+        begin = self.iteration
+        stop = min(begin + max(n, 0), self.config.iterations)
+        while self.iteration < stop and not self.diverged and not self.cancelled:
+            i = self.iteration
+            if i % self.record_every == 0 and i > self._curve_last:
+                self._record()
+            self.state.advance(min(stop, i - i % self.record_every + self.record_every) - i)
+        return self.iteration - begin
+
+    def _record(self) -> None:
+        """The loss and test loss now onto the curve (none where the logits are past the divergence line)."""
         net = self.net
-        loss = loss_from_output("stable", net.output, Z_L, None, self.T)[0]
-        Z_test = forward_pass(Ws, bs, self.X_test, net.hidden.forward, net.output_function)[0][-1]
-        test_loss = loss_from_output("stable", net.output, Z_test, None, self.T_test)[0]
-        self.curve.append([self.iteration, _num(loss), _num(test_loss)])
+        Ws, bs = self.views()
+        with np.errstate(all="ignore"):
+            Z_L = forward_pass(Ws, bs, self.X, net.hidden.forward, net.output_function)[0][-1]
+            if not logits_sound(Z_L)[0]:
+                return
+            loss = loss_from_output("stable", net.output, Z_L, None, self.T)[0]
+            Z_test = forward_pass(Ws, bs, self.X_test, net.hidden.forward, net.output_function)[0][-1]
+            test_loss = loss_from_output("stable", net.output, Z_test, None, self.T_test)[0]
+        self.curve.append([self.iteration, finite_or_none(loss), finite_or_none(test_loss)])
         self._curve_last = self.iteration
 
     def snapshot(self) -> dict:
@@ -133,12 +133,12 @@ class Run:
             layers.append({
                 "units": int(stats.units[l]),
                 "activation": net.activation if l < net.n_layers - 1 else "sigmoid",
-                "a_std": _num(stats.a_std[0, l]),
-                "z_std": _num(stats.z_std[0, l]),
-                "grad_norm": _num(stats.grad_W_norm[0, l]),
+                "a_std": finite_or_none(stats.a_std[0, l]),
+                "z_std": finite_or_none(stats.z_std[0, l]),
+                "grad_norm": finite_or_none(stats.grad_W_norm[0, l]),
                 "distinct_units": int(stats.distinct_units[0, l]),
-                "dead_fraction": _num(stats.dead_fraction[0, l]),
-                "saturated_fraction": _num(stats.saturated_fraction[0, l]),
+                "dead_fraction": finite_or_none(stats.dead_fraction[0, l]),
+                "saturated_fraction": finite_or_none(stats.saturated_fraction[0, l]),
                 "a_hist": _histogram(As[l]),
                 "g_hist": _histogram(dWs[l]),
             })  # fmt: skip
@@ -177,13 +177,7 @@ def _evaluate(net: MLP, Ws, bs, X, T) -> tuple[float | None, float | None]:
     Zs, As = forward_pass(Ws, bs, X, net.hidden.forward, net.output_function)
     loss = loss_from_output("stable", net.output, Zs[-1], As[-1], T)[0]
     accuracy = (predicted_labels(net.output, As[-1]) == T.astype(np.int64)).mean()
-    return _num(loss), _num(accuracy)
-
-
-def _num(x) -> float | None:
-    """A float for JSON; None for nan/inf (JSON has neither)."""
-    x = float(x)
-    return x if np.isfinite(x) else None
+    return finite_or_none(loss), finite_or_none(accuracy)
 
 
 def _histogram(values: np.ndarray) -> dict:

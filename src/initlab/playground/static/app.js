@@ -9,7 +9,7 @@
   const COLORS = { c0: [214, 96, 77], c1: [67, 147, 195], train: "#23395b", test: "#e08a00", pinned: "#999" };
   // config field -> control id (errors from the server name config fields)
   const CONTROL = { dataset: "dataset", noise: "noise", hidden: "hidden", activation: "activation", init: "init",
-    init_options: "init-options", scale: "scale", optimizer: "optimizer", learning_rate: "lr", iterations: "iterations", seed: "seed" };
+    init_options: "init-options", scale: "scale", optimizer: "optimizer", learning_rate: "lr", batch_size: "batch-size", iterations: "iterations", seed: "seed" };
 
   // ---------------------------------------------------------------- reading and writing controls
   function parseNumber(text) {
@@ -32,11 +32,12 @@
     return out;
   }
   function readConfig() {
-    const noise = $("noise").value.trim();
+    const noise = $("noise").value.trim(), batch = $("batch-size").value.trim();
     return {
       dataset: $("dataset").value, noise: noise === "" ? null : parseNumber(noise), hidden: parseHidden($("hidden").value),
       activation: $("activation").value, init: $("init").value, init_options: readInitOptions(), scale: parseNumber($("scale").value),
-      optimizer: $("optimizer").value, learning_rate: parseNumber($("lr").value), iterations: parseNumber($("iterations").value),
+      optimizer: $("optimizer").value, learning_rate: parseNumber($("lr").value), batch_size: batch === "" ? null : parseNumber(batch),
+      iterations: parseNumber($("iterations").value),
       seed: parseNumber($("seed").value),
     };
   }
@@ -49,6 +50,7 @@
     if (cfg.scale !== undefined) $("scale").value = cfg.scale;
     if (cfg.optimizer !== undefined) $("optimizer").value = cfg.optimizer;
     if (cfg.learning_rate !== undefined) $("lr").value = cfg.learning_rate;
+    if (cfg.batch_size !== undefined) $("batch-size").value = cfg.batch_size === null ? "" : cfg.batch_size;
     if (cfg.iterations !== undefined) $("iterations").value = cfg.iterations;
     if (cfg.seed !== undefined) $("seed").value = cfg.seed;
   }
@@ -334,7 +336,7 @@
     readURL();
     updateURL();
     $("init").addEventListener("change", () => { renderInitOptions({}); updateURL(); });
-    for (const id of ["dataset", "noise", "hidden", "activation", "scale", "optimizer", "lr", "iterations", "seed"]) $(id).addEventListener("change", updateURL);
+    for (const id of ["dataset", "noise", "hidden", "activation", "scale", "optimizer", "lr", "batch-size", "iterations", "seed"]) $(id).addEventListener("change", updateURL);
     $("hidden").addEventListener("change", syncDepthWidth);
     $("depth").addEventListener("change", fromDepthWidth);
     $("width").addEventListener("change", fromDepthWidth);

@@ -1,0 +1,249 @@
+r"""K models in training, as a state you can advance: the numpy engine, divergence and freezing defined once.
+
+One *iteration* is the notebook's: forward, (loss), backward, and one update of every parameter by
+the optimizer (:mod:`initlab.optimizers`; ``gd`` is :math:`W \leftarrow W - \alpha\, dW`), for all
+K models in the same batched matrix products. :meth:`TrainingState.advance` runs ``n`` of them;
+advancing by ``a`` then ``b`` is the same computation as advancing by ``a + b`` (the optimizer's
+moments, its step counter and the minibatch order carry over), so a caller may stop between
+iterations to look (diagnostics, a progress bar, a live page) without changing the numbers.
+:func:`initlab.training.train` is a short function over this state; the compiled engine
+(:func:`initlab.kernels.advance`) advances the same state; the playground wraps one with K = 1.
+
+Layout
+------
+Every model's parameters are one row of ``theta`` (K, P), laid out ``W1, b1, W2, ...``
+(:func:`initlab.network.flatten_params`, :func:`~initlab.network.layer_views`): the update and the
+divergence test are then one array operation each.
+
+Loss records
+------------
+The loss of the whole training set is computed only at the recorded iterations ``0, record_every,
+2 record_every, ...`` (the gradient does not need it), before that iteration's update, as the
+notebook prints it, into ``losses[:, i // record_every]``.
+
+Minibatches
+-----------
+With ``batch_size=B`` an iteration is still one update, computed on B examples. An *epoch* is
+``ceil(m / B)`` iterations: at its start each model draws a fresh permutation of the m examples
+from its own stream (:mod:`initlab.seeding`: model k's is the k-th) and then takes consecutive
+slices of B; the last slice holds the ``m - (ceil(m/B) - 1) B`` examples left (the course's
+``random_mini_batches``). The K models see different minibatches at once: the batch is
+``(K, n_0, B)``, one per model, in the same matrix products. Frozen models reshuffle too, so the
+streams stay aligned.
+
+Divergence
+----------
+A model *diverges* at iteration ``i`` when the sum of its output logits' magnitudes is not finite
+or beyond :data:`initlab.network.DIVERGENCE_LOGIT` (1e100; its loss would be a float artifact:
+``--lr 1e300`` gives logits of 1e299, still finite), or when the update of iteration ``i`` would
+make a parameter non-finite (tested through one sum per model, so values so large that their sum
+overflows, about ``1e308 / P``, count too). It is then frozen: its parameters stay at their last
+finite values (those at the start of iteration ``i``), its ``diverged_at`` is ``i`` and its later
+recorded losses are ``nan`` (also the one at ``i`` when its logits were not finite); it leaves the
+batch and the other models go on. With ``loss="legacy"`` an ``inf`` *loss* is not divergence: the
+notebook's loss from probabilities is ``inf`` whenever a sigmoid rounds to 0 or 1 on a wrong label
+(it prints ``inf`` at iteration 0 after ``randn * 10`` initialization and then trains fine).
+
+BLAS runs single-threaded inside :meth:`~TrainingState.advance`: the matrices are small, and on
+few cores OpenBLAS's threads make them slower, not faster (measured on the notebook's network);
+the engines parallelize across models instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+
+import numpy as np
+
+from initlab.network import (
+    MLP,
+    Workspace,
+    backward_pass,
+    forward_pass,
+    layer_views,
+    logits_sound,
+    loss_from_output,
+    output_delta,
+)
+from initlab.optimizers import Optimizer
+
+__all__ = ["TrainingState", "one_blas_thread"]
+
+
+@functools.cache
+def _blas_controller():
+    from threadpoolctl import ThreadpoolController  # scans the loaded libraries once per process
+
+    return ThreadpoolController()
+
+
+def one_blas_thread() -> contextlib.AbstractContextManager:
+    """A context in which BLAS runs on one thread (about 15 microseconds to enter and leave)."""
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
+class _Batch:
+    """The models still training, gathered: their parameters, two buffers swapped every iteration, their state.
+
+    ``theta`` (K_a, P) holds the parameters now and ``spare`` the next ones; a model whose update
+    is not finite is frozen with its ``theta`` row (the parameters before the update).
+    """
+
+    def __init__(self, owner: TrainingState, active: np.ndarray, theta: np.ndarray, opt_state: tuple, alpha: np.ndarray):
+        self.active = active  # (K_a,) original index of each model still training
+        self.theta = np.array(theta)  # (K_a, P)
+        self.spare = np.empty_like(self.theta)
+        self.views = layer_views(self.theta, owner.net.layers)
+        self.spare_views = layer_views(self.spare, owner.net.layers)
+        self.opt_state = opt_state  # (K_a, P) each: momentum's v, Adam's v and s
+        self.alpha = alpha  # (K_a, 1)
+        self.owner = owner
+
+    def keep(self, keep: np.ndarray, theta: np.ndarray) -> _Batch:
+        """The batch of the models flagged ``keep``, continuing from ``theta`` (K_a, P)."""
+        return _Batch(self.owner, self.active[keep], theta[keep], tuple(v[keep] for v in self.opt_state), self.alpha[keep])
+
+    def swap(self) -> None:
+        self.theta, self.spare = self.spare, self.theta
+        self.views, self.spare_views = self.spare_views, self.views
+
+
+class TrainingState:
+    """K networks in training: parameters, optimizer state, who has diverged, the clock, the minibatch order.
+
+    Built by :func:`initlab.training.train` from validated inputs (this class trusts them).
+
+    Parameters
+    ----------
+    net : MLP
+    theta : (K, P) float64
+        Initial parameters, one row per model (:func:`initlab.network.flatten_params`); copied.
+    X : (n_0, m) float64
+    T : (n_L, m) float64 targets (one-hot for softmax), as :meth:`MLP.check_data` gives
+    learning_rate : (K,) float64
+    iterations : int
+        The planned length: ``losses`` has a column for every recorded iteration below it, and
+        :meth:`advance` stops there.
+    record_every : int >= 1
+    loss : {"stable", "legacy"}, the recorded loss
+    optimizer : Optimizer
+    batch_size : int or None (the full batch)
+    streams : list of K Generators, the models' minibatch orders (with ``batch_size``)
+
+    Attributes
+    ----------
+    theta : (K, P) every model's parameters now (a frozen model's last finite ones)
+    opt_state : tuple of (K, P) arrays, the optimizer's (a frozen model's are stale)
+    diverged_at : (K,) int64, the iteration of divergence, -1 while training
+    iteration : int, the iterations done (a frozen model's clock runs on)
+    losses : (K, n_records) float64, nan where not recorded or after divergence
+    """
+
+    def __init__(self, net: MLP, theta, X, T, learning_rate, *, iterations: int, record_every: int, loss: str,
+                 optimizer: Optimizer, batch_size: int | None = None, streams=None):  # fmt: skip
+        self.net, self.X, self.T = net, X, T
+        self.learning_rate = np.asarray(learning_rate, dtype=np.float64)
+        self.iterations, self.record_every, self.loss = iterations, record_every, loss
+        self.optimizer, self.batch_size, self.streams = optimizer, batch_size, streams
+        self.theta = np.array(theta, dtype=np.float64, order="C")
+        K = self.theta.shape[0]
+        self.opt_state = optimizer.init_state(self.theta)
+        self.diverged_at = np.full(K, -1, dtype=np.int64)
+        self.iteration = 0
+        self.losses = np.full((K, len(range(0, iterations, record_every))), np.nan)
+        self.order = None  # (K, m): this epoch's permutation per model, with minibatches
+        m = X.shape[1]
+        self._n_batches = -(-m // batch_size) if batch_size is not None else 1
+        self._XT = np.ascontiguousarray(X.T) if batch_size is not None else None  # (m, n_0)
+        self._TT = np.ascontiguousarray(T.T) if batch_size is not None else None  # (m, n_L)
+        self._works: dict[tuple[int, int], Workspace] = {}
+
+    @property
+    def models(self) -> int:
+        return self.theta.shape[0]
+
+    @property
+    def active(self) -> np.ndarray:
+        """Indices of the models still training."""
+        return np.flatnonzero(self.diverged_at < 0)
+
+    def views(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """``W{l}`` (K, n_l, n_{l-1}) and ``b{l}`` (K, n_l, 1) views into :attr:`theta`."""
+        return layer_views(self.theta, self.net.layers)
+
+    def advance(self, n: int) -> None:
+        """Run ``n`` iterations with the numpy engine (not past :attr:`iterations`)."""
+        start, stop = self.iteration, min(self.iteration + n, self.iterations)
+        active = self.active
+        if active.size and stop > start:
+            batch = _Batch(self, active, self.theta[active], tuple(v[active] for v in self.opt_state),
+                           self.learning_rate[active, np.newaxis])  # fmt: skip
+            with one_blas_thread(), np.errstate(all="ignore"):
+                for i in range(start, stop):
+                    batch = self._iterate(batch, i)
+                    if batch.active.size == 0:
+                        break
+            self.theta[batch.active] = batch.theta
+            for full, part in zip(self.opt_state, batch.opt_state):
+                full[batch.active] = part
+        self.iteration = max(stop, start)
+
+    # ---- one iteration ------------------------------------------------------------------------
+    def _workspace(self, K: int, m: int) -> Workspace:
+        work = self._works.get((K, m))
+        if work is None:
+            work = self._works[(K, m)] = Workspace(self.net.layers, K, m)
+        return work
+
+    def _examples(self, batch: _Batch, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """This iteration's examples for the batch: all of them, or one minibatch per model (K_a, n, b)."""
+        B = self.batch_size
+        if B is None:
+            return self.X, self.T
+        j = i % self._n_batches
+        if j == 0:  # a new epoch: every model (frozen ones too, to keep streams aligned) reshuffles
+            self.order = np.stack([stream.permutation(self.X.shape[1]) for stream in self.streams])  # (K, m)
+        cols = self.order[batch.active, j * B : (j + 1) * B]  # (K_a, b)
+        return np.ascontiguousarray(self._XT[cols].swapaxes(1, 2)), np.ascontiguousarray(self._TT[cols].swapaxes(1, 2))
+
+    def _freeze(self, batch: _Batch, bad: np.ndarray, i: int) -> None:
+        """Models flagged ``bad`` (mask over the batch) diverge at ``i`` with the batch's current parameters."""
+        self.theta[batch.active[bad]] = batch.theta[bad]
+        self.diverged_at[batch.active[bad]] = i
+
+    def _forward(self, batch: _Batch, Xi: np.ndarray):
+        net = self.net
+        return forward_pass(*batch.views, Xi, net.hidden.forward, net.output_function, self._workspace(batch.active.size, Xi.shape[-1]))
+
+    def _iterate(self, batch: _Batch, i: int) -> _Batch:
+        """Iteration ``i`` of the models in ``batch``; returns the batch that goes on."""
+        net = self.net
+        Xi, Ti = self._examples(batch, i)
+        Zs, As = self._forward(batch, Xi)  # (K_a, n_l, m or b) each
+        sound = logits_sound(Zs[-1])  # (K_a,)
+        if i % self.record_every == 0:
+            if self.batch_size is None:
+                value = loss_from_output(self.loss, net.output, Zs[-1], As[-1], self.T)  # (K_a,)
+            else:  # the loss of the whole training set, as with gd
+                Z_all, A_all = forward_pass(*batch.views, self.X, net.hidden.forward, net.output_function)
+                sound &= logits_sound(Z_all[-1])
+                value = loss_from_output(self.loss, net.output, Z_all[-1], A_all[-1], self.T)
+            self.losses[batch.active, i // self.record_every] = np.where(sound, value, np.nan)
+        if not sound.all():
+            self._freeze(batch, ~sound, i)
+            batch = batch.keep(sound, batch.theta)
+            if batch.active.size == 0:
+                return batch
+            Xi, Ti = (Xi, Ti) if self.batch_size is None else (Xi[sound], Ti[sound])
+            Zs, As = self._forward(batch, Xi)
+        work = self._workspace(batch.active.size, Xi.shape[-1])
+        dZ = output_delta(As[-1], Ti, out=work.dZ[-1])  # (K_a, n_L, m or b)
+        backward_pass(batch.views[0], Zs, As, Xi, dZ, net.hidden.derivative, work)  # fills work.grads (K_a, P)
+        self.optimizer.update(batch.theta, work.grads, batch.alpha, batch.opt_state, i + 1, batch.spare)
+        ok = np.isfinite(batch.spare.sum(axis=1))  # (K_a,)
+        if ok.all():
+            batch.swap()
+            return batch
+        self._freeze(batch, ~ok, i)  # keep the parameters before this update
+        return batch.keep(ok, batch.spare)
