@@ -23,11 +23,21 @@ import tempfile
 import time
 
 import numpy as np
+from bench_engine import (
+    notebook_loop,  # the same measurement of the notebook loop (this folder is on sys.path)
+)
 
-from bench_engine import notebook_loop  # the same measurement of the notebook loop (this folder is on sys.path)
 from initlab import course
-from initlab.sweeps import InitSpec, OptimizerSpec, Store, SweepSpec, make_plan, run_sweep
-from initlab.sweeps.plan import estimate, make_chunks
+from initlab.sweeps import (
+    InitSpec,
+    OptimizerSpec,
+    Store,
+    SweepSpec,
+    make_plan,
+    run_sweep,
+)
+from initlab.sweeps.forecast import estimate
+from initlab.sweeps.plan import make_chunks
 
 
 def stored(folder) -> dict:

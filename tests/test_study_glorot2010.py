@@ -11,8 +11,9 @@ import pytest
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
+from initlab import seeding
 from initlab.studies import glorot2010
-from initlab.studies.base import Measured, Unit, seed_stream
+from initlab.studies.base import Measured, Unit
 
 SQRT3 = math.sqrt(3.0)
 QUARTER_CIRCLE_MEAN = 8.0 / (3.0 * math.pi)  # mean singular value of an n x n matrix with entries of variance 1/n
@@ -69,7 +70,7 @@ def test_layer_profiles_against_plain_numpy():
     mean singular value from numpy's SVD."""
     m = 7
     X, Y = glorot2010.inputs("shapeset", m, 0, 3)
-    P = glorot2010.NET.initialize(glorot2010.INITS["xavier"], rng=[seed_stream(0, 1, 3)])
+    P = glorot2010.NET.initialize(glorot2010.INITS["xavier"], rng=[seeding.stream(0, 1, 3)])
     Ws = [P[f"W{l}"] for l in range(1, 7)]
     bs = [P[f"b{l}"] for l in range(1, 7)]
     got = glorot2010.layer_profiles(Ws, bs, X, Y, 2)

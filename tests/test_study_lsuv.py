@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
+from initlab import seeding
 from initlab.activations import gelu, relu
 from initlab.stats import mean_ci
 from initlab.studies import lsuv as study
-from initlab.studies.base import Unit, seed_streams
+from initlab.studies.base import Unit
 
 
 def _criteria(d) -> dict[str, float]:
@@ -93,8 +94,8 @@ def test_lsuv_and_orthonorm_msra_share_each_seed_draw_and_chunks_do_not_matter()
     X = study.data(7)[0]
     from initlab.lsuv import lsuv
 
-    ortho = net.initialize(study.orthonorm_msra, rng=seed_streams(7, range(3), 1))
-    scaled, _ = lsuv(net, X, rng=seed_streams(7, range(3), 1), tol=study.TOL)
+    ortho = net.initialize(study.orthonorm_msra, rng=seeding.streams(7, range(3), 1))
+    scaled, _ = lsuv(net, X, rng=seeding.streams(7, range(3), 1), tol=study.TOL)
     for l in range(1, net.n_layers + 1):
         ratio = scaled[f"W{l}"] / ortho[f"W{l}"]
         np.testing.assert_allclose(ratio, ratio[:, :1, :1] * np.ones_like(ratio), rtol=1e-10)  # one scalar per layer

@@ -3,10 +3,13 @@
 import numpy as np
 import pytest
 
-from initlab.network import MLP
-from initlab.sweeps import execute, parse_spec
-from initlab.sweeps.execute import initial_params, load_data, run_streams
-from initlab.sweeps.plan import chunk_bytes, estimate, make_chunks, make_plan, network_label
+from initlab import seeding
+from initlab.network import MLP, params_dict
+from initlab.sweeps import forecast, parse_spec, worker
+from initlab.sweeps.catalogue import load_data
+from initlab.sweeps.forecast import estimate
+from initlab.sweeps.plan import chunk_bytes, make_chunks, make_plan, network_label
+from initlab.sweeps.worker import initial_params
 
 BASE = """
 seeds = 3
@@ -84,7 +87,7 @@ def test_random_scale_is_the_standard_deviation():
     run = runs["net=2-400-1/random*10/seed=0"]
     net = MLP(run.setup.layers)
     X = load_data(run.setup.dataset).X_train
-    W1 = initial_params(net, run, X, run_streams(run)[0])["W1"]
+    W1 = initial_params(net, run, X, seeding.run_streams(run.seed_sequence())[0])["W1"]
     assert W1.shape == (1, 400, 2)
     assert W1.std() == pytest.approx(10, rel=0.1)
 
@@ -92,11 +95,11 @@ def test_random_scale_is_the_standard_deviation():
 def test_estimate_times_chunks_on_the_workers(monkeypatch):
     runs = plan().runs
     chunks = make_chunks(runs, chunk_size=4)
-    measured = execute.training_time(chunks[0].setup, 4)  # a clock on a tiny net: only its sanity is testable
+    measured = worker.training_time(chunks[0].setup, 4)  # a clock on a tiny net: only its sanity is testable
     assert all(0 <= t < 5 for t in measured)
     # the schedule from fixed timings (two measurements, one per call, would compare two noisy clocks)
     fixed, per_iteration = 0.5, 0.01
-    monkeypatch.setattr(execute, "training_time", lambda setup, K: (fixed, per_iteration))
+    monkeypatch.setattr(forecast, "training_time", lambda setup, K: (fixed, per_iteration))
     one = estimate(chunks, workers=1)
     two = estimate(chunks, workers=2)
     assert one.runs == two.runs == len(runs) and one.chunks == len(chunks)
@@ -106,6 +109,21 @@ def test_estimate_times_chunks_on_the_workers(monkeypatch):
     assert one.worker_bytes > chunk_bytes(runs[0].setup, 4, 300)
     assert two.driver_bytes == 2 * one.driver_bytes  # two chunks in flight per worker
     assert one.store_bytes > len(runs) * 8 * 6  # at least the losses
+
+
+def test_a_runs_final_loss_is_the_loss_of_its_trained_parameters():
+    """The worker stores History.final_loss: the loss recomputed from the trained parameters, exactly."""
+    chunk = make_chunks(plan().runs, chunk_size=64)[0]  # 12 runs of 2-4-1 trained together
+    results = worker.train_chunk(chunk)
+    assert [r.status for r in results] == ["done"] * len(chunk.runs)
+    theta = np.stack([r.params for r in results])  # (K, P)
+    with np.errstate(all="ignore"):
+        loss, _ = MLP(chunk.setup.layers).loss_and_grads(params_dict(theta, chunk.setup.layers), chunk.data.X_train,
+                                                          chunk.data.Y_train)  # fmt: skip
+    diverged = np.array([r.diverged_at >= 0 for r in results])
+    assert not diverged.all()
+    np.testing.assert_array_equal([r.final_loss for r in results], np.where(diverged, np.nan, loss))
+    np.testing.assert_array_equal([r.loss[-1] for r in results], [r.final_loss for r in results])
 
 
 def test_chunk_bytes_counts_the_workspace():

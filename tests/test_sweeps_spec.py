@@ -5,7 +5,16 @@ import textwrap
 
 import pytest
 
-from initlab.sweeps import DataSpec, InitSpec, ModelSpec, OptimizerSpec, SpecError, SweepSpec, load_spec, parse_spec
+from initlab.sweeps import (
+    DataSpec,
+    InitSpec,
+    ModelSpec,
+    OptimizerSpec,
+    SpecError,
+    SweepSpec,
+    load_spec,
+    parse_spec,
+)
 from initlab.sweeps.plan import make_plan
 
 GOOD = """

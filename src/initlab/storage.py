@@ -1,5 +1,12 @@
 """SQLite stores with one writer: what the sweep store and the study store share.
 
+A job (a sweep, a study) keeps its results in one SQLite file in its output folder. Its
+``meta(key, value)`` table names the store's ``format``, when it was ``created`` and its
+``fingerprint``: the identity of the job, so that a folder never mixes two jobs (a second job with
+another fingerprint is refused). :class:`SQLiteStore` holds that handling once (subclassed by
+:class:`initlab.sweeps.store.Store` and :class:`initlab.studies.store.StudyStore`);
+:func:`fresh_folder` finds a folder that holds no store yet.
+
 The writer (a driver process) opens a store with :func:`creating`: WAL journal, so readers never
 block it; ``synchronous = FULL``, so a committed transaction survives ``kill -9`` and a power loss;
 every write goes through :func:`transaction` (``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any
@@ -20,10 +27,13 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import ClassVar
 
-__all__ = ["StoreError", "close", "connect", "creating", "open_read_only", "transaction"]
+__all__ = ["SQLiteStore", "StoreError", "close", "connect", "creating", "fresh_folder", "open_read_only", "read_meta",
+           "transaction"]  # fmt: skip
 
 _LOCKS: dict[int, int] = {}  # id(writer connection) -> file descriptor of its held lock
 
@@ -135,7 +145,7 @@ def creating(path: Path, schema: str) -> Iterator[tuple[sqlite3.Connection, dict
             for statement in schema.split(";"):
                 if statement.strip():
                     db.execute(statement)
-            yield db, dict(db.execute("SELECT key, value FROM meta").fetchall())
+            yield db, read_meta(db)
         _LOCKS[id(db)] = fd
     except BaseException as exc:
         if db is not None:
@@ -163,7 +173,7 @@ def open_read_only(path: Path, *, fmt: str, missing: type[Exception], what: str)
         db = _connect_read_only(path)
         db.execute("PRAGMA query_only = ON")
         problems = [r[0] for r in db.execute("PRAGMA quick_check").fetchall()]
-        meta = dict(db.execute("SELECT key, value FROM meta").fetchall()) if problems == ["ok"] else {}
+        meta = read_meta(db) if problems == ["ok"] else {}
     except sqlite3.DatabaseError as exc:
         with contextlib.suppress(NameError):
             db.close()
@@ -191,3 +201,104 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
         if "unable to open" not in str(exc) and "readonly" not in str(exc):
             raise
     return connect(path, uri=f"{uri}?immutable=1")
+
+
+def read_meta(db: sqlite3.Connection) -> dict[str, str]:
+    """The store's ``meta`` table as a dict."""
+    return dict(db.execute("SELECT key, value FROM meta").fetchall())
+
+
+def fresh_folder(out, store_name: str) -> Path:
+    """``out`` if it holds no ``store_name`` (a job's store); else the first of ``out-2``, ``out-3``, ... that holds none."""
+    out = Path(out)
+    if not (out / store_name).exists():
+        return out
+    for n in range(2, 10_000):
+        candidate = out.with_name(f"{out.name}-{n}")
+        if not (candidate / store_name).exists():
+            return candidate
+    raise ValueError(f"no free folder next to '{out}' (tried up to {out.name}-9999). Give another --out.")  # pragma: no cover
+
+
+class SQLiteStore:
+    """An open store of a job: its connection, its file, its ``meta``; a context manager that closes it.
+
+    A subclass names its kind in class attributes and opens with :meth:`_create` (the driver, the
+    only writer) or :meth:`open` (readers).
+
+    Attributes
+    ----------
+    NAME : the file in the job's folder, e.g. ``"sweep.sqlite"``
+    FORMAT : ``meta``'s ``format``, e.g. ``"initlab-sweep-1"``
+    SCHEMA : the tables (``;``-separated ``CREATE ... IF NOT EXISTS``, a ``meta`` table among them)
+    KIND : what the job is called in messages, e.g. ``"sweep"``
+    COMMAND : the command that writes such a store, in messages, e.g. ``"initlab sweep run"``
+    MISSING : the error :meth:`open` raises for a folder without such a store
+    """
+
+    NAME: ClassVar[str]
+    FORMAT: ClassVar[str]
+    SCHEMA: ClassVar[str]
+    KIND: ClassVar[str]
+    COMMAND: ClassVar[str]
+    MISSING: ClassVar[type[Exception]]
+
+    def __init__(self, connection: sqlite3.Connection, path: Path, *, writer: bool):
+        self._db, self.path, self.writer = connection, path, writer
+
+    @classmethod
+    def _create(cls, folder, fingerprint: str, meta: Mapping[str, str], *, refresh: Mapping[str, str] | None = None,
+                conflict: Callable[[dict[str, str]], Exception]):  # fmt: skip
+        """Open ``folder``'s store for writing, creating it for the job ``fingerprint`` if new.
+
+        A new store's ``meta`` gets ``format``, ``fingerprint``, ``created`` and ``meta``; an existing
+        one must hold the same fingerprint, else ``conflict(its meta)`` is raised (nothing written).
+        ``refresh`` is written every time (e.g. the spec's text, which may differ in comments).
+
+        Raises
+        ------
+        StoreError
+            Another process writes the store; the file is damaged; it cannot be written.
+        """
+        path = Path(folder) / cls.NAME
+        with creating(path, cls.SCHEMA) as (db, stored):
+            if stored and stored.get("fingerprint") != fingerprint:
+                raise conflict(stored)
+            values = dict(refresh or {})
+            if not stored:
+                values |= {**meta, "format": cls.FORMAT, "fingerprint": fingerprint, "created": repr(time.time())}
+            db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", values.items())
+        return cls(db, path, writer=True)
+
+    @classmethod
+    def open(cls, folder):
+        """Open ``folder``'s store for reading.
+
+        Raises
+        ------
+        MISSING
+            No store file there, or not one of this format.
+        """
+        folder = Path(folder)
+        path = folder / cls.NAME
+        if not path.is_file():
+            raise cls.MISSING(
+                f"'{folder}' holds no {cls.KIND} ({cls.NAME} not found). Give the --out folder of `{cls.COMMAND}`."
+            )
+        db, _ = open_read_only(path, fmt=cls.FORMAT, missing=cls.MISSING, what=f"{cls.KIND} store")
+        return cls(db, path, writer=False)
+
+    def meta(self) -> dict[str, str]:
+        """The ``meta`` table: ``format``, ``fingerprint``, ``created`` and the job's own keys."""
+        return read_meta(self._db)
+
+    def close(self) -> None:
+        """Close the store; a writer's also releases its lock."""
+        close(self._db)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False

@@ -26,7 +26,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from initlab.jobs.executors import open_executor
+from initlab.jobs.progress import Progress
+from initlab.storage import fresh_folder
 from initlab.studies.base import SIZES, Measured, Study, StudyResult, Unit, Verdict
+from initlab.studies.store import STORE_NAME, StudyStore
 from initlab.validation import check_choice, check_int
 
 __all__ = ["SIZES", "Study", "StudyOutcome", "StudyResult", "Verdict", "available", "execute", "get", "reduce_store",
@@ -125,23 +129,19 @@ def execute(
         Processes measuring units at once (a forkserver pool, BLAS and numba threads shared out),
         or the workers of a Dask ``LocalCluster``.
     executor : {"local", "dask"}, scheduler : str, optional
-        Where units run, as for a sweep (:func:`initlab.sweeps.executors.open_executor`): a Dask
+        Where units run, as for a sweep (:func:`initlab.jobs.executors.open_executor`): a Dask
         cluster's scheduler address (``tcp://host:port``) uses its workers; the driver stays the
         store's only writer.
     new : bool
         Start in a fresh folder (``out-2``, ``out-3``, ...) if ``out`` already holds a study.
     progress : callable, optional
-        Called with a :class:`initlab.sweeps.runner.Progress` (runs = units) after every unit.
+        Called with a :class:`initlab.jobs.progress.Progress` (runs = units) after every unit.
 
     Raises
     ------
     StudyConflict
         ``out`` holds another study or other settings (and ``new`` is False).
     """
-    from initlab.studies.store import STORE_NAME, StudyStore
-    from initlab.sweeps.executors import open_executor
-    from initlab.sweeps.runner import Progress, fresh_folder
-
     study = get(name)
     check_choice("size", size, SIZES)
     seeds = seeds_for(name, size, seeds)

@@ -8,8 +8,9 @@ plan, runs and a summary:
     contiguous range of seeds.
 ``measure(size, unit, root) -> dict[str, ndarray]``
     One unit's numbers, every array with a leading axis over the unit's seeds. Seed ``s`` draws
-    from :func:`seed_stream` ``(root, ..., s)`` only, so a seed's numbers are the same whatever
-    unit (chunk) it falls in, on whatever worker, before or after an interruption.
+    from :func:`initlab.seeding.stream` ``(root, ..., s)`` only (the seed rule of
+    :mod:`initlab.seeding`), so a seed's numbers are the same whatever unit (chunk) it falls in, on
+    whatever worker, before or after an interruption.
 ``reduce(size, seeds, measured: Measured) -> StudyResult``
     The table, the verdict and the figure's data, from all units' numbers.
 
@@ -27,8 +28,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["SIZES", "Measured", "Study", "StudyResult", "Unit", "Verdict", "chunks", "fmt_ci", "result_dict",
-           "seed_stream", "seed_streams"]
+from initlab.jsonable import jsonable
+
+__all__ = ["SIZES", "Measured", "Study", "StudyResult", "Unit", "Verdict", "chunks", "fmt_ci", "result_dict"]
 
 #: ``"quick"``: seconds, for the tests; ``"default"``: the study as documented (under ~2 minutes).
 SIZES = ("quick", "default")
@@ -131,21 +133,6 @@ def chunks(configs: Iterable[dict], seeds: int, size: int) -> list[Unit]:
     return [Unit(dict(c), a, min(a + size, seeds)) for c in configs for a in range(0, seeds, size)]
 
 
-def seed_stream(root: int, *path: int) -> np.random.SeedSequence:
-    """The stream at ``path`` below the study's root seed: ``SeedSequence(root, spawn_key=path)``.
-
-    ``seed_stream(root, k)`` is the ``k``-th child of ``SeedSequence(root).spawn(n)`` for any
-    ``n > k``, so ``MLP.initialize(rng=[seed_stream(root, k) for k in seeds])`` draws the same
-    networks as ``MLP.initialize(rng=root, models=n)`` does for those ``k``.
-    """
-    return np.random.SeedSequence(int(root), spawn_key=tuple(int(p) for p in path))
-
-
-def seed_streams(root: int, seeds: Iterable[int], *path: int) -> list[np.random.SeedSequence]:
-    """``[seed_stream(root, *path, s) for s in seeds]``: one stream per seed, for ``MLP.initialize(rng=...)``."""
-    return [seed_stream(root, *path, s) for s in seeds]
-
-
 class Measured:
     """All units' numbers, by configuration: ``measured[config]`` is a dict of arrays over every seed, in order.
 
@@ -204,26 +191,9 @@ def fmt_ci(est, digits: int = 3) -> str:
     return f"{est.mean:.{digits}g} ± {est.half_width:.2g}"
 
 
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (np.floating, float)):
-        v = float(obj)
-        return v if math.isfinite(v) else str(v)
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.bool_,)):
-        return bool(obj)
-    return obj
-
-
 def result_dict(study: Study, result: StudyResult) -> dict:
-    """The result as JSON-serializable data (non-finite floats as strings ``"inf"``, ``"nan"``)."""
-    return _jsonable({
+    """The result as JSON-serializable data (non-finite floats as null: :mod:`initlab.jsonable`)."""
+    return jsonable({
         "study": result.study, "paper": study.paper, "claim": study.claim, "size": result.size,
         "seeds": result.seeds, "wall_time": result.wall_time,
         "verdict": {"supported": result.verdict.supported, "margin": result.verdict.margin,

@@ -45,8 +45,17 @@ import math
 import numpy as np
 
 from initlab import meanfield as mf
+from initlab import seeding
 from initlab.stats import mean_ci
-from initlab.studies.base import Measured, Study, StudyResult, Unit, Verdict, chunks, fmt_ci, seed_stream, seed_streams
+from initlab.studies.base import (
+    Measured,
+    Study,
+    StudyResult,
+    Unit,
+    Verdict,
+    chunks,
+    fmt_ci,
+)
 
 SIGMA_B2 = 0.05
 PUBLISHED_CRITICAL = 1.76
@@ -128,11 +137,11 @@ def plan(size: str, seeds: int) -> list[Unit]:
 
 
 def measure(size: str, unit: Unit, root: int) -> dict:
-    """The inputs come from ``seed_stream(root, 0)``; seed s's network in phase i from ``seed_stream(root, 1 + i, s)``."""
+    """The inputs come from ``seeding.stream(root, 0)``; seed s's network in phase i from ``seeding.stream(root, 1 + i, s)``."""
     cfg = SIZES[size]
     phase = unit.config["phase"]
-    X = input_pairs(cfg["width"], seed_stream(root, 0))
-    streams = seed_streams(root, unit.seeds, 1 + PHASES.index(phase))
+    X = input_pairs(cfg["width"], seeding.stream(root, 0))
+    streams = seeding.streams(root, unit.seeds, 1 + PHASES.index(phase))
     emp, pred = empirical_correlations(sigma_w2_of(phase), SIGMA_B2, X, depth=cfg["depth"], streams=streams)
     return {"emp": emp, "pred": pred}
 

@@ -25,8 +25,8 @@ mean cross-entropy (their negative log-likelihood, sec. 2.3), at the paper's wid
 :math:`U[\pm 1/\sqrt{n_{in}}]`), normalized is ``xavier_uniform`` (exactly eq. 16). Seed s draws a
 fresh batch of m Shapeset-3x2 images (:func:`initlab.datasets.shapeset`: 32 x 32, grey levels in
 [0, 1], one or two triangles, parallelograms or ellipses, nine classes, the parameters of the
-paper's own generator) from ``seed_stream(root, 0, s)`` and one network from
-``seed_stream(root, 1, s)``, the same stream under both initializations. m = 300 (the paper
+paper's own generator) from ``seeding.stream(root, 0, s)`` and one network from
+``seeding.stream(root, 1, s)``, the same stream under both initializations. m = 300 (the paper
 computes its statistics "for a fixed set of 300 test examples", sec. 3.1) or 64 at ``--quick``.
 One forward and one backward pass of the engine give, per hidden layer l = 1..5, the standard
 deviation (over units and examples) of the activations :math:`A^{[l]}` and of the back-propagated
@@ -79,11 +79,11 @@ from __future__ import annotations
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from initlab import datasets, initializers
+from initlab import datasets, initializers, seeding
 from initlab.diagnostics import hidden_jacobians, mean_singular_value
 from initlab.network import MLP, Workspace, backward_pass, forward_pass, output_delta
 from initlab.stats import mean_ci
-from initlab.studies.base import Measured, Study, StudyResult, Unit, Verdict, chunks, seed_stream
+from initlab.studies.base import Measured, Study, StudyResult, Unit, Verdict, chunks
 
 PIXELS, WIDTH, HIDDEN, CLASSES = 1024, 1000, 5, 9  # the paper's: 32 x 32 images, 5 x 1000 tanh, 9 classes
 NET = MLP((PIXELS,) + (WIDTH,) * HIDDEN + (CLASSES,), activation="tanh", output="softmax")
@@ -105,15 +105,15 @@ INPUTS = (VERDICT_INPUT, "shapeset [-1, 1]") + tuple(f"gaussian {x:g}" for x in 
 def inputs(kind: str, m: int, root: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Seed ``seed``'s batch of one of :data:`INPUTS`: ``X`` (1024, m) and labels ``Y`` (1, m) in 0..8.
 
-    Shapeset images from ``seed_stream(root, 0, seed)``, as drawn or scaled to [-1, 1]; Gaussian
-    noise from ``seed_stream(root, 2, seed)``, one draw for every scale (``"gaussian 0.5"``: standard
+    Shapeset images from ``seeding.stream(root, 0, seed)``, as drawn or scaled to [-1, 1]; Gaussian
+    noise from ``seeding.stream(root, 2, seed)``, one draw for every scale (``"gaussian 0.5"``: standard
     deviation 0.5), with random balanced labels.
     """
     if kind.startswith("gaussian"):
-        rng = np.random.default_rng(seed_stream(root, 2, seed))
+        rng = np.random.default_rng(seeding.stream(root, 2, seed))
         X = rng.standard_normal((PIXELS, m)) * float(kind.split()[1])
         return X, rng.permutation(np.arange(m) % CLASSES).reshape(1, m)
-    X, Y = datasets.shapeset(m, rng=seed_stream(root, 0, seed))
+    X, Y = datasets.shapeset(m, rng=seeding.stream(root, 0, seed))
     return (2.0 * X - 1.0 if kind == "shapeset [-1, 1]" else X), Y
 
 
@@ -154,7 +154,7 @@ def plan(size: str, seeds: int) -> list[Unit]:
 
 
 def measure(size: str, unit: Unit, root: int) -> dict:
-    """Seed s: one network from ``seed_stream(root, 1, s)``, fed every input of :data:`INPUTS`.
+    """Seed s: one network from ``seeding.stream(root, 1, s)``, fed every input of :data:`INPUTS`.
 
     Both inits draw ``U(-1, 1)`` from the same stream and scale it, so seed s's standard and Xavier
     networks differ only by one factor per layer.
@@ -168,7 +168,7 @@ def measure(size: str, unit: Unit, root: int) -> dict:
     # seed's numbers must not depend on where it ran.
     with threadpool_limits(limits=1, user_api="blas"):
         for s in unit.seeds:
-            P = NET.initialize(INITS[unit.config["init"]], rng=[seed_stream(root, 1, s)])
+            P = NET.initialize(INITS[unit.config["init"]], rng=[seeding.stream(root, 1, s)])
             Ws = [P[f"W{l}"] for l in range(1, NET.n_layers + 1)]
             bs = [P[f"b{l}"] for l in range(1, NET.n_layers + 1)]
             numbers = {}

@@ -39,9 +39,9 @@ measured). Width 128, not 32: at width 32 He's 30-layer nets train in only 5-6 o
 spread of a deep ReLU net's output grows with :math:`\sum_l 1/n_l`, Hanin & Rolnick 2018: 0.9
 there, 0.23 here).
 
-Seed s draws its weights from ``seed_stream(root, 0, s)`` under both inits, as standard normals
+Seed s draws its weights from ``seeding.stream(root, 0, s)`` under both inits, as standard normals
 times the init's std, so Xavier's net is He's with every weight divided by :math:`\sqrt2` (common
-random numbers: the comparison is paired), and its mini-batch order from ``seed_stream(root, 1, s)``.
+random numbers: the comparison is paired), and its mini-batch order from ``seeding.stream(root, 1, s)``.
 With zero biases ReLU is positively homogeneous, so on such a pair Xavier's :math:`Z^{[l]}` are
 exactly :math:`2^{-l/2}` of He's and the weights alone make Xavier's :math:`dZ^{[1]}`
 :math:`2^{-(L-1)/2}` of He's; what (c) can find besides is the output error :math:`\sigma(z) - y`
@@ -93,10 +93,18 @@ import math
 
 import numpy as np
 
-from initlab import datasets, optimizers
+from initlab import datasets, optimizers, seeding
 from initlab.network import MLP, Workspace, backward_pass, forward_pass, output_delta
 from initlab.stats import mean_ci
-from initlab.studies.base import Measured, Study, StudyResult, Unit, Verdict, chunks, fmt_ci, seed_streams
+from initlab.studies.base import (
+    Measured,
+    Study,
+    StudyResult,
+    Unit,
+    Verdict,
+    chunks,
+    fmt_ci,
+)
 from initlab.training import train
 
 WIDTH = 128
@@ -172,11 +180,11 @@ def plan(size: str, seeds: int) -> list[Unit]:
 
 
 def measure(size: str, unit: Unit, root: int) -> dict:
-    """Seed s: weights from ``seed_stream(root, 0, s)`` under both inits (paired), mini-batches from ``(root, 1, s)``."""
+    """Seed s: weights from ``seeding.stream(root, 0, s)`` under both inits (paired), mini-batches from ``(root, 1, s)``."""
     depth, iterations = unit.config["depth"], SIZES[size]["iterations"]
     data = datasets.load("circles")
     net = MLP((2,) + (WIDTH,) * (depth - 1) + (1,), activation="relu")
-    P = net.initialize(unit.config["init"], rng=seed_streams(root, unit.seeds, 0))
+    P = net.initialize(unit.config["init"], rng=seeding.streams(root, unit.seeds, 0))
     at_init = init_profile(net, P, *net.check_data(data.X_train, data.Y_train))
     hist = train(
         net,
@@ -188,7 +196,7 @@ def measure(size: str, unit: Unit, root: int) -> dict:
         record_every=RECORD_EVERY,
         optimizer=optimizers.get("momentum", beta=MOMENTUM),
         batch_size=BATCH,
-        rng=seed_streams(root, unit.seeds, 1),
+        rng=seeding.streams(root, unit.seeds, 1),
     )
     loss = np.concatenate([hist.loss, hist.final_loss[:, np.newaxis]], axis=1)  # (K, n_records + 1): the end too
     at = np.append(hist.record_iterations, iterations)
@@ -205,6 +213,7 @@ def measure(size: str, unit: Unit, root: int) -> dict:
 
 
 def reduce(size: str, seeds: int, measured: Measured) -> StudyResult:
+    """The evidence table (one row per depth and init), criteria (1) to (5) and the data of the figure."""
     cfg = SIZES[size]
     header = [
         "layers",
@@ -235,67 +244,96 @@ def reduce(size: str, seeds: int, measured: Measured) -> StudyResult:
             e = dict(measured[{"depth": depth, "init": init}])
             e["iterations"] = e["iterations"][0]
             out[f"{depth}/{init}"] = m[init] = e
-            fwd, bwd = mean_ci(e["forward_ratio"]), mean_ci(e["backward_ratio"])
-            left = int((e["time_to_leave"] < cfg["iterations"]).sum())
-            rows.append(
-                [
-                    str(depth),
-                    LABELS[init],
-                    fmt_ci(fwd),
-                    fmt_ci(bwd),
-                    fmt_ci(mean_ci(e["lowest_loss"])),
-                    fmt_ci(mean_ci(e["final_loss"])),
-                    str(left),
-                    "",
-                ]
-            )
-            lo, hi = HALVES if init == XAVIER else CONSTANT
-            name = "xavier" if init == XAVIER else "he"
-            for word, est in (("forward", fwd), ("backward", bwd)):
-                criteria.append(
-                    (
-                        f"{depth} layers, {name}: {word} ratio CI [{est.low:.3f}, {est.high:.3f}] in [{lo}, {hi}]",
-                        _inside(est, lo, hi),
-                    )
-                )
+            row, ratio_criteria = _ratio_row(depth, init, e, cfg["iterations"])
+            rows.append(row)
+            criteria += ratio_criteria
         xav, he = m[XAVIER], m["he_normal"]
-        predicted = -(depth - 1) / 2
-        dz1 = mean_ci(0.5 * np.log2(xav["dz_ms"][:, 0] / he["dz_ms"][:, 0]))  # |dZ1| ratio: same units and examples
-        dw1 = mean_ci(np.log2(xav["grad_W1"] / he["grad_W1"]))
-        out[f"{depth}/log2_ratio"] = {
-            "dZ1": [dz1.mean, dz1.half_width],
-            "dW1": [dw1.mean, dw1.half_width],
-            "predicted": predicted,
-            "band": GRAD_BAND,
-        }
-        paired = [f"log2 |dZ1| ratio {fmt_ci(dz1)} (predicted {predicted:g}); log2 |dW1| ratio {fmt_ci(dw1)}"]
-        text = f"{depth} layers: log2 |dZ1| xavier/he CI [{dz1.low:.2f}, {dz1.high:.2f}] in {predicted:g} ± {GRAD_BAND}"
-        criteria.append((text, _inside(dz1, predicted - GRAD_BAND, predicted + GRAD_BAND)))
-        if depth == STALL_DEPTH:
-            stall = mean_ci(xav["largest_deviation"])
-            gap = mean_ci(xav["lowest_loss"] - he["lowest_loss"])
-            paired.append(f"lowest-loss gap {fmt_ci(gap)}")
-            criteria.append(
-                (
-                    f"{depth} layers, xavier: largest |loss - ln 2| upper CI {stall.high:.4f} < {STALL}",
-                    STALL - stall.high,
-                )
-            )
-            criteria.append(
-                (f"{depth} layers: lowest-loss gap xavier - he lower CI {gap.low:.3f} > {GAP}", gap.low - GAP)
-            )
-        if depth == EARLIER_DEPTH:
-            earlier = mean_ci(xav["time_to_leave"] - he["time_to_leave"])
-            paired.append(f"time to leave ln 2, xavier - he {fmt_ci(earlier)} updates")
-            criteria.append(
-                (
-                    f"{depth} layers: he leaves ln 2 earlier, xavier - he lower CI {earlier.low:.0f} > 0 updates",
-                    earlier.low,
-                )
-            )
-        rows[-1][-1] = "; ".join(paired)
+        out[f"{depth}/log2_ratio"], paired, gradient_criterion = _gradient_ratio(depth, xav, he)
+        criteria.append(gradient_criterion)
+        training_text, training_criteria = _training_comparison(depth, xav, he)
+        criteria += training_criteria
+        rows[-1][-1] = "; ".join([paired, *training_text])
     return StudyResult("he2015", size, seeds, header, rows, Verdict.all_of(criteria), out)
 
+
+def _ratio_row(depth: int, init: str, e: dict, iterations: int) -> tuple[list[str], list[tuple[str, float]]]:
+    """The table row of one depth and init (its last cell, the paired comparison, left empty) and criteria (1), (2).
+
+    ``e`` holds the init's measured numbers over the seeds (:func:`measure`); ``iterations`` is the budget.
+    """
+    fwd, bwd = mean_ci(e["forward_ratio"]), mean_ci(e["backward_ratio"])
+    left = int((e["time_to_leave"] < iterations).sum())
+    row = [
+        str(depth),
+        LABELS[init],
+        fmt_ci(fwd),
+        fmt_ci(bwd),
+        fmt_ci(mean_ci(e["lowest_loss"])),
+        fmt_ci(mean_ci(e["final_loss"])),
+        str(left),
+        "",
+    ]
+    lo, hi = HALVES if init == XAVIER else CONSTANT
+    name = "xavier" if init == XAVIER else "he"
+    criteria = [
+        (
+            f"{depth} layers, {name}: {word} ratio CI [{est.low:.3f}, {est.high:.3f}] in [{lo}, {hi}]",
+            _inside(est, lo, hi),
+        )
+        for word, est in (("forward", fwd), ("backward", bwd))
+    ]
+    return row, criteria
+
+
+def _gradient_ratio(depth: int, xav: dict, he: dict) -> tuple[dict, str, tuple[str, float]]:
+    r"""Criterion (3): the paired :math:`\log_2` ratio of :math:`\|dZ^{[1]}\|`, and (reported) of :math:`\|dW^{[1]}\|`.
+
+    Returns the figure's data (``dZ1``, ``dW1`` as [mean, half width], ``predicted`` :math:`-(L-1)/2`,
+    ``band``), the table's text and the criterion.
+    """
+    predicted = -(depth - 1) / 2
+    dz1 = mean_ci(0.5 * np.log2(xav["dz_ms"][:, 0] / he["dz_ms"][:, 0]))  # |dZ1| ratio: same units and examples
+    dw1 = mean_ci(np.log2(xav["grad_W1"] / he["grad_W1"]))
+    data = {
+        "dZ1": [dz1.mean, dz1.half_width],
+        "dW1": [dw1.mean, dw1.half_width],
+        "predicted": predicted,
+        "band": GRAD_BAND,
+    }
+    paired = f"log2 |dZ1| ratio {fmt_ci(dz1)} (predicted {predicted:g}); log2 |dW1| ratio {fmt_ci(dw1)}"
+    text = f"{depth} layers: log2 |dZ1| xavier/he CI [{dz1.low:.2f}, {dz1.high:.2f}] in {predicted:g} ± {GRAD_BAND}"
+    return data, paired, (text, _inside(dz1, predicted - GRAD_BAND, predicted + GRAD_BAND))
+
+
+def _training_comparison(depth: int, xav: dict, he: dict) -> tuple[list[str], list[tuple[str, float]]]:
+    """Criteria (4) at STALL_DEPTH (Xavier stalls, He trains) and (5) at EARLIER_DEPTH (He leaves ln 2 first).
+
+    Returns the table's texts and the criteria; both empty at other depths.
+    """
+    paired, criteria = [], []
+    if depth == STALL_DEPTH:
+        stall = mean_ci(xav["largest_deviation"])
+        gap = mean_ci(xav["lowest_loss"] - he["lowest_loss"])
+        paired.append(f"lowest-loss gap {fmt_ci(gap)}")
+        criteria.append(
+            (
+                f"{depth} layers, xavier: largest |loss - ln 2| upper CI {stall.high:.4f} < {STALL}",
+                STALL - stall.high,
+            )
+        )
+        criteria.append(
+            (f"{depth} layers: lowest-loss gap xavier - he lower CI {gap.low:.3f} > {GAP}", gap.low - GAP)
+        )
+    if depth == EARLIER_DEPTH:
+        earlier = mean_ci(xav["time_to_leave"] - he["time_to_leave"])
+        paired.append(f"time to leave ln 2, xavier - he {fmt_ci(earlier)} updates")
+        criteria.append(
+            (
+                f"{depth} layers: he leaves ln 2 earlier, xavier - he lower CI {earlier.low:.0f} > 0 updates",
+                earlier.low,
+            )
+        )
+    return paired, criteria
 
 STUDY = Study(
     name="he2015",

@@ -35,7 +35,7 @@ best other init are at most about half a point (tanh, against Xavier) and are re
 
 What we do, on a CPU, and why. Nets ``2 -> 32 x 18 -> 1`` (19 weight layers, FitNet4's count,
 sigmoid output) on scikit-learn's two moons (``initlab.datasets``: 300 training points and 2,000
-held-out points from the same generator, both drawn from ``seed_stream(root, 0)``; features
+held-out points from the same generator, both drawn from ``seeding.stream(root, 0)``; features
 standardized with the training mean and standard deviation, as the paper's inputs were
 normalized). Conv nets on CIFAR are out of reach; the notebook's circles need ten times the
 iterations at this depth, moons do not. Full-batch gradient descent on the compiled ``numba``
@@ -51,7 +51,7 @@ per-weight variance :math:`2/\mathrm{fan_{in}}`, i.e. :math:`\sqrt2` on square a
 which is all the paper's FitNet has (fan-in :math:`9 C_{in}` at least the channel count) and
 what "x sqrt(2)" means there; on our ``2 -> 32`` first layer, whose columns, not rows, are
 orthonormal, plain :math:`\sqrt2` would give a 16x smaller variance than He's, a scale the
-paper's nets never had. He: ``he_normal``. Seed s draws its weights from ``seed_stream(root, 1,
+paper's nets never had. He: ``he_normal``. Seed s draws its weights from ``seeding.stream(root, 1,
 s)``: ``orthonorm_msra`` and LSUV the same orthogonal matrices (LSUV's weights are that seed's
 ``orthonorm_msra`` weights times one scalar per layer), He Gaussian ones.
 
@@ -94,7 +94,7 @@ import math
 
 import numpy as np
 
-from initlab import datasets, initializers
+from initlab import datasets, initializers, seeding
 from initlab.diagnostics import measure as measure_network
 from initlab.lsuv import lsuv
 from initlab.network import MLP
@@ -107,8 +107,6 @@ from initlab.studies.base import (
     Verdict,
     chunks,
     fmt_ci,
-    seed_stream,
-    seed_streams,
 )
 from initlab.training import train
 
@@ -151,13 +149,13 @@ def network(activation: str) -> MLP:
 
 @functools.lru_cache(maxsize=4)
 def data(root: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Two moons from ``seed_stream(root, 0)``, standardized by the training split.
+    """Two moons from ``seeding.stream(root, 0)``, standardized by the training split.
 
     Returns
     -------
     X (2, 300), Y (1, 300), X_held_out (2, 2000), Y_held_out (1, 2000)
     """
-    d = datasets.load("moons", n_train=N_TRAIN, n_test=N_HELD_OUT, rng=seed_stream(root, 0))
+    d = datasets.load("moons", n_train=N_TRAIN, n_test=N_HELD_OUT, rng=seeding.stream(root, 0))
     mean, std = d.X_train.mean(axis=1, keepdims=True), d.X_train.std(axis=1, keepdims=True)
     return (d.X_train - mean) / std, d.Y_train, (d.X_test - mean) / std, d.Y_test
 
@@ -167,11 +165,11 @@ def plan(size: str, seeds: int) -> list[Unit]:
 
 
 def measure(size: str, unit: Unit, root: int) -> dict:
-    """Seed s: weights from ``seed_stream(root, 1, s)`` (LSUV rescales that seed's orthogonal draw)."""
+    """Seed s: weights from ``seeding.stream(root, 1, s)`` (LSUV rescales that seed's orthogonal draw)."""
     X, Y, X_held_out, Y_held_out = data(root)
     net = network(unit.config["activation"])
     init = unit.config["init"]
-    streams = seed_streams(root, unit.seeds, 1)
+    streams = seeding.streams(root, unit.seeds, 1)
     numbers = {}
     if init == "lsuv":
         params, log = lsuv(net, X, rng=streams, tol=TOL)  # orthogonal, then rescaled: Algorithm 1

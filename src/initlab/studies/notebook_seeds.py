@@ -36,7 +36,15 @@ from initlab.diagnostics import measure as measure_network
 from initlab.losses import binary_cross_entropy, legacy_binary_cross_entropy
 from initlab.network import MLP
 from initlab.stats import mean_ci
-from initlab.studies.base import Measured, Study, StudyResult, Unit, Verdict, chunks, fmt_ci
+from initlab.studies.base import (
+    Measured,
+    Study,
+    StudyResult,
+    Unit,
+    Verdict,
+    chunks,
+    fmt_ci,
+)
 from initlab.training import train
 
 LAYERS = (2, 10, 5, 1)
@@ -95,6 +103,7 @@ def reduce(size: str, seeds: int, measured: Measured) -> StudyResult:
         acc, distinct, legacy0 = m["test_accuracy"], m["distinct_units"], m["initial_loss_legacy"]
         test_acc[name] = acc
         rank = int((acc < acc[NOTEBOOK_SEED]).sum()) + 1
+        m["initial_loss_legacy_is_inf"] = np.isinf(legacy0)  # (seeds,): JSON writes inf as null; the fact stays here
         out[name] = m
         rows.append([name, fmt_ci(mean_ci(m["train_accuracy"])), fmt_ci(mean_ci(acc)), fmt_ci(mean_ci(m["final_loss"])),
                      " ".join(str(v) for v in distinct.max(axis=0)),

@@ -70,10 +70,10 @@ histograms pool every seed's first product; below ~1e-13 a product's singular va
 float64 rounding (at D = 32 more than a tenth of them), which the moments do not feel (they are
 carried by the large ones).
 
-Seed s's training split comes from ``seed_stream(root, 0, s)``, its nets at depth D from
-``seed_stream(root, 1 + i, D, s)`` (i = 0 orthogonal, 1 Gaussian; the same draw for every rate),
-its Gaussian products from ``seed_stream(root, 3, D, s)`` and its orthogonal one from
-``seed_stream(root, 4, D, s)``.
+Seed s's training split comes from ``seeding.stream(root, 0, s)``, its nets at depth D from
+``seeding.stream(root, 1 + i, D, s)`` (i = 0 orthogonal, 1 Gaussian; the same draw for every rate),
+its Gaussian products from ``seeding.stream(root, 3, D, s)`` and its orthogonal one from
+``seeding.stream(root, 4, D, s)``.
 
 Verdict
 -------
@@ -103,9 +103,17 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from initlab import datasets, initializers
+from initlab import datasets, initializers, seeding
 from initlab.stats import mean_ci
-from initlab.studies.base import Measured, Study, StudyResult, Unit, Verdict, chunks, fmt_ci, seed_stream
+from initlab.studies.base import (
+    Measured,
+    Study,
+    StudyResult,
+    Unit,
+    Verdict,
+    chunks,
+    fmt_ci,
+)
 
 WIDTH = 256  # hidden units per layer (the paper: 1000)
 THRESHOLD = 0.1  # learning time: steps until the excess loss is below this fraction of the zero map's
@@ -304,19 +312,19 @@ def measure(size: str, unit: Unit, root: int) -> dict:
     # single-threaded BLAS: the products here are skinny ((256, 256) by (256, 10)), threads only add overhead
     with threadpool_limits(limits=1, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
         for s in unit.seeds:
-            task = digits_task(np.random.default_rng(seed_stream(root, 0, s)))
+            task = digits_task(np.random.default_rng(seeding.stream(root, 0, s)))
             n_out, n_in = task.s31.shape
             for i, (name, init) in enumerate(INITS.items()):
-                Ws = network(init, D, n_in, n_out, np.random.default_rng(seed_stream(root, 1 + i, D, s)))
+                Ws = network(init, D, n_in, n_out, np.random.default_rng(seeding.stream(root, 1 + i, D, s)))
                 steps, rate = fastest(Ws, task, cap)
                 out[f"{name}/steps"].append(steps)
                 out[f"{name}/rate"].append(rate)
-            g = np.random.default_rng(seed_stream(root, 3, D, s))
+            g = np.random.default_rng(seeding.stream(root, 3, D, s))
             svs = [product_singular_values(INITS["gaussian"], D, WIDTH, g) for _ in range(PRODUCTS)]
             out["gaussian/m2"].append([np.mean(sv**2) for sv in svs])
             out["gaussian/m4"].append([np.mean(sv**4) for sv in svs])
             out["gaussian/sv"].append(svs[0])
-            g = np.random.default_rng(seed_stream(root, 4, D, s))
+            g = np.random.default_rng(seeding.stream(root, 4, D, s))
             sv = product_singular_values(INITS["orthogonal"], D, WIDTH, g)
             out["orthogonal/deviation"].append(np.abs(sv - 1.0).max())
     return {key: np.array(v) for key, v in out.items()}

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import json
-import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -28,10 +27,9 @@ import numpy as np
 from initlab import storage
 from initlab.studies.base import Unit
 
-__all__ = ["FORMAT", "STORE_NAME", "StudyConflict", "StudyMissing", "StudyStore"]
+__all__ = ["STORE_NAME", "StudyConflict", "StudyMissing", "StudyStore"]
 
 STORE_NAME = "study.sqlite"
-FORMAT = "initlab-study-1"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -68,11 +66,15 @@ def _arrays(blob: bytes) -> dict[str, np.ndarray]:
         return {name: npz[name] for name in npz.files}
 
 
-class StudyStore:
+class StudyStore(storage.SQLiteStore):
     """An open study store: :meth:`create` (the driver, the only writer) or :meth:`open` (readers)."""
 
-    def __init__(self, connection: sqlite3.Connection, path: Path):
-        self._db, self.path = connection, path
+    NAME = STORE_NAME
+    FORMAT = "initlab-study-1"
+    SCHEMA = _SCHEMA
+    KIND = "study"
+    COMMAND = "initlab study"
+    MISSING = StudyMissing
 
     @classmethod
     def create(cls, folder, settings: dict) -> StudyStore:
@@ -87,17 +89,10 @@ class StudyStore:
         StudyConflict
             The store holds other settings.
         """
-        folder = Path(folder)
-        path = folder / STORE_NAME
         fingerprint = _fingerprint(settings)
-        with storage.creating(path, _SCHEMA) as (db, meta):
-            if meta and meta.get("fingerprint") != fingerprint:
-                raise _conflict(folder, meta.get("fingerprint"), fingerprint)
-            if not meta:
-                values = {"format": FORMAT, "fingerprint": fingerprint, "created": repr(time.time()),
-                          **{k: str(settings[k]) for k in ("study", "size", "seeds", "seed")}}  # fmt: skip
-                db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", values.items())
-        return cls(db, path)
+        meta = {k: str(settings[k]) for k in ("study", "size", "seeds", "seed")}
+        return cls._create(folder, fingerprint, meta,
+                           conflict=lambda stored: _conflict(folder, stored.get("fingerprint"), fingerprint))  # fmt: skip
 
     @classmethod
     def check(cls, folder, settings: dict) -> None:
@@ -106,35 +101,11 @@ class StudyStore:
             return
         try:
             with cls.open(folder) as store:
-                stored = store._meta().get("fingerprint")
+                stored = store.meta().get("fingerprint")
         except StudyMissing as exc:
             raise StudyConflict(f"{exc} Run with --new to start in a fresh folder, or give another --out.") from None
         if stored != _fingerprint(settings):
             raise _conflict(folder, stored, _fingerprint(settings))
-
-    @classmethod
-    def open(cls, folder) -> StudyStore:
-        """Open ``folder``'s store for reading.
-
-        Raises
-        ------
-        StudyMissing
-            No ``study.sqlite`` there, or not one of this format.
-        """
-        path = Path(folder) / STORE_NAME
-        if not path.is_file():
-            raise StudyMissing(f"'{folder}' holds no study ({STORE_NAME} not found). Give the --out folder of `initlab study`.")
-        db, _ = storage.open_read_only(path, fmt=FORMAT, missing=StudyMissing, what="study store")
-        return cls(db, path)
-
-    def close(self) -> None:
-        storage.close(self._db)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     # ---- writing (the driver) ----------------------------------------------------------------
     def add_units(self, units: Iterable[Unit]) -> None:
@@ -152,12 +123,9 @@ class StudyStore:
             )
 
     # ---- reading -----------------------------------------------------------------------------
-    def _meta(self) -> dict[str, str]:
-        return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
-
     def settings(self) -> dict:
         """``study``, ``size``, ``seeds`` (int) and ``seed`` (int) of this store."""
-        meta = self._meta()
+        meta = self.meta()
         return {"study": meta["study"], "size": meta["size"], "seeds": int(meta["seeds"]), "seed": int(meta["seed"])}
 
     def done_keys(self) -> set[str]:

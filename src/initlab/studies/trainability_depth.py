@@ -28,8 +28,8 @@ pixels standardized; the split drawn from the root seed), networks 64 → L tanh
 epochs), on the numpy engine: the compiled one trains full-batch only, and a full batch costs ten
 times as much per step. A grid of :math:`\sigma_w^2` (1, 2, 4 quick; 1, 1.25, 1.5, 2, 3, 4
 default) by L (4 and 24 quick; 4, 12, 24, 32, 48 default), 3 seeds quick and 4 default; seed s
-of cell :math:`(\sigma_w^2, L)` draws its network from ``seed_stream(root, 0, 1000 σw², L, s)`` and its
-minibatches from ``seed_stream(root, 1, 1000 σw², L, s)``.
+of cell :math:`(\sigma_w^2, L)` draws its network from ``seeding.stream(root, 0, 1000 σw², L, s)`` and its
+minibatches from ``seeding.stream(root, 1, 1000 σw², L, s)``.
 
 What differs and why. Width 32 and depth at most 48 (the paper's networks were wider and went to
 hundreds of layers): 500 steps of a 48-layer net of width 32 is what a CPU affords per cell; L/N ≤ 1.5
@@ -73,10 +73,10 @@ import math
 
 import numpy as np
 
-from initlab import datasets, initializers
+from initlab import datasets, initializers, seeding
 from initlab import meanfield as mf
 from initlab.network import MLP
-from initlab.studies.base import Measured, Study, StudyResult, Unit, Verdict, chunks, seed_stream, seed_streams
+from initlab.studies.base import Measured, Study, StudyResult, Unit, Verdict, chunks
 from initlab.training import train
 
 SIGMA_B2 = 0.05
@@ -126,12 +126,12 @@ def measure(size: str, unit: Unit, root: int) -> dict:
     ``diverged`` (K,) bool and ``loss`` (K, STEPS / RECORD_EVERY), the training-set loss.
     """
     s2, depth = unit.config["sigma_w2"], unit.config["depth"]
-    data = datasets.load("digits", rng=seed_stream(root, 2))
+    data = datasets.load("digits", rng=seeding.stream(root, 2))
     net = network(depth)
-    P = initialize(net, s2, seed_streams(root, unit.seeds, 0, _key(s2), depth))
+    P = initialize(net, s2, seeding.streams(root, unit.seeds, 0, _key(s2), depth))
     hist = train(net, P, data.X_train, data.Y_train, learning_rate=LEARNING_RATE, iterations=STEPS,
                  record_every=RECORD_EVERY, optimizer="sgd", batch_size=BATCH,
-                 rng=seed_streams(root, unit.seeds, 1, _key(s2), depth), X_test=data.X_test, Y_test=data.Y_test)
+                 rng=seeding.streams(root, unit.seeds, 1, _key(s2), depth), X_test=data.X_test, Y_test=data.Y_test)
     return {"test_accuracy": hist.test_accuracy, "train_accuracy": hist.train_accuracy,
             "final_loss": hist.final_loss, "diverged": hist.diverged, "loss": hist.loss}
 

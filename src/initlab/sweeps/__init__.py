@@ -10,15 +10,26 @@ mean ± 95 % CI over seeds; :func:`export` writes CSV/Parquet; ``initlab.report.
 >>> with Store.open(outcome.out) as store:                             # doctest: +SKIP
 ...     table = summarize(store.finished_runs(), threshold=spec.loss_threshold)
 
-Modules: ``spec`` (TOML -> dataclasses), ``plan`` (runs, groups, chunks, estimates), ``execute``
-(trains a chunk: the only caller of the training code), ``executors`` (local pool, Dask), ``store``
-(SQLite), ``runner`` (the driver), ``summary`` (statistics), ``export``, ``progress`` and ``cli``.
+Modules: ``spec`` (TOML -> dataclasses), ``catalogue`` (the datasets, optimizers and engines that
+exist; a dataset's arrays), ``plan`` (runs, groups, chunks), ``worker`` (trains a chunk: the only
+caller of the training code), ``forecast`` (time and memory before a sweep runs), ``store``
+(SQLite), ``runner`` (the driver), ``summary`` (statistics), ``export`` and ``cli``. The executors
+(local pool, Dask) and the progress display are shared with the studies: :mod:`initlab.jobs`.
 """
 
 from .export import export
 from .plan import Plan, RunConfig, make_plan
-from .runner import Progress, SweepOutcome, run_sweep
-from .spec import DataSpec, InitSpec, ModelSpec, OptimizerSpec, SpecError, SweepSpec, load_spec, parse_spec
+from .runner import SweepOutcome, run_sweep
+from .spec import (
+    DataSpec,
+    InitSpec,
+    ModelSpec,
+    OptimizerSpec,
+    SpecError,
+    SweepSpec,
+    load_spec,
+    parse_spec,
+)
 from .store import SpecConflict, Store, StoreMissing
 from .summary import Summary, mean_ci, summarize
 
@@ -28,7 +39,6 @@ __all__ = [
     "ModelSpec",
     "OptimizerSpec",
     "Plan",
-    "Progress",
     "RunConfig",
     "SpecConflict",
     "SpecError",

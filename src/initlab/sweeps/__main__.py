@@ -1,8 +1,8 @@
 """``python -m initlab.sweeps [run] SPEC --out DIR``: the sweep commands without the ``initlab`` entry point.
 
-The same code path as ``initlab sweep ...``: the commands are registered on ``initlab.cli.app`` and
-run through ``initlab.cli.main`` (one-line errors, exit status 2). The first word may be a command
-(``plan``, ``run``, ``summary``, ``export``, ``report``); without one, ``run`` is meant::
+The same code path as ``initlab sweep ...``: the commands run through ``initlab.cli.main`` (one-line
+errors, exit status 2), where ``initlab.cli`` registers them. The first word may be a command (``plan``,
+``run``, ``summary``, ``export``, or ``report``, which is ``initlab report``); without one, ``run`` is meant::
 
     python -m initlab.sweeps examples/notebook_seeds.toml --out initlab-out/notebook_seeds
     python -m initlab.sweeps summary initlab-out/notebook_seeds
@@ -17,11 +17,9 @@ COMMANDS = ("plan", "run", "summary", "export")
 
 def main(argv: list[str] | None = None) -> int:
     """Run a sweep command; returns the exit status."""
+    # imported here, not at the top: worker processes import the main module
     from initlab import cli
 
-    from .cli import register
-
-    register(cli.app)
     argv = list(sys.argv[1:] if argv is None else argv) or ["--help"]
     if argv[:1] == ["report"]:
         return cli.main(argv)

@@ -6,19 +6,19 @@
     initlab sweep run SPEC --out DIR   run or resume (--workers, --executor dask, --scheduler, --new, --quiet)
     initlab sweep summary DIR          mean ± 95% CI over seeds, grouped by what varies
     initlab sweep export DIR           runs and histories as --format csv|parquet
-    initlab report DIR                 a self-contained report.html
 
+(``initlab report DIR``, which draws a sweep's or a study's report, is in ``initlab.cli``.)
 ``python -m initlab.sweeps`` runs the same commands (see ``initlab/sweeps/__main__.py``). Bad input
-raises ``initlab.cli.UserError``: one line on stderr, exit status 2.
+raises :class:`initlab.console.UserError`: one line on stderr, exit status 2.
 """
 
 from __future__ import annotations
 
-import re
-import sys
 from pathlib import Path
 
 import typer
+
+from initlab.console import UserError, as_option, err, print_table
 
 __all__ = ["register"]
 
@@ -26,36 +26,7 @@ _SPEC = typer.Argument(..., metavar="SPEC", help="The sweep spec, a TOML file (s
 _DIR = typer.Argument(..., metavar="DIR", help="A sweep's output folder (the --out of `initlab sweep run`).", show_default=False)
 
 
-def _user_error(message: str) -> Exception:
-    from initlab.cli import UserError  # lazy: initlab.cli imports this module to register it
-
-    return UserError(message)
-
-
-def _as_option(message: str) -> str:
-    """'The 'chunk_size' parameter ...' -> 'The '--chunk-size' option ...'."""
-    return re.sub(r"The '(\w+)' parameter", lambda m: f"The '--{m.group(1).replace('_', '-')}' option", message)
-
-
-def _err(line: str) -> None:
-    print(line, file=sys.stderr)
-
-
-def _print_table(header: list[str], rows: list[list[str]], *, title: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    for h in header:
-        text = h in _TEXT_COLUMNS
-        table.add_column(h, justify="left" if text else "right", no_wrap=not text, overflow="fold")
-    for row in rows:
-        table.add_row(*row)
-    console = Console()
-    # A terminal wraps the text columns to fit; a file or pipe gets the table at its natural width.
-    Console(width=console.width if console.is_terminal else 400).print(table)
-
-
+#: The columns of a sweep's summary that hold words (left-aligned, folded); the others hold numbers.
 _TEXT_COLUMNS = {"dataset", "network", "activation", "init", "optimizer", "group"}
 
 
@@ -65,7 +36,7 @@ def _load(spec_path: Path):
     try:
         return load_spec(spec_path)
     except SpecError as exc:
-        raise _user_error(str(exc)) from None
+        raise UserError(str(exc)) from None
 
 
 def _open(folder: Path):
@@ -74,7 +45,7 @@ def _open(folder: Path):
     try:
         return Store.open(folder)
     except StoreMissing as exc:
-        raise _user_error(str(exc)) from None
+        raise UserError(str(exc)) from None
 
 
 def _count_line(plan) -> str:
@@ -98,9 +69,12 @@ def plan(
     all_runs: bool = typer.Option(False, "--all", help="List every run (default: the first 10 and the last 5)."),
 ) -> None:
     """Show the runs of SPEC, how they train together, and an estimate of time and memory. Trains nothing."""
+    from initlab.jobs.executors import default_workers
+    from initlab.jobs.progress import format_seconds
+
     from ..budget import format_bytes
+    from . import forecast
     from . import plan as planning
-    from .executors import default_workers
     from .spec import SpecError
     from .store import STORE_NAME, Store
 
@@ -118,9 +92,9 @@ def plan(
                     note = f"{out} holds another sweep: `sweep run` will refuse it (use --new)."
         todo = [r for r in the_plan.runs if r.key not in done]
         chunks = planning.make_chunks(todo, chunk_size=chunk_size, workers=workers)
-        estimate = planning.estimate(chunks, workers=workers) if chunks else None
+        estimate = forecast.estimate(chunks, workers=workers) if chunks else None
     except (SpecError, ValueError, TypeError) as exc:
-        raise _user_error(_as_option(str(exc))) from None
+        raise UserError(as_option(str(exc))) from None
 
     print(f"Sweep {spec.name!r} ({spec_path}, spec {spec.fingerprint()[:12]})")
     print(_count_line(the_plan))
@@ -144,7 +118,7 @@ def plan(
         print("Nothing to train: every run is done.")
         return
     print(f"Estimate for {estimate.runs} runs in {estimate.chunks} chunks on {workers} worker(s), engine {spec.engine!r}: "
-          f"about {planning.format_seconds(estimate.seconds)} (timed here on a few iterations of each group).")  # fmt: skip
+          f"about {format_seconds(estimate.seconds)} (timed here on a few iterations of each group).")  # fmt: skip
     print(f"Memory: about {format_bytes(estimate.worker_bytes)} per worker process, "
           f"{format_bytes(estimate.driver_bytes)} of results in the driver at most, "
           f"{format_bytes(estimate.store_bytes)} added to the store.")  # fmt: skip
@@ -161,7 +135,8 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:
     """Run the sweep SPEC into --out, or resume it there: finished runs are never trained again."""
-    from .progress import ProgressDisplay
+    from initlab.jobs.progress import ProgressDisplay
+
     from .runner import run_sweep
     from .spec import SpecError
     from .store import SpecConflict
@@ -171,25 +146,25 @@ def run(
         executor = "dask"  # --scheduler names a Dask cluster
     out = Path("initlab-out") / spec.name if out is None else out
     if out.exists() and not out.is_dir():
-        raise _user_error(f"'--out' {out} is an existing file, not a folder. Give a folder path (it is created if missing).")
+        raise UserError(f"'--out' {out} is an existing file, not a folder. Give a folder path (it is created if missing).")
     display = ProgressDisplay(quiet=quiet)
     try:
         with display:
             outcome = run_sweep(spec, out, spec_text=text, executor=executor, workers=workers, scheduler=scheduler,
                                 chunk_size=chunk_size, new=new, progress=display)  # fmt: skip
     except KeyboardInterrupt:
-        _err(f"initlab: interrupted; every finished chunk is saved in {out}/. Run the same command again to resume.")
+        err(f"initlab: interrupted; every finished chunk is saved in {out}/. Run the same command again to resume.")
         raise typer.Exit(130) from None
     except (SpecError, SpecConflict, ValueError, TypeError) as exc:
-        raise _user_error(_as_option(str(exc))) from None
+        raise UserError(as_option(str(exc))) from None
     except OSError as exc:
-        raise _user_error(f"cannot write the sweep to '--out' {out}: {exc.strerror or exc}. Choose a folder you can write to.") from None
+        raise UserError(f"cannot write the sweep to '--out' {out}: {exc.strerror or exc}. Choose a folder you can write to.") from None
     if not quiet:
         failed = f", {outcome.failed} failed (see `initlab sweep export`)" if outcome.failed else ""
         again = f" ({outcome.resumed} were already done)" if outcome.resumed else ""
-        _err(f"sweep {spec.name!r}: {outcome.done}/{outcome.total} runs done{failed}{again}, "
+        err(f"sweep {spec.name!r}: {outcome.done}/{outcome.total} runs done{failed}{again}, "
              f"{outcome.trained} trained in {outcome.seconds:.1f} s. Store: {outcome.out / 'sweep.sqlite'}")  # fmt: skip
-        _err(f"next: initlab sweep summary {outcome.out}   |   initlab report {outcome.out}")
+        err(f"next: initlab sweep summary {outcome.out}   |   initlab report {outcome.out}")
     if outcome.failed:
         raise typer.Exit(1)
 
@@ -207,14 +182,14 @@ def summary(
     try:
         check_choice("format", format, ("table", "markdown"))
     except ValueError as exc:
-        raise _user_error(_as_option(str(exc))) from None
+        raise UserError(as_option(str(exc))) from None
     with _open(folder) as store:
         spec = store.spec()
         counts = store.counts()
         try:
             result = summarize(store.finished_runs(), threshold=spec.loss_threshold if threshold is None else threshold)
         except (ValueError, TypeError) as exc:
-            raise _user_error(_as_option(str(exc))) from None
+            raise UserError(as_option(str(exc))) from None
     header, rows = summary_rows(result)
     total = sum(counts.values())
     title = (f"Sweep {spec.name!r}: {counts['done']}/{total} runs done"
@@ -223,7 +198,7 @@ def summary(
     if format == "markdown":
         print(f"{title}\n\n{markdown_table(header, rows)}")
     else:
-        _print_table(header, rows, title=title)
+        print_table(header, rows, title=title, text_columns=_TEXT_COLUMNS)
 
 
 def export(
@@ -238,63 +213,18 @@ def export(
     try:
         paths = export_files(folder, format=format, out=out)
     except (StoreMissing, ValueError, TypeError) as exc:
-        raise _user_error(_as_option(str(exc))) from None
+        raise UserError(as_option(str(exc))) from None
     except OSError as exc:
         where = exc.filename or out or Path(folder) / "export"
-        raise _user_error(f"cannot write the export to '{where}': {exc.strerror or exc}. Choose an --out folder you can write to.") from None
-    _err(f"wrote {paths['runs']} and {paths['histories']}")
-
-
-def report(
-    folder: Path = typer.Argument(..., metavar="DIR", show_default=False,
-                                  help="A sweep's or a study's output folder (the --out of `initlab sweep run` or `initlab study`)."),
-    out: Path = typer.Option(None, "--out", help="Folder for report.html [default: DIR]."),
-) -> None:
-    """Write a self-contained HTML report of a sweep (summary, loss curves, accuracy by scale and depth,
-    boundaries) or of a study (verdict, evidence table, figure)."""
-    from initlab.studies.store import STORE_NAME as STUDY_STORE, StudyMissing, StudyStore
-
-    if (folder / STUDY_STORE).exists() and not (folder / "sweep.sqlite").exists():
-        from initlab.report import study as study_report
-
-        try:
-            with StudyStore.open(folder) as store:
-                paths = study_report.write(store, folder if out is None else out)
-        except (StudyMissing, ValueError) as exc:
-            raise _user_error(str(exc)) from None
-        except OSError as exc:
-            raise _user_error(f"cannot write the report: {exc.strerror or exc}. Choose an --out you can write to.") from None
-        _err(f"wrote {paths['report.html']} (open it in a browser)")
-        return
-
-    from initlab.report import sweep as sweep_report
-
-    if not (folder / "sweep.sqlite").exists() and not (folder / STUDY_STORE).exists():
-        from initlab.report import study as study_report
-
-        if study_report.study_folders(folder):  # a folder of studies (`initlab study all`): its index
-            try:
-                index = study_report.write_index(folder, out)
-            except OSError as exc:
-                raise _user_error(f"cannot write the report: {exc.strerror or exc}. Choose an --out you can write to.") from None
-            _err(f"wrote {index} (every study in {folder}/, open it in a browser)")
-            return
-    if not (folder / "sweep.sqlite").exists():
-        raise _user_error(f"'{folder}' holds no sweep or study (neither sweep.sqlite nor {STUDY_STORE} is there). "
-                          "Give the --out folder of `initlab sweep run` or `initlab study`.")
-    with _open(folder) as store:
-        try:
-            path = sweep_report.write(store, folder if out is None else out)
-        except OSError as exc:
-            raise _user_error(f"cannot write the report: {exc.strerror or exc}. Choose an --out you can write to.") from None
-    _err(f"wrote {path} (open it in a browser)")
+        raise UserError(f"cannot write the export to '{where}': {exc.strerror or exc}. Choose an --out folder you can write to.") from None
+    err(f"wrote {paths['runs']} and {paths['histories']}")
 
 
 # --------------------------------------------------------------------------------------------
 # Registration
 # --------------------------------------------------------------------------------------------
 def register(app: typer.Typer) -> None:
-    """Add the ``sweep`` command group (plan, run, summary, export) and ``report`` to ``app``.
+    """Add the ``sweep`` command group (plan, run, summary, export) to ``app``.
 
     Registering twice is harmless (the second call does nothing).
     """
@@ -312,4 +242,3 @@ def register(app: typer.Typer) -> None:
     sweep.command("summary")(summary)
     sweep.command("export")(export)
     app.add_typer(sweep, name="sweep")
-    app.command("report")(report)

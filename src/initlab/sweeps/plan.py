@@ -1,4 +1,4 @@
-r"""From a spec to runs, groups and chunks, with an estimate of time and memory.
+r"""From a spec to runs, groups and chunks that fit the memory.
 
 Runs
 ----
@@ -24,15 +24,14 @@ Groups and chunks
 Runs that share a :class:`Setup` (data, network, activation, optimizer, iterations) train
 together along the model axis; a group is cut into :class:`Chunk` s of at most ``chunk_size``
 models, sized so that a chunk's arrays fit ``memory_budget`` bytes. The learning rate and the
-initialization differ from model to model inside a chunk.
+initialization differ from model to model inside a chunk. What training the chunks will take
+(time and memory) is forecast by :mod:`initlab.sweeps.forecast`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import heapq
 import itertools
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,21 +39,17 @@ from typing import Any
 import numpy as np
 
 from initlab.budget import check_memory, training_bytes
-from initlab.network import parameter_count
 from initlab.validation import check_int
 
-from . import execute
+from .catalogue import Data, DatasetRef, data_info, load_data
 from .spec import MAX_RUNS, SweepSpec, sha256_json
 
 __all__ = [
     "Chunk",
-    "Dataset",
-    "Estimate",
     "Plan",
     "RunConfig",
     "Setup",
     "chunk_bytes",
-    "estimate",
     "make_chunks",
     "make_plan",
     "network_label",
@@ -66,31 +61,13 @@ __all__ = [
 DEFAULT_CHUNK_SIZE = 32
 #: Default memory a chunk's arrays may take in a worker, in bytes.
 DEFAULT_MEMORY_BUDGET = 512 * 2**20
-#: What a worker process holds besides its chunk (Python, numpy, scikit-learn), for the estimate.
-WORKER_BASELINE_BYTES = 150 * 2**20
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """One dataset of a sweep (a single name of a ``[data]`` table)."""
-
-    name: str
-    n_train: int | None
-    n_test: int | None
-    noise: float | None
-    classes: int | None
-    data_seed: int
-
-    def as_dict(self) -> dict:
-        return {"name": self.name, "n_train": self.n_train, "n_test": self.n_test, "noise": self.noise,
-                "classes": self.classes, "data_seed": self.data_seed}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Setup:
     """What the runs of a chunk share: they train together along the model axis."""
 
-    dataset: Dataset
+    dataset: DatasetRef
     layers: tuple[int, ...]  # (n_0, ..., n_L), inputs and outputs from the dataset
     activation: str
     output: str  # "sigmoid" (2 classes) or "softmax"
@@ -190,7 +167,7 @@ class Chunk:
 
     setup: Setup
     runs: tuple[RunConfig, ...]
-    data: execute.Data = field(repr=False, compare=False)
+    data: Data = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -291,9 +268,9 @@ def make_plan(spec: SweepSpec) -> Plan:
     runs = []
     for data_spec in spec.data:
         for name in data_spec.dataset:
-            dataset = Dataset(name, data_spec.n_train, data_spec.n_test, data_spec.noise, data_spec.classes,
+            dataset = DatasetRef(name, data_spec.n_train, data_spec.n_test, data_spec.noise, data_spec.classes,
                               data_spec.data_seed)  # fmt: skip
-            info = execute.data_info(dataset)
+            info = data_info(dataset)
             output = "sigmoid" if info.n_classes == 2 else "softmax"
             n_out = 1 if info.n_classes == 2 else info.n_classes
             for hidden, activation in itertools.product(spec.model.architectures(), spec.model.activation):
@@ -334,7 +311,7 @@ def chunk_bytes(setup: Setup, K: int, m: int) -> int:
 
 def run_bytes(setup: Setup) -> int:
     """Bytes one run of ``setup`` needs; a ValueError (what to change) if it cannot fit in this machine's memory."""
-    m = execute.load_data(setup.dataset).X_train.shape[1]
+    m = load_data(setup.dataset).X_train.shape[1]
     return check_memory(chunk_bytes(setup, 1, m),
                         f"One run of {network_label(setup.layers)} on {m:,} examples recording {setup.n_records:,} losses",
                         "Use narrower or fewer hidden layers, fewer training examples, or fewer iterations or a larger "
@@ -359,7 +336,7 @@ def make_chunks(runs: Sequence[RunConfig], *, chunk_size: int = DEFAULT_CHUNK_SI
         by_setup.setdefault(run.setup, []).append(run)
     chunks = []
     for setup, group in by_setup.items():
-        data = execute.load_data(setup.dataset)
+        data = load_data(setup.dataset)
         fits = max(1, memory_budget // max(1, run_bytes(setup)))
         size = min(chunk_size, fits)
         count = -(-len(group) // size)
@@ -369,86 +346,3 @@ def make_chunks(runs: Sequence[RunConfig], *, chunk_size: int = DEFAULT_CHUNK_SI
         for start in range(0, len(group), size):
             chunks.append(Chunk(setup, tuple(group[start : start + size]), data))
     return chunks
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """What a sweep will take, before it runs.
-
-    Attributes
-    ----------
-    runs, chunks : int, to run (unfinished ones only)
-    seconds : float
-        Wall time with ``workers`` busy workers, from timing a few iterations of each group's chunk
-        shapes on this machine.
-    worker_bytes : int
-        Peak memory of one worker: its largest chunk plus :data:`WORKER_BASELINE_BYTES`.
-    driver_bytes : int
-        Results held by the driver at most (the chunks in flight) before they are committed.
-    store_bytes : int
-        Approximate growth of the SQLite store.
-    workers : int
-    """
-
-    runs: int
-    chunks: int
-    seconds: float
-    worker_bytes: int
-    driver_bytes: int
-    store_bytes: int
-    workers: int
-
-
-def estimate(chunks: Sequence[Chunk], *, workers: int) -> Estimate:
-    """Estimate the time and memory of training ``chunks`` with ``workers`` processes.
-
-    Times a few iterations of every distinct (setup, chunk size) here, in this process
-    (:func:`initlab.sweeps.execute.training_time`): a chunk takes fixed + iterations x per
-    iteration seconds, and the chunks go in order to whichever worker is free first.
-    """
-    workers = check_int("workers", workers, min_value=1)
-    timings: dict[tuple[Setup, int], tuple[float, float]] = {}
-    free_at = [0.0] * workers  # when each worker is next free: chunks go, in order, to the first free one
-    worker_bytes = 0
-    result_bytes = 0
-    store_bytes = 0
-    for chunk in chunks:
-        setup, K = chunk.setup, len(chunk.runs)
-        shape_key = (_without_iterations(setup), K)
-        if shape_key not in timings:
-            timings[shape_key] = execute.training_time(setup, K)
-        fixed, per_iteration = timings[shape_key]
-        heapq.heapreplace(free_at, free_at[0] + fixed + per_iteration * setup.iterations)
-        info = execute.data_info(setup.dataset)
-        worker_bytes = max(worker_bytes, chunk_bytes(setup, K, info.n_train) + info.bytes)
-        per_run = 8 * (parameter_count(setup.layers) + setup.n_records
-                       + (2 * execute.DIAGNOSTIC_FIELDS_COUNT * (len(setup.layers) - 1) if setup.diagnostics else 0))  # fmt: skip
-        result_bytes = max(result_bytes, K * per_run)
-        store_bytes += K * (per_run + 400)  # + the run's row and index entries
-    in_flight = 2 * workers
-    return Estimate(
-        runs=sum(len(c.runs) for c in chunks),
-        chunks=len(chunks),
-        seconds=max(free_at),
-        worker_bytes=worker_bytes + WORKER_BASELINE_BYTES,
-        driver_bytes=in_flight * result_bytes,
-        store_bytes=store_bytes,
-        workers=workers,
-    )
-
-
-def _without_iterations(setup: Setup) -> Setup:
-    return dataclasses.replace(setup, iterations=1)
-
-
-def format_seconds(s: float) -> str:
-    """``75.2`` -> ``"1 min 15 s"``."""
-    if not math.isfinite(s):
-        return "?"
-    if s < 60:
-        return f"{s:.1f} s"
-    minutes, seconds = divmod(round(s), 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"

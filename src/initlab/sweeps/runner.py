@@ -13,46 +13,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from initlab.jobs.executors import (
+    EXECUTORS,
+    check_scheduler,
+    default_workers,
+    open_executor,
+)
+from initlab.jobs.progress import Progress
+from initlab.storage import fresh_folder
 from initlab.validation import check_choice, check_int
 
-from . import execute, plan as planning
-from .executors import EXECUTORS, check_scheduler, default_workers, open_executor
+from . import plan as planning
 from .spec import SweepSpec
 from .store import STORE_NAME, Store
+from .worker import train_chunk
 
-__all__ = ["Progress", "SweepOutcome", "fresh_folder", "run_sweep"]
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Where a running sweep is; passed to the ``progress`` callback after every committed chunk.
-
-    Attributes
-    ----------
-    finished : runs done or failed so far (including those done before this call)
-    total : runs in the sweep
-    resumed : runs already done when this call started
-    failed : runs failed so far in this call
-    models : runs trained in this call
-    elapsed : seconds since this call started training
-    """
-
-    finished: int
-    total: int
-    resumed: int
-    failed: int
-    models: int
-    elapsed: float
-
-    @property
-    def models_per_second(self) -> float:
-        return self.models / self.elapsed if self.elapsed > 0 else 0.0
-
-    @property
-    def eta(self) -> float:
-        """Seconds left at the current rate (nan before the first chunk)."""
-        rate = self.models_per_second
-        return (self.total - self.finished) / rate if rate > 0 else float("nan")
+__all__ = ["SweepOutcome", "run_sweep"]
 
 
 @dataclass(frozen=True)
@@ -66,18 +42,6 @@ class SweepOutcome:
     trained: int  # runs trained by this call
     resumed: int  # runs already done before this call
     seconds: float
-
-
-def fresh_folder(out: Path, store_name: str = STORE_NAME) -> Path:
-    """``out`` if it holds no ``store_name`` (a sweep); else the first of ``out-2``, ``out-3``, ... that holds none."""
-    out = Path(out)
-    if not (out / store_name).exists():
-        return out
-    for n in range(2, 10_000):
-        candidate = out.with_name(f"{out.name}-{n}")
-        if not (candidate / store_name).exists():
-            return candidate
-    raise ValueError(f"no free folder next to '{out}' (tried up to {out.name}-9999). Give another --out.")  # pragma: no cover
 
 
 def run_sweep(
@@ -105,8 +69,8 @@ def run_sweep(
     scheduler : "tcp://host:port" of an existing Dask scheduler (executor "dask")
     chunk_size : most models trained together (:func:`initlab.sweeps.plan.make_chunks`)
     memory_budget : bytes a chunk's arrays may take
-    new : start over in a fresh folder (:func:`fresh_folder`) instead of resuming or refusing
-    progress : called with a :class:`Progress` at the start and after every committed chunk
+    new : start over in a fresh folder (:func:`initlab.storage.fresh_folder`) instead of resuming or refusing
+    progress : called with a :class:`initlab.jobs.progress.Progress` at the start and after every committed chunk
 
     Returns
     -------
@@ -127,7 +91,7 @@ def run_sweep(
     workers = default_workers() if workers is None else check_int("workers", workers, min_value=1)
     chunk_size = check_int("chunk_size", chunk_size, min_value=1)
     memory_budget = check_int("memory_budget", memory_budget, min_value=1)
-    out = fresh_folder(Path(out)) if new else Path(out)
+    out = fresh_folder(Path(out), STORE_NAME) if new else Path(out)
     the_plan = planning.make_plan(spec)
     if spec_text is None:
         spec_text = json.dumps(spec.to_dict(), indent=1, sort_keys=True)
@@ -152,7 +116,7 @@ def run_sweep(
         report()
         if chunks:
             with open_executor(executor, workers=workers, scheduler=scheduler) as imap:
-                for results in imap(execute.train_chunk, chunks):
+                for results in imap(train_chunk, chunks):
                     newly_done = store.commit(results)
                     trained += newly_done
                     failed += sum(r.status == "failed" for r in results)

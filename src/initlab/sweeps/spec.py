@@ -63,7 +63,7 @@ from typing import Any
 from initlab import activations, initializers
 from initlab.validation import check_choice, check_int, check_real
 
-from . import execute
+from . import catalogue
 
 __all__ = [
     "DataSpec",
@@ -138,7 +138,7 @@ class DataSpec:
     data_seed: int = 0  # the data's own seed (circles with the default sizes and 0: the notebook's data)
 
     def __post_init__(self):
-        allowed = execute.available_datasets()
+        allowed = catalogue.available_datasets()
         names = _values("dataset", self.dataset, lambda n, v: check_choice(n, v, allowed), example='dataset = "circles"')
         object.__setattr__(self, "dataset", names)
         if self.n_train is not None:
@@ -263,11 +263,11 @@ class OptimizerSpec:
     options: tuple[tuple[str, Any], ...] = ()  # e.g. {"beta1": 0.9} or {"batch_size": 64}
 
     def __post_init__(self):
-        check_choice("name", self.name, execute.available_optimizers())
+        check_choice("name", self.name, catalogue.available_optimizers())
         lrs = _values("learning_rate", self.learning_rate, _positive_real, example="learning_rate = [0.01, 0.1]")
         object.__setattr__(self, "learning_rate", lrs)
         options = _options("options", self.options if isinstance(self.options, Mapping) else dict(self.options))
-        execute.check_optimizer(self.name, dict(options))
+        catalogue.check_optimizer(self.name, dict(options))
         object.__setattr__(self, "options", options)
 
 
@@ -306,7 +306,7 @@ class SweepSpec:
         if not isinstance(self.diagnostics, bool):
             raise TypeError(f"The 'diagnostics' parameter must be true or false. Got {self.diagnostics!r} instead.")
         object.__setattr__(self, "loss_threshold", _positive_real("loss_threshold", self.loss_threshold))
-        check_choice("engine", self.engine, execute.available_engines())
+        check_choice("engine", self.engine, catalogue.available_engines())
         object.__setattr__(self, "base_seed", check_int("base_seed", self.base_seed, min_value=0))
         object.__setattr__(self, "name", _string("name", self.name))
 

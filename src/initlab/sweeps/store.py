@@ -28,23 +28,22 @@ This module only does I/O; it does not train or compute statistics.
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from .. import storage
-from .execute import DIAGNOSTIC_FIELDS, RunResult
+from ..jsonable import finite_or_none
+from .catalogue import DIAGNOSTIC_FIELDS
 from .spec import SweepSpec
+from .worker import RunResult
 
 __all__ = ["STORE_NAME", "RunRow", "SpecConflict", "Store", "StoreMissing"]
 
 STORE_NAME = "sweep.sqlite"
-FORMAT = "initlab-sweep-1"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -143,15 +142,15 @@ def _array(b: bytes) -> np.ndarray:
     return np.frombuffer(b, dtype="<f8").copy()
 
 
-def _sql_real(x: float):
-    return float(x) if math.isfinite(x) else None  # SQLite has no NaN; NULL reads back as nan
-
-
-class Store:
+class Store(storage.SQLiteStore):
     """An open sweep store. Use :meth:`create` (the driver, the only writer) or :meth:`open` (readers)."""
 
-    def __init__(self, connection: sqlite3.Connection, path: Path, *, writer: bool):
-        self._db, self.path, self.writer = connection, path, writer
+    NAME = STORE_NAME
+    FORMAT = "initlab-sweep-1"
+    SCHEMA = _SCHEMA
+    KIND = "sweep"
+    COMMAND = "initlab sweep run"
+    MISSING = StoreMissing
 
     # ---- opening -----------------------------------------------------------------------------
     @classmethod
@@ -163,51 +162,19 @@ class Store:
         SpecConflict
             The store holds a different spec (by :meth:`SweepSpec.fingerprint`).
         """
-        folder = Path(folder)
-        path = folder / STORE_NAME
-        with storage.creating(path, _SCHEMA) as (db, meta):
-            fingerprint = spec.fingerprint()
-            if meta and meta.get("fingerprint") != fingerprint:
-                stored = json.loads(meta.get("spec_json", "{}")).get("name", "?")
-                raise SpecConflict(
-                    f"'{folder}' holds another sweep ({stored!r}, spec {meta.get('fingerprint', '?')[:12]}); this spec "
-                    f"({spec.name!r}, {fingerprint[:12]}) differs. Run with --new to start over in a fresh folder, or give "
-                    "another --out."
-                )
-            values = {"spec_json": json.dumps(spec.to_dict(), sort_keys=True), "spec_text": spec_text,
-                      "fingerprint": fingerprint, "diagnostic_fields": json.dumps(DIAGNOSTIC_FIELDS)}  # fmt: skip
-            if not meta:
-                values |= {"format": FORMAT, "created": repr(time.time())}
-            db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", values.items())
-        return cls(db, path, writer=True)
+        fingerprint = spec.fingerprint()
 
-    @classmethod
-    def open(cls, folder) -> Store:
-        """Open ``folder``'s store for reading.
-
-        Raises
-        ------
-        StoreMissing
-            No ``sweep.sqlite`` there, or not one of this format.
-        """
-        folder = Path(folder)
-        path = folder / STORE_NAME
-        if not path.is_file():
-            raise StoreMissing(
-                f"'{folder}' holds no sweep ({STORE_NAME} not found). Give the --out folder of `initlab sweep run`."
+        def conflict(meta: dict[str, str]) -> SpecConflict:
+            stored = json.loads(meta.get("spec_json", "{}")).get("name", "?")
+            return SpecConflict(
+                f"'{folder}' holds another sweep ({stored!r}, spec {meta.get('fingerprint', '?')[:12]}); this spec "
+                f"({spec.name!r}, {fingerprint[:12]}) differs. Run with --new to start over in a fresh folder, or give "
+                "another --out."
             )
-        db, _ = storage.open_read_only(path, fmt=FORMAT, missing=StoreMissing, what="sweep store")
-        return cls(db, path, writer=False)
 
-    def close(self) -> None:
-        storage.close(self._db)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
+        values = {"spec_json": json.dumps(spec.to_dict(), sort_keys=True), "spec_text": spec_text,
+                  "diagnostic_fields": json.dumps(DIAGNOSTIC_FIELDS)}  # fmt: skip
+        return cls._create(folder, fingerprint, values, refresh=values, conflict=conflict)
 
     # ---- writing (the driver) ----------------------------------------------------------------
     def add_runs(self, runs: Iterable) -> int:
@@ -236,8 +203,8 @@ class Store:
                     "UPDATE runs SET status = ?, message = ?, final_loss = ?, train_accuracy = ?, test_accuracy = ?, "
                     "diverged_at = ?, init_seconds = ?, train_seconds = ?, worker = ?, finished_at = ?, "
                     "attempts = attempts + 1 WHERE id = ?",
-                    (r.status, r.message or None, _sql_real(r.final_loss), _sql_real(r.train_accuracy),
-                     _sql_real(r.test_accuracy), r.diverged_at if r.diverged_at >= 0 else None, r.init_seconds,
+                    (r.status, r.message or None, finite_or_none(r.final_loss), finite_or_none(r.train_accuracy),
+                     finite_or_none(r.test_accuracy), r.diverged_at if r.diverged_at >= 0 else None, r.init_seconds,
                      r.train_seconds, r.worker, time.time(), run_id),
                 )  # fmt: skip
                 if r.status != "done":
@@ -251,9 +218,6 @@ class Store:
         return done
 
     # ---- reading -----------------------------------------------------------------------------
-    def meta(self) -> dict[str, str]:
-        return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
-
     def spec(self) -> SweepSpec:
         """The stored spec."""
         meta = self.meta()

@@ -1,24 +1,24 @@
-"""Where chunks train: in this process, a local process pool, or a Dask cluster.
+"""Where a job's pieces run: in this process, a local process pool, or a Dask cluster.
 
-Every executor maps a function over chunks and yields the results as they finish (in any order),
-with at most ``2 x workers`` chunks submitted and not yet collected: the driver holds a bounded
-number of results however large the sweep. The same chunk gives the same numbers on any of them
-(:mod:`initlab.sweeps.execute`).
+A job (a sweep's chunks, a study's units) is a function mapped over pieces. Every executor yields
+the results as they finish (in any order), with at most ``2 x workers`` pieces submitted and not
+yet collected: the driver holds a bounded number of results however large the job. A piece gives
+the same numbers on any of them (its randomness comes from its own streams, :mod:`initlab.seeding`).
 
 ``local``
     ``workers == 1``: in the driver process. Otherwise a
     :class:`concurrent.futures.ProcessPoolExecutor` with the ``forkserver`` start method (``spawn``
     where there is none); workers pin BLAS to one thread and ignore SIGINT (the driver handles
     Ctrl-C and stops them) and exit when the driver is gone, even after ``kill -9``. If a worker
-    dies (e.g. killed for memory), the pool is rebuilt and its chunks are tried again, at most
+    dies (e.g. killed for memory), the pool is rebuilt and its pieces are tried again, at most
     :data:`MAX_ATTEMPTS` times each.
 ``dask``
     A ``distributed.LocalCluster`` of ``workers`` one-thread processes on 127.0.0.1, or an existing
-    cluster given by its scheduler address. Dask reschedules the chunks of a worker that dies.
+    cluster given by its scheduler address. Dask reschedules the pieces of a worker that dies.
 
 A compiled engine's threads (numba's ``prange`` over models) get the cores shared out among the
 workers of a local pool or LocalCluster (``NUMBA_NUM_THREADS``), so that they do not oversubscribe.
-    Dask is an optional dependency (``pip install 'initlab[dask]'``), imported only here.
+Dask is an optional dependency (``pip install 'initlab[dask]'``), imported only here.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from initlab.validation import check_choice, check_int, excerpt
 __all__ = ["EXECUTORS", "MAX_ATTEMPTS", "default_workers", "open_executor"]
 
 EXECUTORS = ("local", "dask")
-MAX_ATTEMPTS = 3  # a chunk whose worker died this often fails the sweep (it is probably what kills it)
+MAX_ATTEMPTS = 3  # a piece whose worker died this often fails the job (it is probably what kills it)
 
 
 def default_workers() -> int:
@@ -90,7 +90,7 @@ def _thread_env(workers: int) -> dict[str, str]:
 
 
 def _worker_init(driver_alive, env: dict[str, str]) -> None:
-    """In each worker: leave Ctrl-C to the driver; one BLAS thread (the chunks are the parallelism);
+    """In each worker: leave Ctrl-C to the driver; one BLAS thread (the pieces are the parallelism);
     exit as soon as the driver is gone (``driver_alive`` reads EOF)."""
     import signal
     import threading
@@ -199,7 +199,7 @@ class _LocalPool:
                 try:
                     result = future.result()
                 except BrokenProcessPool:
-                    # Every chunk in flight is lost with the pool: rebuild it and try them again.
+                    # Every piece in flight is lost with the pool: rebuild it and try them again.
                     queue.append((index, item))
                     queue.extend(in_flight.values())
                     in_flight.clear()

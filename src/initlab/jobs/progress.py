@@ -1,24 +1,71 @@
-"""How a running sweep shows its progress on stderr: a rich bar, plain lines, or nothing.
+"""How far a running job (a sweep, a study) is, and how that shows on stderr.
 
-A terminal gets a bar with runs done/total, models per second and the time left; anything else
-(a log file, CI) gets a plain line at most every ``interval`` seconds and at the end; ``quiet``
-shows nothing. Used by the command line only: the library reports through a callback
-(:class:`initlab.sweeps.runner.Progress`).
+The library reports through a callback: the driver of a job calls ``progress(Progress(...))`` at
+the start and after every committed piece (:class:`Progress`). The command line passes a
+:class:`ProgressDisplay`: a terminal gets a rich bar with pieces done/total, the rate and the time
+left; anything else (a log file, CI) a plain line at most every ``interval`` seconds and at the
+end; ``quiet`` shows nothing.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import time
+from dataclasses import dataclass
 
-from .plan import format_seconds
-from .runner import Progress
+__all__ = ["Progress", "ProgressDisplay", "format_seconds"]
 
-__all__ = ["ProgressDisplay"]
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a running job is; passed to the ``progress`` callback after every committed piece.
+
+    The counts are of a sweep's runs or a study's units ("items" below).
+
+    Attributes
+    ----------
+    finished : items done or failed so far (including those done before this call)
+    total : items in the job
+    resumed : items already done when this call started
+    failed : items failed so far in this call
+    models : items trained (measured) in this call
+    elapsed : seconds since this call started training
+    """
+
+    finished: int
+    total: int
+    resumed: int
+    failed: int
+    models: int
+    elapsed: float
+
+    @property
+    def models_per_second(self) -> float:
+        return self.models / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float:
+        """Seconds left at the current rate (nan before the first piece)."""
+        rate = self.models_per_second
+        return (self.total - self.finished) / rate if rate > 0 else float("nan")
+
+
+def format_seconds(s: float) -> str:
+    """``75.2`` -> ``"1 min 15 s"``."""
+    if not math.isfinite(s):
+        return "?"
+    if s < 60:
+        return f"{s:.1f} s"
+    minutes, seconds = divmod(round(s), 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
 
 
 class ProgressDisplay:
-    """A ``progress`` callback for :func:`initlab.sweeps.run_sweep`; use as a context manager."""
+    """A ``progress`` callback for :func:`initlab.sweeps.run_sweep` and :func:`initlab.studies.execute`; use as a context manager."""
 
     def __init__(self, *, quiet: bool = False, stream=None, interval: float = 5.0, tty: bool | None = None,
                  what: str = "sweep", items: str = "runs"):
@@ -55,7 +102,13 @@ class ProgressDisplay:
     def _update_bar(self, p: Progress) -> None:
         if self._bar is None:
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+            from rich.progress import Progress as Bar
 
             self._bar = Bar(TextColumn(self.what), BarColumn(), MofNCompleteColumn(), TextColumn(self.items),
                             TextColumn("{task.fields[rate]}"), TextColumn("ETA {task.fields[eta]}"), TimeElapsedColumn(),
