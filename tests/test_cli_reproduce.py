@@ -30,6 +30,7 @@ def default_run(tmp_path_factory):
     return code, out, stdout.getvalue(), stderr.getvalue()
 
 
+@pytest.mark.slow
 def test_default_run_writes_every_output(default_run):
     code, out, stdout, stderr = default_run
     assert code == 0, stderr
@@ -46,6 +47,7 @@ def test_default_run_writes_every_output(default_run):
         assert "83.00%" in stdout and "86.00%" in stdout
 
 
+@pytest.mark.slow
 def test_results_json_holds_the_notebooks_costs(default_run):
     _, out, _, _ = default_run
     results = json.loads((out / "results.json").read_text())
@@ -71,6 +73,7 @@ def test_results_json_holds_the_notebooks_costs(default_run):
     assert results["timings"]["wall_seconds"] > 0
 
 
+@pytest.mark.slow
 def test_report_is_self_contained(default_run):
     _, out, _, _ = default_run
     page = (out / "report.html").read_text()
@@ -99,6 +102,7 @@ print(json.dumps({"used": result.arithmetic, "here": course.arithmetic_in_use(),
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shell", list(USER_SHELLS))
 @pytest.mark.parametrize("arithmetic", ["native", "notebook"])
 def test_reproduce_run_equals_the_notebook_model_bit_for_bit(arithmetic, shell):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,8 +158,9 @@ BAD_ARGUMENTS = [
     (["--init-option", "mode=fan_in", "--init-option", "mode=fan_out"], "mode is given twice"),
     (["--optimizer", "adamw"], "The '--optimizer' option must be one of {'gd', 'sgd', 'momentum', 'adam'}"),
     (["--optimizer", "adam", "--optimizer-option", "beta1=1.5"], "'--optimizer' adam beta1=1.5: The 'beta1' parameter must be in [0, 1)"),
-    (["--batch-size", "64"], "'--batch-size' goes with --optimizer sgd, momentum or adam"),
-    (["--optimizer", "sgd", "--batch-size", "301"], "between 1 and the 300 training examples of circles. Got 301"),
+    (["--batch-size", "64"], "The '--batch-size' option goes with a minibatch optimizer ('sgd', 'momentum' or 'adam'); optimizer 'gd'"),
+    (["--optimizer", "sgd", "--batch-size", "301"], "The '--batch-size' option must be <= 300. Got 301"),
+    (["--optimizer", "sgd", "--batch-size", "0"], "The '--batch-size' option must be >= 1. Got 0"),
     (["--seeds", "0"], "The '--seeds' option must be >= 1"),
     (["--iterations", "0"], "The '--iterations' option must be >= 1"),
     (["--iterations", "ten"], "Invalid value for '--iterations'"),

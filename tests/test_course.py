@@ -91,6 +91,7 @@ def assert_predictions_match(got_text, want_text):
         assert len(ops) <= len(broken)
 
 
+@pytest.mark.slow
 def test_notebook_cells_print_the_notebooks_numbers(notebook_arithmetic_output):
     """All 45 cost lines to 1e-9 (inf included), the 6 accuracies exactly, initializer printouts, predictions."""
     out = notebook_arithmetic_output
@@ -103,6 +104,7 @@ def test_notebook_cells_print_the_notebooks_numbers(notebook_arithmetic_output):
     assert_predictions_match(out, EXPECTED)
 
 
+@pytest.mark.slow
 def test_native_arithmetic_differs_only_where_training_is_chaotic(native_output):
     """Without the notebook's kernels, zeros and He still print the notebook's costs to 1e-9.
 

@@ -411,6 +411,7 @@ def test_zero_hadamard_is_algorithm_1_of_the_paper(shape):
     assert I.available()["zero_hadamard"].endswith("(alias of ZerO)")
 
 
+@pytest.mark.slow
 def test_zero_hadamard_trains_the_notebook_network_where_zeros_cannot():
     """Deterministic end to end (no random draw, full batch), so exact counts are the claim, not a lucky seed."""
     from initlab import course

@@ -1,21 +1,26 @@
 """The ``initlab`` command line: parsing and printing only; the library does the work.
 
 ``main(argv=None)`` is the entry point (tests call ``main(["reproduce", ...])``). Bad input never
-shows a traceback: one line on stderr, exit status 2.
+shows a traceback: one line on stderr, exit status 2 (a :class:`initlab.console.UserError`, or a
+library's ValueError turned into one there). The commands: ``reproduce``, ``train``, ``initializers``,
+``datasets``, ``playground``, ``study``, ``report`` (a sweep's or a study's page) here; the ``sweep``
+group in :mod:`initlab.sweeps.cli`, registered below.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
 import typer
 
+from .console import UserError, as_option, check_output_folder, err, print_table, user_input, write_error
 from .storage import StoreError
+from .sweeps.cli import register as register_sweeps
 
 app = typer.Typer(
     name="initlab",
@@ -25,10 +30,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-
-
-class UserError(Exception):
-    """A problem with what the user asked for; printed as one line, exit status 2."""
 
 
 @app.callback()
@@ -59,23 +60,21 @@ def reproduce(
     """
     from .reproduce import INITIALIZATIONS, ReproduceConfig, run
 
-    try:
+    with user_input():
         config = ReproduceConfig(iterations=iterations, learning_rate=learning_rate, seed=seed, arithmetic=arithmetic)
-    except (TypeError, ValueError) as exc:
-        raise UserError(_as_option(str(exc))) from None
-    _check_output_folder(out)
+    check_output_folder(out)
 
     with _Progress(INITIALIZATIONS, config.iterations, quiet=quiet) as progress:
         result = run(config, progress=progress.update)
 
     from .report import reproduce as report
 
-    _print_table(report.SUMMARY_HEADER, report.summary_rows(result), title=_table_title(result))
+    print_table(report.SUMMARY_HEADER, report.summary_rows(result), title=_table_title(result))
     try:
         paths = report.write(result, out)
     except OSError as exc:
-        raise UserError(f"could not write to '--out' {out}: {exc.strerror or exc}. Choose a folder you can write to.") from None
-    _err(f"wrote {len(paths)} files to {out}/ (open {paths['report.html']} in a browser)")
+        raise write_error(out, exc) from None
+    err(f"wrote {len(paths)} files to {out}/ (open {paths['report.html']} in a browser)")
 
 
 _TRAIN_OUT = Path("initlab-out/train")
@@ -113,50 +112,27 @@ def train(
     All seeds train together along the model axis. Prints a table (or --json) and writes loss curves
     with a band over seeds, the decision boundary of the median seed (2-D data) and results.json to --out.
     """
-    from . import datasets, initializers, optimizers
-    from .network import MLP
+    from . import initializers, optimizers
     from .report import train as report
-    from .budget import check_memory, training_bytes
-    from .training import check_iterations, initialize_and_train
-    from .validation import check_choice, check_int, check_real
+    from .training import initialize_and_train
+    from .validation import check_choice
 
-    try:
-        data = _load_training_data(datasets, dataset, csv, target, test_fraction, n_train, n_test, noise, classes, data_seed)
-        net_layers = data.check_layers(_parse_layers(layers) if layers is not None else data.default_layers())
-        check_choice("activation", activation, _activations())
-        net = MLP(net_layers, activation, data.output)
-        iterations = check_iterations(iterations)
-        seeds = check_int("seeds", seeds, min_value=1, max_value=100_000)
-        seed = check_int("seed", seed, min_value=0)
-        record_every = max(1, iterations // 100) if record_every is None else check_int("record_every", record_every, min_value=1)
-        learning_rate = check_real("learning_rate", learning_rate, min_value=0.0, min_inclusive=False)
+    with user_input():
+        data = _training_data(dataset, csv, target, test_fraction, n_train, n_test, noise, classes, data_seed)
+        net = _network(data, layers, activation)
+        iterations, seeds, seed, record_every, learning_rate = _schedule(iterations, seeds, seed, record_every, learning_rate)
         check_choice("optimizer", optimizer, optimizers.available())
-        m = data.X_train.shape[1]
-        check_memory(training_bytes(net.layers, seeds, m, iterations // record_every + 1),
-                     f"Training {seeds} model{'s' * (seeds > 1)} of {'-'.join(map(str, net.layers))} on {m:,} examples",
-                     "Use fewer --seeds, narrower --layers or fewer training examples.")  # fmt: skip
-    except (TypeError, ValueError) as exc:
-        raise UserError(_as_option(str(exc))) from None
+        _check_training_memory(net, data, seeds, records=iterations // record_every + 1)
     init_options = _parse_options("--init-option", init_option)
-    try:
-        init_fn = initializers.get(init, **init_options)
-    except (TypeError, ValueError) as exc:
-        raise UserError(f"'--init' {init}{_options_text(init_options)}: {exc}") from None
+    init_fn = _bound("--init", init, init_options, initializers.get)
     opt_options = _parse_options("--optimizer-option", optimizer_option)
-    try:
-        opt = optimizers.get(optimizer, **opt_options)
-    except (TypeError, ValueError) as exc:
-        raise UserError(f"'--optimizer' {optimizer}{_options_text(opt_options)}: {exc}") from None
-    if batch_size is not None:
-        if opt.full_batch:
-            raise UserError(f"'--batch-size' goes with --optimizer sgd, momentum or adam; {optimizer} is the notebook's full-batch gradient descent.")  # fmt: skip
-        m = data.X_train.shape[1]
-        if not 1 <= batch_size <= m:
-            raise UserError(f"The '--batch-size' option must be between 1 and the {m} training examples of {data.name}. Got {batch_size} instead.")  # fmt: skip
-    _check_output_folder(out)
+    opt = _bound("--optimizer", optimizer, opt_options, optimizers.get)
+    with user_input():
+        batch_size = optimizers.check_batch_size(batch_size, opt, data.X_train.shape[1], name="--batch-size")
+    check_output_folder(out)
 
     if not as_json:
-        _err(f"data: {data.description}")
+        err(f"data: {data.description}")
     with _TrainProgress(iterations, seeds, enabled=not (as_json or quiet)) as progress:
         history = initialize_and_train(
             net, data.X_train, data.Y_train, init=init_fn, models=seeds, rng=seed, learning_rate=learning_rate,
@@ -170,55 +146,12 @@ def train(
         "batch_size": batch_size, "iterations": iterations, "record_every": record_every, "seeds": seeds,
         "seed": seed, "data_seed": data_seed,
     }  # fmt: skip
-    run = report.TrainRun(config, data, net, history)
-    try:
-        paths = report.write(run, out)
-    except OSError as exc:
-        raise UserError(f"could not write to '--out' {out}: {exc.strerror or exc}. Choose a folder you can write to.") from None
-    if as_json:
-        sys.stdout.write(json.dumps(report.to_json(run)) + "\n")
-        return
-    _print_table(report.SUMMARY_HEADER, report.summary_rows(run), title=report.title(run))
-    _err(f"wrote {len(paths)} files to {out}/ ({', '.join(paths)})")
+    _show_training(report.TrainRun(config, data, net, history), out, as_json=as_json)
 
 
-@app.command("initializers")
-def list_initializers() -> None:
-    """List every weight initializer with its formula and options (for --init and --init-option)."""
-    import inspect
-
-    from . import initializers
-
-    names = initializers.available()
-    width = max(map(len, names))
-    for name, summary in names.items():
-        print(f"{name:<{width}}  {summary}")
-        factory = getattr(initializers, name, None)
-        if callable(factory):
-            options = [p.name + (" (required)" if p.default is p.empty else f"={p.default!r}")
-                       for p in inspect.signature(factory).parameters.values()]  # fmt: skip
-            print(f"{'':<{width}}  options: {', '.join(options) if options else 'none'}")
-
-
-@app.command("datasets")
-def list_datasets() -> None:
-    """List the built-in data sets (for --dataset); --csv FILE --target COLUMN trains on your own."""
-    from . import datasets
-
-    names = datasets.available()
-    width = max(map(len, names))
-    for name, summary in names.items():
-        print(f"{name:<{width}}  {summary}")
-
-
-def _activations():
-    from .activations import available
-
-    return available()
-
-
-def _load_training_data(datasets, dataset, csv, target, test_fraction, n_train, n_test, noise, classes, data_seed):
+def _training_data(dataset, csv, target, test_fraction, n_train, n_test, noise, classes, data_seed):
     """The Dataset the train flags ask for (built-in or CSV), or a ValueError/UserError naming the flag."""
+    from . import datasets
     from .validation import check_choice, check_int
 
     if data_seed is not None:
@@ -230,9 +163,9 @@ def _load_training_data(datasets, dataset, csv, target, test_fraction, n_train, 
         if test_fraction is not None:
             raise UserError("'--test-fraction' goes with '--csv'; size a built-in set's split with --n-train and --n-test.")
         name = check_choice("dataset", "circles" if dataset is None else dataset, datasets.available())
-        sized = any(v is not None for v in builtin_flags.values())
-        # No --data-seed: the notebook's circles (rng=None) when nothing else is asked, else seed 0.
-        rng = data_seed if data_seed is not None else (None if name == "circles" and not sized else 0)
+        # No --data-seed: the notebook's circles (rng=None) when its options are asked for, else seed 0.
+        notebook = datasets.is_notebook_data(name, n_train=n_train, n_test=n_test, noise=noise, classes=classes)
+        rng = data_seed if data_seed is not None else (None if notebook else 0)
         return datasets.load(name, n_train=n_train, n_test=n_test, noise=noise, classes=classes, rng=rng)
     if dataset is not None:
         raise UserError("'--dataset' and '--csv' are alternatives: pass one of them.")
@@ -243,6 +176,90 @@ def _load_training_data(datasets, dataset, csv, target, test_fraction, n_train, 
         raise UserError(f"'--csv' needs '--target COLUMN', the name of the class column of {csv}.")
     return datasets.from_csv(csv, target=target, test_fraction=0.25 if test_fraction is None else test_fraction,
                              rng=0 if data_seed is None else data_seed)  # fmt: skip
+
+
+def _network(data, layers: str | None, activation: str):
+    """The MLP of --layers (default: features, 10, 5, outputs) and --activation, fitted to ``data``'s
+    features and classes; a ValueError naming the option otherwise."""
+    from .activations import available
+    from .network import MLP
+    from .validation import check_choice
+
+    net_layers = data.check_layers(_parse_layers(layers) if layers is not None else data.default_layers())
+    check_choice("activation", activation, available())
+    return MLP(net_layers, activation, data.output)
+
+
+def _schedule(iterations, seeds, seed, record_every, learning_rate):
+    """The checked ``(iterations, seeds, seed, record_every, learning_rate)`` of ``initlab train``
+    (``record_every`` defaults to iterations / 100), or a ValueError/TypeError naming the option."""
+    from .training import check_iterations
+    from .validation import check_int, check_real
+
+    iterations = check_iterations(iterations)
+    seeds = check_int("seeds", seeds, min_value=1, max_value=100_000)
+    seed = check_int("seed", seed, min_value=0)
+    record_every = max(1, iterations // 100) if record_every is None else check_int("record_every", record_every, min_value=1)
+    learning_rate = check_real("learning_rate", learning_rate, min_value=0.0, min_inclusive=False)
+    return iterations, seeds, seed, record_every, learning_rate
+
+
+def _check_training_memory(net, data, seeds: int, *, records: int) -> None:
+    """Refuse (ValueError) a training this machine lacks the memory for, before it starts."""
+    from .budget import check_memory, training_bytes
+
+    m = data.X_train.shape[1]
+    check_memory(training_bytes(net.layers, seeds, m, records),
+                 f"Training {seeds} model{'s' * (seeds > 1)} of {'-'.join(map(str, net.layers))} on {m:,} examples",
+                 "Use fewer --seeds, narrower --layers or fewer training examples.")  # fmt: skip
+
+
+def _bound(flag: str, name: str, options: dict, get):
+    """``get(name, **options)`` (an initializer or an optimizer with its options bound), or a UserError
+    quoting the flag and the options as given."""
+    try:
+        return get(name, **options)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"'{flag}' {name}{_options_text(options)}: {exc}") from None
+
+
+def _show_training(run, out: Path, *, as_json: bool) -> None:
+    """Write a training run's files to --out, then print its table and where the files went (or its --json)."""
+    from .report import train as report
+
+    try:
+        paths = report.write(run, out)
+    except OSError as exc:
+        raise write_error(out, exc) from None
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_json(run)) + "\n")
+        return
+    print_table(report.SUMMARY_HEADER, report.summary_rows(run), title=report.title(run))
+    err(f"wrote {len(paths)} files to {out}/ ({', '.join(paths)})")
+
+
+@app.command("initializers")
+def list_initializers() -> None:
+    """List every weight initializer with its formula and options (for --init and --init-option)."""
+    from . import initializers
+
+    listing = initializers.describe()
+    width = max(map(len, listing))
+    for name, entry in listing.items():
+        print(f"{name:<{width}}  {entry['summary']}")
+        options = [o["name"] + (" (required)" if o["required"] else f"={o['default']!r}") for o in entry["options"]]
+        print(f"{'':<{width}}  options: {', '.join(options) if options else 'none'}")
+
+
+@app.command("datasets")
+def list_datasets() -> None:
+    """List the built-in data sets (for --dataset); --csv FILE --target COLUMN trains on your own."""
+    from . import datasets
+
+    names = datasets.available()
+    width = max(map(len, names))
+    for name, summary in names.items():
+        print(f"{name:<{width}}  {summary}")
 
 
 def _parse_layers(text: str) -> tuple[int, ...]:
@@ -311,51 +328,12 @@ class _TrainProgress:
         return False
 
 
-def _as_option(message: str) -> str:
-    """'The 'learning_rate' parameter ...' -> 'The '--learning-rate' option ...'."""
-    import re
-
-    return re.sub(r"The '(\w+)' parameter", lambda m: f"The '--{m.group(1).replace('_', '-')}' option", message)
-
-
-def _check_output_folder(out: Path) -> None:
-    """Refuse an --out that is a file or lies where nothing can be written, before any work is done."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"'--out' {out} is an existing file, not a folder. Give a folder path (it is created if missing).")
-    probe = out
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise UserError(f"'--out' {out} cannot be created: {probe} is a file. Give a folder path.")
-    try:
-        with tempfile.TemporaryFile(dir=probe):
-            pass
-    except OSError as exc:
-        raise UserError(f"'--out' {out} is not writable ({exc.strerror or exc} in {probe}). Choose a folder you can write to.") from None
-
-
 def _table_title(result) -> str:
     cfg = result.config
     title = f"Initialization notebook, seed {cfg.seed}, lr {cfg.learning_rate:g}, {cfg.iterations:,} iterations ({result.arithmetic} arithmetic)"
     if not cfg.is_notebook_default:
         title += " -- not the notebook's settings: its table depends on them"
     return title
-
-
-def _print_table(header, rows, *, title: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    for i, h in enumerate(header):
-        table.add_column(h, justify="right" if i in (1, 2, 3) else "left", no_wrap=i == 0)
-    for row in rows:
-        table.add_row(*row)
-    Console(width=max(140, Console().width)).print(table)
-
-
-def _err(line: str) -> None:
-    print(line, file=sys.stderr)
 
 
 class _Progress:
@@ -380,7 +358,7 @@ class _Progress:
         if self.bar is not None:
             self.bar.update(self.tasks[name], completed=done)
         elif not self.quiet and done == total:
-            _err(f"{name}: trained {total:,} iterations")
+            err(f"{name}: trained {total:,} iterations")
 
     def __exit__(self, *exc):
         if self.bar is not None:
@@ -416,8 +394,8 @@ def playground(
     except OSError as exc:
         raise UserError(f"could not listen on {host}:{port}: {exc.strerror or exc}. Choose another --port or --host.") from None
     if not is_loopback(host):
-        _err(f"initlab: warning: --host {host} is not a loopback address: anyone who can reach this machine can use the playground and its CPU.")  # fmt: skip
-    _err(f"initlab playground on http://{'[' + host + ']' if ':' in host else host}:{port}/ (Ctrl-C stops it)")
+        err(f"initlab: warning: --host {host} is not a loopback address: anyone who can reach this machine can use the playground and its CPU.")  # fmt: skip
+    err(f"initlab playground on http://{'[' + host + ']' if ':' in host else host}:{port}/ (Ctrl-C stops it)")
     try:
         serve(host, port, open_browser=open_browser, allow_origins=origins)
     except OSError as exc:
@@ -441,19 +419,19 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as exc:
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
-        _err("initlab: interrupted; nothing was written")
+        err("initlab: interrupted; nothing was written")
         return 130
     except (UserError, StoreError) as exc:
-        _err(f"initlab: error: {_one_line(str(exc))}")
+        err(f"initlab: error: {_one_line(str(exc))}")
         return 2
     except sqlite3.OperationalError as exc:  # a store's write failed mid-run (a full disk): what was committed stays
-        _err(f"initlab: error: the store could not be written ({exc}). What was committed is kept: free space and run "
+        err(f"initlab: error: the store could not be written ({exc}). What was committed is kept: free space and run "
              "the same command again to resume.")
         return 2
     except Exception as exc:
         # Usage errors (typer's click, vendored or not): one line, not click's usage box.
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
-            _err(f"initlab: error: {_one_line(_usage_message(exc))}")
+            err(f"initlab: error: {_one_line(_usage_message(exc))}")
             return 2
         raise
 
@@ -498,8 +476,8 @@ def study(
     `initlab report OUT` to draw the report again.
     """
     from . import studies
+    from .jobs.executors import check_scheduler
     from .studies.store import StudyConflict, StudyStore
-    from .sweeps.executors import check_scheduler
     from .validation import check_choice, check_int
 
     if name is None or name == "list":
@@ -528,7 +506,7 @@ def study(
             # one study: --out itself; otherwise NAME (or NAME-quick) under --out of 'all' or initlab-out/study
             own = key if size == "default" else f"{key}-{size}"
             folder = out if name != "all" and out is not None else (base or _STUDY_OUT) / own
-            _check_output_folder(folder)
+            check_output_folder(folder)
             if (folder / "sweep.sqlite").exists() and not new:
                 raise ValueError(f"'--out' {folder} holds a sweep. Give another --out for the study, or add --new.")
             if not new:
@@ -537,7 +515,7 @@ def study(
     except StudyConflict as exc:
         raise UserError(str(exc)) from None
     except (TypeError, ValueError) as exc:
-        raise UserError(_as_option(str(exc).replace("The 'study' parameter", "NAME"))) from None
+        raise UserError(as_option(str(exc).replace("The 'study' parameter", "NAME"))) from None
     done = []
     for key, n_seeds, folder in jobs:
         done.append(_run_study(key, size, n_seeds, seed, folder, workers=workers, new=new,
@@ -546,49 +524,96 @@ def study(
         return
     from .report import study as study_report
 
-    _print_table(["study", "verdict", "margin", "seeds", "wall"],
+    print_table(["study", "verdict", "margin", "seeds", "wall"],
                  [[k, "SUPPORTED" if r.verdict.supported else "NOT SUPPORTED", f"{r.verdict.margin:+.3g}", str(r.seeds),
                    f"{seconds:.1f} s"] for k, r, seconds in done], title=f"{len(done)} studies ({size})")  # fmt: skip
     try:
         index = study_report.write_index(base)
     except OSError as exc:
-        raise UserError(f"could not write to '--out' {base}: {exc.strerror or exc}. Choose a folder you can write to.") from None
-    _err(f"wrote {index} (every study in {base}/, open it in a browser)")
+        raise write_error(base, exc) from None
+    err(f"wrote {index} (every study in {base}/, open it in a browser)")
 
 
 def _run_study(name: str, size: str, seeds: int, seed: int, out: Path, **options):
     """Run (or resume) one study into ``out``, print its table and verdict, write its page; return
     ``(name, result, wall seconds)``."""
     from . import studies
+    from .jobs.progress import ProgressDisplay
     from .report import study as study_report
-    from .sweeps.progress import ProgressDisplay
 
     workers = options["workers"]
     st = studies.get(name)
-    _err(f"running study {name} ({size}, {seeds} seeds, {workers} worker{'s' * (workers > 1)}) into {out}/ ...")
+    err(f"running study {name} ({size}, {seeds} seeds, {workers} worker{'s' * (workers > 1)}) into {out}/ ...")
     try:
         with ProgressDisplay(what="study", items="units") as display:
             outcome = studies.execute(name, out, size=size, seeds=seeds, rng=seed, progress=display, **options)
     except (TypeError, ValueError) as exc:
-        raise UserError(_as_option(str(exc))) from None
+        raise UserError(as_option(str(exc))) from None
     except OSError as exc:
-        raise UserError(f"could not write to '--out' {out}: {exc.strerror or exc}. Choose a folder you can write to.") from None
+        raise write_error(out, exc) from None
     result = outcome.result
-    _print_table(result.header, result.rows, title=f"{name}: {st.claim}")
+    print_table(result.header, result.rows, title=f"{name}: {st.claim}")
     print(f"verdict: {result.verdict}")
     resumed = f", {outcome.resumed} of {outcome.total} units were already done" if outcome.resumed else ""
     print(f"({result.seeds} seeds, {outcome.seconds:.1f} s wall, {result.wall_time:.1f} s of compute{resumed})")
     try:
         paths = study_report.write_result(st, result, outcome.out)
     except OSError as exc:
-        raise UserError(f"could not write to '--out' {outcome.out}: {exc.strerror or exc}. Choose a folder you can write to.") from None
-    _err(f"wrote {len(paths)} files and study.sqlite to {outcome.out}/ (open {paths['report.html']} in a browser)")
+        raise write_error(outcome.out, exc) from None
+    err(f"wrote {len(paths)} files and study.sqlite to {outcome.out}/ (open {paths['report.html']} in a browser)")
     return name, result, outcome.seconds
 
 
-from initlab.sweeps.cli import register as _register_sweeps  # noqa: E402  (sweep group and report command)
+@app.command("report")
+def draw_report(
+    folder: Path = typer.Argument(..., metavar="DIR", show_default=False,
+                                  help="A sweep's or a study's output folder (the --out of `initlab sweep run` or `initlab study`)."),
+    out: Path = typer.Option(None, "--out", help="Folder for report.html [default: DIR]."),
+) -> None:
+    """Write a self-contained HTML report of a sweep (summary, loss curves, accuracy by scale and depth,
+    boundaries) or of a study (verdict, evidence table, figure)."""
+    from .report import study as study_report
+    from .studies.store import STORE_NAME as STUDY_STORE, StudyMissing, StudyStore
+    from .sweeps.store import STORE_NAME as SWEEP_STORE, Store, StoreMissing
 
-_register_sweeps(app)
+    is_sweep, is_study = (folder / SWEEP_STORE).exists(), (folder / STUDY_STORE).exists()
+    if is_study and not is_sweep:
+        try:
+            with _writing_report(), StudyStore.open(folder) as store:
+                paths = study_report.write(store, folder if out is None else out)
+        except (StudyMissing, ValueError) as exc:
+            raise UserError(str(exc)) from None
+        err(f"wrote {paths['report.html']} (open it in a browser)")
+        return
+    if not is_sweep and not is_study and study_report.study_folders(folder):  # `initlab study all`'s folder: its index
+        with _writing_report():
+            index = study_report.write_index(folder, out)
+        err(f"wrote {index} (every study in {folder}/, open it in a browser)")
+        return
+    if not is_sweep:
+        raise UserError(f"'{folder}' holds no sweep or study (neither {SWEEP_STORE} nor {STUDY_STORE} is there). "
+                        "Give the --out folder of `initlab sweep run` or `initlab study`.")
+    from .report import sweep as sweep_report
+
+    try:
+        store = Store.open(folder)
+    except StoreMissing as exc:
+        raise UserError(str(exc)) from None
+    with store, _writing_report():
+        path = sweep_report.write(store, folder if out is None else out)
+    err(f"wrote {path} (open it in a browser)")
+
+
+@contextlib.contextmanager
+def _writing_report():
+    """An OSError while a report is written: a UserError asking for another --out."""
+    try:
+        yield
+    except OSError as exc:
+        raise UserError(f"cannot write the report: {exc.strerror or exc}. Choose an --out you can write to.") from None
+
+
+register_sweeps(app)  # the `initlab sweep` group
 
 
 if __name__ == "__main__":  # python -m initlab.cli

@@ -47,7 +47,7 @@ import numpy as np
 
 from initlab.validation import check_choice, check_int, check_real, check_rng
 
-__all__ = ["SHAPESET_CLASSES", "Dataset", "available", "from_csv", "load", "shapeset"]
+__all__ = ["SHAPESET_CLASSES", "Dataset", "available", "default_sizes", "from_csv", "is_notebook_data", "load", "shapeset"]
 
 
 @dataclass(frozen=True)
@@ -193,6 +193,25 @@ def available() -> dict[str, str]:
     return out
 
 
+def default_sizes(name: str) -> tuple[int, int]:
+    """``(n_train, n_test)`` that :func:`load` gives data set ``name`` when they are left out."""
+    check_choice("name", name, _SPECS, owner="datasets.default_sizes")
+    return _SPECS[name].n_train, _SPECS[name].n_test
+
+
+def is_notebook_data(name: str, *, n_train=None, n_test=None, noise=None, classes=None) -> bool:
+    """True when ``load(name, ...)`` with these options is the notebook's circles, given ``rng=None``.
+
+    The one rule for "is this the notebook's data?": ``circles`` with its default sizes (300, 100)
+    and noise (0.05), given or left out, and no ``classes``. The CLI, the sweeps and the playground
+    ask it to decide whether to leave the data seed to the notebook (``rng=None``).
+    """
+    if name != "circles" or classes is not None:
+        return False
+    spec = _SPECS[name]
+    return all(v is None or v == d for v, d in ((n_train, spec.n_train), (n_test, spec.n_test), (noise, spec.noise)))
+
+
 def load(name: str = "circles", *, n_train: int | None = None, n_test: int | None = None, noise: float | None = None,
          classes: int | None = None, rng=None) -> Dataset:  # fmt: skip
     r"""Load or generate data set ``name`` (see :func:`available`) in the notebook's layout.
@@ -241,7 +260,7 @@ def load(name: str = "circles", *, n_train: int | None = None, n_test: int | Non
         if size < k:
             raise ValueError(f"The '{split}' parameter must be at least the number of classes, {k}, so that each class appears. Got {size} instead.")  # fmt: skip
 
-    if name == "circles" and rng is None and (n_train, n_test, noise) == (spec.n_train, spec.n_test, spec.noise):
+    if rng is None and is_notebook_data(name, n_train=n_train, n_test=n_test, noise=noise, classes=classes):
         from initlab import course
 
         X_train, Y_train, X_test, Y_test = course.load_dataset(plot=False)
@@ -380,49 +399,14 @@ def from_csv(path, *, target: str, test_fraction: float = 0.25, standardize: boo
         classes, a class with fewer than 2 rows.
     """
     path = Path(path)
-    if not isinstance(target, str) or not target:
-        raise TypeError(f"The 'target' parameter must be a column name (a non-empty string). Got {target!r} instead.")
-    test_fraction = check_real("test_fraction", test_fraction, min_value=0.0, max_value=1.0)
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"The 'test_fraction' parameter must be strictly between 0 and 1. Got {test_fraction} instead.")
+    test_fraction = _check_csv_options(target, test_fraction)
     gen = check_rng(rng)
     header, rows = _read_csv(path)
     where = f"CSV file '{path}'"
-    if target not in header:
-        raise ValueError(
-            f"{where} has no column {target!r} (the target). Its columns are: {', '.join(header)}. "
-            "Pass one of them as the target."
-        )
-    t = header.index(target)
-    features = [c for i, c in enumerate(header) if i != t]
-    if not features:
-        raise ValueError(f"{where} has no feature columns besides the target {target!r}: add numeric columns.")
-    X = np.empty((len(rows), len(features)))
-    labels = []
-    for r, (line, fields) in enumerate(rows):
-        label = fields[t].strip()
-        if not label:
-            raise ValueError(f"{where}, line {line}, column {target!r} (the target): the value is missing. Fill it in or drop the row.")
-        labels.append(label)
-        for j, value in enumerate(fields[:t] + fields[t + 1 :]):
-            X[r, j] = _number(value, f"{where}, line {line}, column {features[j]!r}")
+    features, X, labels = _csv_table(header, rows, target, where)
     class_names, y = _encode_labels(labels)
-    if len(class_names) < 2:
-        raise ValueError(
-            f"{where}: the target column {target!r} has only one class ({class_names[0]!r}) in {len(y)} rows; "
-            "classification needs at least 2 classes."
-        )
-    counts = np.bincount(y)
-    if counts.min() < 2:
-        c = int(np.argmin(counts))
-        line = rows[int(np.flatnonzero(y == c)[0])][0]
-        raise ValueError(
-            f"{where}: class {class_names[c]!r} of column {target!r} has only 1 row (line {line}); every class needs "
-            "at least 2 (one for training, one for testing). Add rows or drop that class."
-        )
-    test = _stratified_test_rows(y, test_fraction, gen)
-    train = np.setdiff1d(np.arange(len(y)), test)
-    train, test = gen.permutation(train), gen.permutation(test)
+    _check_csv_classes(class_names, y, [line for line, _ in rows], target, where)
+    train, test = _csv_split(y, test_fraction, gen)
     X_train, X_test = X[train].T, X[test].T
     if standardize:
         X_train, X_test = _standardize(X_train, X_test)
@@ -629,6 +613,69 @@ def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
                 "Every row needs one value per column (is a comma missing, or one too many?)."
             )
     return header, rows
+
+
+def _check_csv_options(target, test_fraction) -> float:
+    """Check ``target`` (a non-empty string) and ``test_fraction`` (strictly in (0, 1)) of :func:`from_csv`."""
+    if not isinstance(target, str) or not target:
+        raise TypeError(f"The 'target' parameter must be a column name (a non-empty string). Got {target!r} instead.")
+    test_fraction = check_real("test_fraction", test_fraction, min_value=0.0, max_value=1.0)
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"The 'test_fraction' parameter must be strictly between 0 and 1. Got {test_fraction} instead.")
+    return test_fraction
+
+
+def _csv_table(
+    header: list[str], rows: list[tuple[int, list[str]]], target: str, where: str
+) -> tuple[list[str], np.ndarray, list[str]]:
+    """The feature names, the features ``X`` (m, n_features) and the m target labels (text) of a CSV file's rows.
+
+    ``where`` names the file in the messages of the ValueErrors: no target column, no feature
+    column, a missing label, a missing, non-numeric or non-finite feature value (with its line).
+    """
+    if target not in header:
+        raise ValueError(
+            f"{where} has no column {target!r} (the target). Its columns are: {', '.join(header)}. "
+            "Pass one of them as the target."
+        )
+    t = header.index(target)
+    features = [c for i, c in enumerate(header) if i != t]
+    if not features:
+        raise ValueError(f"{where} has no feature columns besides the target {target!r}: add numeric columns.")
+    X = np.empty((len(rows), len(features)))
+    labels = []
+    for r, (line, fields) in enumerate(rows):
+        label = fields[t].strip()
+        if not label:
+            raise ValueError(f"{where}, line {line}, column {target!r} (the target): the value is missing. Fill it in or drop the row.")
+        labels.append(label)
+        for j, value in enumerate(fields[:t] + fields[t + 1 :]):
+            X[r, j] = _number(value, f"{where}, line {line}, column {features[j]!r}")
+    return features, X, labels
+
+
+def _check_csv_classes(class_names: list[str], y: np.ndarray, lines: list[int], target: str, where: str) -> None:
+    """A ValueError unless there are at least 2 classes of at least 2 rows each; ``lines[i]`` is row i's line."""
+    if len(class_names) < 2:
+        raise ValueError(
+            f"{where}: the target column {target!r} has only one class ({class_names[0]!r}) in {len(y)} rows; "
+            "classification needs at least 2 classes."
+        )
+    counts = np.bincount(y)
+    if counts.min() < 2:
+        c = int(np.argmin(counts))
+        line = lines[int(np.flatnonzero(y == c)[0])]
+        raise ValueError(
+            f"{where}: class {class_names[c]!r} of column {target!r} has only 1 row (line {line}); every class needs "
+            "at least 2 (one for training, one for testing). Add rows or drop that class."
+        )
+
+
+def _csv_split(y: np.ndarray, test_fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices of the training and the test set of :func:`from_csv`, stratified, each in a random order."""
+    test = _stratified_test_rows(y, test_fraction, rng)
+    train = np.setdiff1d(np.arange(len(y)), test)
+    return rng.permutation(train), rng.permutation(test)
 
 
 def _number(text: str, where: str) -> float:

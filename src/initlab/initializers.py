@@ -79,6 +79,7 @@ __all__ = [
     "calculate_gain",
     "compute_fans",
     "constant",
+    "describe",
     "eye",
     "get",
     "glorot_normal",
@@ -212,6 +213,25 @@ def available() -> dict[str, str]:
         entry = _REGISTRY[key]
         canonical = first_name[id(entry.factory)]
         out[key] = entry.summary + (f" (alias of {canonical})" if canonical != key else "")
+    return out
+
+
+def describe() -> dict[str, dict]:
+    """Every registered name with its one-line formula and the options :func:`get` takes: the one listing
+    that ``initlab initializers`` prints and the playground offers.
+
+    Returns
+    -------
+    dict of str to dict, sorted as :func:`available`:
+    ``{"he_normal": {"summary": "N(0, gain^2/fan), ...", "options": [{"name": "a", "default": 0.0, "required": False}, ...]}, ...}``;
+    an option's ``default`` is None where it is ``required``.
+    """
+    out = {}
+    for key, summary in available().items():
+        params = inspect.signature(_REGISTRY[key].factory).parameters.values()
+        options = [{"name": p.name, "default": None if p.default is p.empty else p.default, "required": p.default is p.empty}
+                   for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]  # fmt: skip
+        out[key] = {"summary": summary, "options": options}
     return out
 
 

@@ -45,9 +45,9 @@ statistics), the run's ``config``, its loss ``history`` and the ``pinned`` run. 
 are in its URL (``?dataset=moons&hidden=8,8&init=random&opt.scale=3``), so a link reproduces them.
 """
 
-from .config import LIMITS, NOTEBOOK, RunConfig, options, validate
+from .config import LIMITS, NOTEBOOK, PlaygroundConfig, options, validate
 
-__all__ = ["LIMITS", "NOTEBOOK", "RunConfig", "create_app", "options", "validate"]
+__all__ = ["LIMITS", "NOTEBOOK", "PlaygroundConfig", "create_app", "options", "validate"]
 
 
 def create_app(*args, **kwargs):

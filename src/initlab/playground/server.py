@@ -4,7 +4,7 @@ The WebSocket protocol (JSON both ways; one :class:`~initlab.playground.session.
 so tabs never share state, and closing a tab cancels its training):
 
 client -> server
-    ``{"action": "train", <RunConfig fields>}``, ``{"action": "pause"}``, ``{"action": "resume"}``,
+    ``{"action": "train", <PlaygroundConfig fields>}``, ``{"action": "pause"}``, ``{"action": "resume"}``,
     ``{"action": "reset"}``
 server -> client
     ``{"type": "error", "errors": [{"field", "message"}, ...]}`` (the connection stays open);
@@ -232,7 +232,7 @@ class _Connection:
         _trim_heap()
     async def stop(self) -> None:
         if self.run is not None:
-            self.run.cancelled = True  # the chunk in flight in its thread ends at the next iteration
+            self.run.cancelled = True  # the chunk in flight in its thread ends at its next curve point
         if self.task is not None:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

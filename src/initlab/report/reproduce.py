@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import course
+from ..diagnostics import distinct_units
+from ..jsonable import jsonable
 from ..reproduce import NOTEBOOK_TABLE, ReproduceResult
 from . import figures, html, write_files
 
@@ -32,8 +34,10 @@ def summary_rows(result: ReproduceResult) -> list[list[str]]:
     return rows
 
 
-def _distinct_units(W: np.ndarray) -> int:
-    return len(np.unique(np.round(W, 12), axis=0))
+def _layer_distinct_units(params: dict, layer: int) -> int:
+    """The symmetry count of layer ``layer`` of one notebook model (:func:`initlab.diagnostics.distinct_units`)."""
+    W, b = params[f"W{layer}"], params[f"b{layer}"]  # (n_l, n_{l-1}), (n_l, 1)
+    return int(distinct_units(W[None], b[None])[0])
 
 
 def explanations(result: ReproduceResult) -> dict[str, str]:
@@ -43,8 +47,8 @@ def explanations(result: ReproduceResult) -> dict[str, str]:
     z = result.results["zeros"]
     out["zeros"] = (
         f"Every weight starts at 0, so every hidden unit computes the same function and receives the same "
-        f"gradient: after {n:,} iterations layer 1 has {_distinct_units(z.parameters['W1'])} distinct unit(s) "
-        f"of 10 and layer 2 has {_distinct_units(z.parameters['W2'])} of 5, and the cost is {z.final_cost:.4f} "
+        f"gradient: after {n:,} iterations layer 1 has {_layer_distinct_units(z.parameters, 1)} distinct unit(s) "
+        f"of 10 and layer 2 has {_layer_distinct_units(z.parameters, 2)} of 5, and the cost is {z.final_cost:.4f} "
         f"(ln 2 = {math.log(2):.4f}). The network never breaks symmetry and predicts one class everywhere "
         f"({z.train_accuracy:.0%} train, {z.test_accuracy:.0%} test)."
     )
@@ -67,14 +71,13 @@ def explanations(result: ReproduceResult) -> dict[str, str]:
     return out
 
 
-def _json_float(x):
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
 def _results_json(result: ReproduceResult) -> dict:
+    """``results.json``: the settings, each model's costs and parameters, the timings.
+
+    Non-finite numbers (the notebook's cost can be inf) are written as null (:mod:`initlab.jsonable`).
+    """
     cfg = result.config
-    return {
+    return jsonable({
         "initlab": "reproduce",
         "config": {"iterations": cfg.iterations, "learning_rate": cfg.learning_rate, "seed": cfg.seed,
                    "record_every": cfg.record_every, "layers": list(course.NOTEBOOK_LAYERS),
@@ -85,19 +88,19 @@ def _results_json(result: ReproduceResult) -> dict:
             kind: {
                 "train_accuracy": r.train_accuracy,
                 "test_accuracy": r.test_accuracy,
-                "final_cost": _json_float(r.final_cost),
-                "stable_initial_cost": _json_float(r.stable_initial_cost),
-                "printed_costs": [_json_float(c) for c in r.printed_costs],
-                "cost_iterations": r.cost_iterations.tolist(),
-                "cost": [_json_float(c) for c in r.cost],
-                "parameters": {k: v.tolist() for k, v in r.parameters.items()},
+                "final_cost": r.final_cost,
+                "stable_initial_cost": r.stable_initial_cost,
+                "printed_costs": r.printed_costs,
+                "cost_iterations": r.cost_iterations,
+                "cost": r.cost,
+                "parameters": r.parameters,
                 "training_seconds": r.seconds,
             }
             for kind, r in result.results.items()
         },
         "timings": {"wall_seconds": result.wall_seconds,
                     "training_seconds": {k: r.seconds for k, r in result.results.items()}},
-    }  # fmt: skip
+    })  # fmt: skip
 
 
 def _report_html(result: ReproduceResult, images: dict[str, bytes]) -> str:

@@ -23,8 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..network import MLP, layer_views
-from ..sweeps import execute
-from ..sweeps.plan import Dataset
+from ..sweeps.catalogue import DatasetRef, load_data
 from ..sweeps.summary import Summary, median_run, seed_band, summarize, summary_rows
 from . import figures, html, write_files
 
@@ -242,7 +241,7 @@ def _boundary_figure(b: Boundary, data_cache: dict) -> bytes:
 
     key = json.dumps(b.dataset, sort_keys=True)
     if key not in data_cache:
-        data_cache[key] = execute.load_data(Dataset(**b.dataset))
+        data_cache[key] = load_data(DatasetRef(**b.dataset))
     d = data_cache[key]
     X, Y = d.X_train, d.Y_train
     net = MLP(b.layers, b.activation, b.output)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets import Dataset
+from ..jsonable import jsonable
 from ..network import MLP
 from ..training import History
 from ..stats import mean_ci
@@ -92,10 +93,9 @@ def title(run: TrainRun) -> str:
             f"{opt} lr {c['learning_rate']:g}, {c['iterations']:,} iterations, {c['seeds']} seeds")  # fmt: skip
 
 
-def _floats(a) -> list:
-    """A float array as JSON-ready nested lists, nan and inf as null."""
-    a = np.asarray(a, dtype=np.float64)
-    return [_floats(r) for r in a] if a.ndim > 1 else [float(v) if math.isfinite(v) else None for v in a]
+def _floats(a) -> np.ndarray:
+    """``a`` as a float64 array: written as floats (an integer count too), nan and inf as null by :func:`jsonable`."""
+    return np.asarray(a, dtype=np.float64)
 
 
 def _diagnostics(history: History) -> dict:
@@ -113,14 +113,14 @@ def _diagnostics(history: History) -> dict:
 
 
 def to_json(run: TrainRun) -> dict:
-    """Everything about the run as a JSON-ready dict (non-finite numbers as null)."""
+    """Everything about the run as a JSON-ready dict (non-finite numbers as null: :mod:`initlab.jsonable`)."""
     h, d = run.history, run.data
     test = h.test_accuracy if h.test_accuracy is not None else np.full(h.train_accuracy.shape, np.nan)
     summary = {}
     for name, values in (("train_accuracy", h.train_accuracy), ("test_accuracy", test), ("final_loss", h.final_loss[~h.diverged])):
         est = mean_ci(values)
-        summary[name] = {"mean": _floats([est.mean])[0], "ci95_half_width": _floats([est.half_width])[0], "n": est.n}
-    return {
+        summary[name] = {"mean": float(est.mean), "ci95_half_width": float(est.half_width), "n": est.n}
+    return jsonable({
         "initlab": "train",
         "config": {**run.config, "layers": list(run.net.layers), "output": run.net.output, "optimizer_repr": h.optimizer},
         "data": {"name": d.name, "description": d.description, "n_features": d.n_features, "n_classes": d.n_classes,
@@ -135,7 +135,7 @@ def to_json(run: TrainRun) -> dict:
         "summary": summary,
         "diagnostics": _diagnostics(h),
         "wall_time": h.wall_time,
-    }  # fmt: skip
+    })  # fmt: skip
 
 
 def render(run: TrainRun) -> dict[str, bytes]:
