@@ -1,6 +1,6 @@
 # Two commands do everything on a machine that has only python3:
 #   make demo   -- create .venv, install initlab, run `initlab reproduce`
-#   make test   -- create/update .venv, run the whole test suite
+#   make test   -- create/update .venv, check formatting and lint (ruff), run the whole test suite
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -20,6 +20,8 @@ demo: $(STAMP)
 	$(BIN)/initlab reproduce
 
 test: $(STAMP)
+	$(BIN)/ruff format --check --quiet .
+	$(BIN)/ruff check --quiet .
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

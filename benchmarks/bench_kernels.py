@@ -34,12 +34,12 @@ import time
 
 import numba
 import numpy as np
+from bench_engine import notebook_loop  # the same measurement of the notebook loop (this folder is on sys.path)
 from threadpoolctl import threadpool_info
 
 from initlab import course, kernels
 from initlab.network import MLP
 from initlab.training import train
-from bench_engine import notebook_loop  # the same measurement of the notebook loop (this folder is on sys.path)
 
 PEAK_GFLOPS_PER_CORE = 41.0  # float64, this machine (AVX-512, measured for issue #5)
 TARGET_PER_CORE = 18.0  # x the notebook loop, per core, at K >= 64
@@ -103,7 +103,9 @@ def main(argv=None) -> None:
 
     if not args.no_cold_compile:
         imported, first_call = cold_compile_seconds()
-        print(f"compile, empty cache (child process): import {imported:.1f} s (helpers) + first call {first_call:.1f} s (parallel kernel)")
+        print(
+            f"compile, empty cache (child process): import {imported:.1f} s (helpers) + first call {first_call:.1f} s (parallel kernel)"
+        )
     start = time.perf_counter()
     kernels.warm_up()
     print(f"first call in this process (numba cache): {time.perf_counter() - start:.2f} s\n")
@@ -113,12 +115,14 @@ def main(argv=None) -> None:
     rows = [("notebook loop (course.*)", "-", base, runs)]
     for K in args.models:
         params = net.initialize("he_normal", rng=0, models=K)
-        seconds, runs = best(lambda: train(net, params, X, Y, iterations=n_ref, record_every=1000).wall_time,
+        seconds, runs = best(lambda params=params: train(net, params, X, Y, iterations=n_ref, record_every=1000).wall_time,
                              args.repeat, args.budget)  # fmt: skip
         rows.append(("numpy engine (training.train)", K, K * n_ref / seconds, runs))
         for threads in sorted({1, cores}):
             seconds, runs = best(
-                lambda t=threads: train(net, params, X, Y, iterations=n, record_every=1000, engine="numba", threads=t).wall_time,
+                lambda t=threads, params=params: (
+                    train(net, params, X, Y, iterations=n, record_every=1000, engine="numba", threads=t).wall_time
+                ),
                 args.repeat,
                 args.budget,
             )
@@ -140,7 +144,11 @@ def main(argv=None) -> None:
         if cores > 1:
             many = kernel[(f"numba kernel, {cores} threads", K)]
             line += f"; {cores} cores {many / base:5.1f}x = {many / base / cores:5.1f}x per core, {many / one:4.2f}x the 1-core rate"
-        met = "" if K < 64 else ("  (per-core target met)" if one / base >= TARGET_PER_CORE else "  (per-core target not met)")
+        met = (
+            ""
+            if K < 64
+            else ("  (per-core target met)" if one / base >= TARGET_PER_CORE else "  (per-core target not met)")
+        )
         print(line + met)
 
 

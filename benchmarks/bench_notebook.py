@@ -44,16 +44,27 @@ def main():
     print(f"notebook net 2-10-5-1, {X.shape[1]} points, {n:,} iterations, best of {args.repeats}")
     print(f"{'initialization':>14} {'notebook loop':>14} {'preallocated':>13} {'ratio':>6}")
     for kind in ("zeros", "random", "he"):
-        def notebook():
+
+        def notebook(kind=kind):
             with contextlib.redirect_stdout(io.StringIO()):
                 course.model(X, Y, num_iterations=n, print_cost=False, initialization=kind)
 
         init = course.INITIALIZERS[kind]([2, 10, 5, 1])
         t_nb = best(notebook, args.repeats)
-        t_pre = best(lambda: course.train_preallocated(X, Y, init, 0.01, n, record_every=10), args.repeats)
+        t_pre = best(lambda init=init: course.train_preallocated(X, Y, init, 0.01, n, record_every=10), args.repeats)
         print(f"{kind:>14} {t_nb:>12.3f} s {t_pre:>11.3f} s {t_nb / t_pre:>5.2f}x")
     with tempfile.TemporaryDirectory() as tmp:
-        cli = [sys.executable, "-m", "initlab", "reproduce", "--out", str(Path(tmp) / "r"), "--iterations", str(n), "-q"]
+        cli = [
+            sys.executable,
+            "-m",
+            "initlab",
+            "reproduce",
+            "--out",
+            str(Path(tmp) / "r"),
+            "--iterations",
+            str(n),
+            "-q",
+        ]
         t_cli = best(lambda: subprocess.run(cli, check=True, capture_output=True), 1)
     print(f"`initlab reproduce` (3 models, figures, report, process start-up): {t_cli:.2f} s wall")
 

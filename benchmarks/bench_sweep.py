@@ -72,12 +72,18 @@ def main(argv=None) -> None:
     loop_iterations = min(args.iterations, 3000)
     he = course.initialize_parameters_he(list(course.NOTEBOOK_LAYERS))
     loop_rate = loop_iterations / min(notebook_loop(X, Y, dict(he), loop_iterations) for _ in range(2))  # model-it/s
-    print(f"numpy {np.__version__}; {platform.machine()}, {os.cpu_count()} cores; engine {args.engine!r}; "
-          f"optimizer {args.optimizer} {options or '(full batch)'}")
-    print(f"{runs} runs of the notebook's network, {args.iterations} iterations each; "
-          f"the notebook's loop: {loop_rate:,.0f} model-it/s\n")
-    print(f"{'chunk':>5s} {'workers':>7s} {'wall s':>8s} {'runs/s':>8s} {'model-it/s':>12s} {'vs loop':>8s} "
-          f"{'vs row 1':>9s} {'estimate s':>11s}")
+    print(
+        f"numpy {np.__version__}; {platform.machine()}, {os.cpu_count()} cores; engine {args.engine!r}; "
+        f"optimizer {args.optimizer} {options or '(full batch)'}"
+    )
+    print(
+        f"{runs} runs of the notebook's network, {args.iterations} iterations each; "
+        f"the notebook's loop: {loop_rate:,.0f} model-it/s\n"
+    )
+    print(
+        f"{'chunk':>5s} {'workers':>7s} {'wall s':>8s} {'runs/s':>8s} {'model-it/s':>12s} {'vs loop':>8s} "
+        f"{'vs row 1':>9s} {'estimate s':>11s}"
+    )
     first, reference = None, None
     for chunk_size in args.chunk_size:
         for workers in args.workers:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from arithmetic import USER_SHELLS, controlled_env, run_python
+
 from initlab import course
 from initlab.cli import main
 
@@ -35,7 +35,13 @@ def test_default_run_writes_every_output(default_run):
     code, out, stdout, stderr = default_run
     assert code == 0, stderr
     assert sorted(p.name for p in out.iterdir()) == [
-        "boundary_he.png", "boundary_random.png", "boundary_zeros.png", "cost_curves.png", "report.html", "results.json"]
+        "boundary_he.png",
+        "boundary_random.png",
+        "boundary_zeros.png",
+        "cost_curves.png",
+        "report.html",
+        "results.json",
+    ]
     for png in out.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(out.parent.glob(".out.*")), "temporary folder left behind"
@@ -78,7 +84,9 @@ def test_report_is_self_contained(default_run):
     _, out, _, _ = default_run
     page = (out / "report.html").read_text()
     assert page.count('src="data:image/png;base64,') == 4
-    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page), "the report must not load anything from the network"
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page), (
+        "the report must not load anything from the network"
+    )
     assert "<script" not in page
     assert 'id="summary"' in page and "fails to break symmetry" in page
     # the explanations are built from the measured numbers

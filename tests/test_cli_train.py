@@ -62,7 +62,11 @@ def test_json_equals_the_python_api_on_the_notebooks_data(tmp_path, capsys):
     diag = result["diagnostics"]
     assert diag["iterations"] == [0, 400] and diag["units"] == [10, 5, 1]
     assert np.array(diag["initial"]["z_std"]).shape == (3, 3) and diag["final"]["distinct_units"][0] == [10, 5, 1]
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["decision_boundary.png", "loss_curves.png", "results.json"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "decision_boundary.png",
+        "loss_curves.png",
+        "results.json",
+    ]
     assert json.loads((tmp_path / "out" / "results.json").read_text()) == result
 
 
@@ -134,7 +138,16 @@ def test_listings(capsys):
     assert all(name in text for name in datasets.available()) and len(text.splitlines()) == len(datasets.available())
     assert main(["train", "--help"]) == 0
     helptext = capsys.readouterr().out
-    for flag in ("--dataset", "--csv", "--target", "--layers", "--init-option", "--optimizer", "--batch-size", "--json"):
+    for flag in (
+        "--dataset",
+        "--csv",
+        "--target",
+        "--layers",
+        "--init-option",
+        "--optimizer",
+        "--batch-size",
+        "--json",
+    ):
         assert flag in helptext
 
 
@@ -147,18 +160,33 @@ def bad_csv(tmp_path):
 
 BAD_ARGUMENTS = [
     (["--dataset", "nope"], "The '--dataset' option must be one of {'circles', 'moons'"),
-    (["--layers", "3,10,1"], "The '--layers' option must start with 2 (the features of circles) and end with 1 (binary"),
-    (["--layers", "2,10,3"], "end with 1 (binary classification: one sigmoid output). Got 2,10,3 instead; e.g. 2,10,5,1"),
+    (
+        ["--layers", "3,10,1"],
+        "The '--layers' option must start with 2 (the features of circles) and end with 1 (binary",
+    ),
+    (
+        ["--layers", "2,10,3"],
+        "end with 1 (binary classification: one sigmoid output). Got 2,10,3 instead; e.g. 2,10,5,1",
+    ),
     (["--dataset", "blobs", "--layers", "2,10,1"], "end with 3 (3 classes: softmax)"),
     (["--layers", "2,x,1"], "The '--layers' option must be at least two comma-separated positive integers"),
     (["--init", "he"], "'--init' he: Unknown initializer 'he'."),
     (["--init-option", "mode"], "'--init-option' must be KEY=VALUE"),
     (["--init-option", "mod=fan_out"], "Unknown option 'mod' for initializer 'he_normal'. Did you mean mode?"),
-    (["--init-option", "mode=fan_mid"], "'--init' he_normal mode=fan_mid: The 'mode' parameter of kaiming_normal must be one of"),
+    (
+        ["--init-option", "mode=fan_mid"],
+        "'--init' he_normal mode=fan_mid: The 'mode' parameter of kaiming_normal must be one of",
+    ),
     (["--init-option", "mode=fan_in", "--init-option", "mode=fan_out"], "mode is given twice"),
     (["--optimizer", "adamw"], "The '--optimizer' option must be one of {'gd', 'sgd', 'momentum', 'adam'}"),
-    (["--optimizer", "adam", "--optimizer-option", "beta1=1.5"], "'--optimizer' adam beta1=1.5: The 'beta1' parameter must be in [0, 1)"),
-    (["--batch-size", "64"], "The '--batch-size' option goes with a minibatch optimizer ('sgd', 'momentum' or 'adam'); optimizer 'gd'"),
+    (
+        ["--optimizer", "adam", "--optimizer-option", "beta1=1.5"],
+        "'--optimizer' adam beta1=1.5: The 'beta1' parameter must be in [0, 1)",
+    ),
+    (
+        ["--batch-size", "64"],
+        "The '--batch-size' option goes with a minibatch optimizer ('sgd', 'momentum' or 'adam'); optimizer 'gd'",
+    ),
     (["--optimizer", "sgd", "--batch-size", "301"], "The '--batch-size' option must be <= 300. Got 301"),
     (["--optimizer", "sgd", "--batch-size", "0"], "The '--batch-size' option must be >= 1. Got 0"),
     (["--seeds", "0"], "The '--seeds' option must be >= 1"),

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from arithmetic import USER_SHELLS, controlled_env, run_python
+
 from initlab import course
 
 HERE = Path(__file__).parent / "notebook"
@@ -96,7 +96,11 @@ def test_notebook_cells_print_the_notebooks_numbers(notebook_arithmetic_output):
     """All 45 cost lines to 1e-9 (inf included), the 6 accuracies exactly, initializer printouts, predictions."""
     out = notebook_arithmetic_output
     assert_costs_close(costs(out), costs(EXPECTED), rtol=1e-9)
-    assert ACCURACY.findall(out) == ACCURACY.findall(EXPECTED) == ["0.5", "0.5", "0.83", "0.86", "0.9933333333333333", "0.96"]
+    assert (
+        ACCURACY.findall(out)
+        == ACCURACY.findall(EXPECTED)
+        == ["0.5", "0.5", "0.83", "0.86", "0.9933333333333333", "0.96"]
+    )
     assert out.count("All tests passed.") == 3
     got_arrays = [(k, v.split()) for k, v in ARRAY.findall(out)]
     want_arrays = [(k, v.split()) for k, v in ARRAY.findall(EXPECTED)]
@@ -117,7 +121,7 @@ def test_native_arithmetic_differs_only_where_training_is_chaotic(native_output)
     got, want = costs(native_output), costs(EXPECTED)
     assert [i for i, _ in got] == [i for i, _ in want]
     blocks = ["zeros"] * 15 + ["random"] * 15 + ["he"] * 15
-    for (gi, gv), (wi, wv), block in zip(got, want, blocks):
+    for (gi, gv), (_wi, wv), block in zip(got, want, blocks):
         if block != "random":
             assert gv == pytest.approx(wv, rel=1e-9), (block, gi)
     assert math.isinf(got[15][1]) and math.isinf(want[15][1])
@@ -214,10 +218,21 @@ def test_load_dataset_is_make_circles_under_the_notebooks_global_seeds():
 @pytest.mark.parametrize(
     "kind, wrong, message",
     [
-        ("zeros", lambda d: {f"W{l}": np.zeros((d[l - 1], d[l])) for l in range(1, len(d))} | {f"b{l}": np.zeros((d[l], 1)) for l in range(1, len(d))}, "has shape"),
+        (
+            "zeros",
+            lambda d: (
+                {f"W{l}": np.zeros((d[l - 1], d[l])) for l in range(1, len(d))}
+                | {f"b{l}": np.zeros((d[l], 1)) for l in range(1, len(d))}
+            ),
+            "has shape",
+        ),
         ("zeros", lambda d: {f"W{l}": np.zeros((d[l], d[l - 1])) for l in range(1, len(d))}, "missing"),
         ("random", lambda d: course.initialize_parameters_he(d), "wrong values"),
-        ("he", lambda d: {k: (v * 2 if k.startswith("W") else v) for k, v in course.initialize_parameters_he(d).items()}, "wrong values"),
+        (
+            "he",
+            lambda d: {k: (v * 2 if k.startswith("W") else v) for k, v in course.initialize_parameters_he(d).items()},
+            "wrong values",
+        ),
         ("he", lambda d: {k: v.astype(int) for k, v in course.initialize_parameters_he(d).items()}, "dtype"),
     ],
 )

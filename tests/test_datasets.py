@@ -127,7 +127,10 @@ def test_digits_are_standardized_with_the_training_split():
 def test_check_layers_says_which_numbers_fit():
     d = datasets.load("blobs", rng=0)
     assert d.check_layers((2, 8, 3)) == (2, 8, 3)
-    with pytest.raises(ValueError, match=r"must start with 2 \(the features of blobs\) and end with 3 \(3 classes: softmax\). Got 2,8,1"):
+    with pytest.raises(
+        ValueError,
+        match=r"must start with 2 \(the features of blobs\) and end with 3 \(3 classes: softmax\). Got 2,8,1",
+    ):
         d.check_layers((2, 8, 1))
     with pytest.raises(ValueError, match=r"end with 1 \(binary classification: one sigmoid output\)"):
         datasets.load("moons", rng=0).check_layers((3, 10, 1))
@@ -255,7 +258,10 @@ def test_numeric_labels_are_sorted_as_numbers(tmp_path):
     path = write_csv(tmp_path, "x,y\n" + "".join(f"{i},{[10, 2][i % 2]}\n" for i in range(8)))
     d = datasets.from_csv(path, target="y", rng=0)
     assert d.class_names == ("2", "10") and d.output == "sigmoid"
-    x_of_label = {int(v): int(c) for v, c in zip(datasets.from_csv(path, target="y", rng=0, standardize=False).X_train[0], d.Y_train[0])}
+    x_of_label = {
+        int(v): int(c)
+        for v, c in zip(datasets.from_csv(path, target="y", rng=0, standardize=False).X_train[0], d.Y_train[0])
+    }
     assert all(c == (0 if x % 2 else 1) for x, c in x_of_label.items())  # odd rows hold 2 -> class 0
 
 
@@ -298,7 +304,9 @@ def test_semicolon_and_tab_separated_files_read_as_the_comma_file(tmp_path):
     rows = ["x1,x2,y"] + [f"{i / 7:.3f},{(i * 3) % 5},{['a', 'b'][i % 2]}" for i in range(20)]
     comma = datasets.from_csv(write_csv(tmp_path, "\n".join(rows) + "\n", "c.csv"), target="y", rng=0)
     for sep, name in ((";", "s.csv"), ("\t", "t.tsv")):
-        other = datasets.from_csv(write_csv(tmp_path, "\n".join(r.replace(",", sep) for r in rows) + "\n", name), target="y", rng=0)
+        other = datasets.from_csv(
+            write_csv(tmp_path, "\n".join(r.replace(",", sep) for r in rows) + "\n", name), target="y", rng=0
+        )
         np.testing.assert_array_equal(other.X_train, comma.X_train)
         np.testing.assert_array_equal(other.Y_train, comma.Y_train)
 

@@ -10,7 +10,6 @@ from initlab.training import train
 NOTEBOOK = MLP(course.NOTEBOOK_LAYERS)
 
 
-
 def test_zeros_init_keeps_one_unit_per_layer_through_training(circles):
     X, Y, _, _ = circles
     params = NOTEBOOK.initialize("zeros", models=2)
@@ -120,7 +119,9 @@ def test_layer_jacobians_match_central_differences(activation):
         for l, J in enumerate(Js, start=1):
             W, b = params[f"W{l}"][k], params[f"b{l}"][k][:, 0]
             a = X[:, i] if l == 1 else record.A[l - 2][k][:, i]  # the layer's input at example i
-            numeric = np.column_stack([(g(W @ (a + h * e) + b) - g(W @ (a - h * e) + b)) / (2 * h) for e in np.eye(a.size)])
+            numeric = np.column_stack(
+                [(g(W @ (a + h * e) + b) - g(W @ (a - h * e) + b)) / (2 * h) for e in np.eye(a.size)]
+            )
             np.testing.assert_allclose(J[k], numeric, rtol=1e-6, atol=1e-9)
         # the chain: the product of the layer Jacobians is d(last hidden layer)/dx through the whole network
         product = Js[2][k] @ Js[1][k] @ Js[0][k]
@@ -129,7 +130,9 @@ def test_layer_jacobians_match_central_differences(activation):
             _, rec = net.forward({key: v[k : k + 1] for key, v in params.items()}, x[:, None], record=True)
             return rec.A[-2][0][:, 0]
 
-        numeric = np.column_stack([(last_hidden(X[:, i] + h * e) - last_hidden(X[:, i] - h * e)) / (2 * h) for e in np.eye(3)])
+        numeric = np.column_stack(
+            [(last_hidden(X[:, i] + h * e) - last_hidden(X[:, i] - h * e)) / (2 * h) for e in np.eye(3)]
+        )
         np.testing.assert_allclose(product, numeric, rtol=1e-6, atol=1e-9)
 
 
@@ -137,11 +140,15 @@ def test_mean_singular_value_against_the_svd_and_closed_forms():
     rng = np.random.default_rng(0)
     for shape in ((4, 7, 5), (3, 5, 9), (6, 6)):
         J = rng.normal(size=shape)
-        np.testing.assert_allclose(diagnostics.mean_singular_value(J), np.linalg.svd(J, compute_uv=False).mean(axis=-1), rtol=1e-10)
+        np.testing.assert_allclose(
+            diagnostics.mean_singular_value(J), np.linalg.svd(J, compute_uv=False).mean(axis=-1), rtol=1e-10
+        )
     Q, _ = np.linalg.qr(rng.normal(size=(50, 50)))
     assert diagnostics.mean_singular_value(0.7 * Q) == pytest.approx(0.7, rel=1e-10)
     n = 600  # the quarter-circle law: 8 / (3 pi) for entries of variance 1/n, up to O(1/n)
-    assert diagnostics.mean_singular_value(rng.normal(size=(n, n)) / np.sqrt(n)) == pytest.approx(8 / (3 * np.pi), abs=0.005)
+    assert diagnostics.mean_singular_value(rng.normal(size=(n, n)) / np.sqrt(n)) == pytest.approx(
+        8 / (3 * np.pi), abs=0.005
+    )
 
 
 def test_layer_jacobians_check_the_example():

@@ -82,7 +82,9 @@ def test_string_labels_and_many_classes():
 
 def test_minibatch_optimizer_options_and_clipping(sk_circles):
     X, y, _, _ = sk_circles
-    clf = MLPClassifier(optimizer="momentum", optimizer_options={"beta": 0.5}, batch_size=64, max_iter=50, random_state=1)
+    clf = MLPClassifier(
+        optimizer="momentum", optimizer_options={"beta": 0.5}, batch_size=64, max_iter=50, random_state=1
+    )
     clf.fit(X, y)
     assert len(clf.loss_curve_) == 50
     with pytest.warns(UserWarning, match="batch_size=1000 is larger than the 300 samples; clipped to 300"):
@@ -103,13 +105,25 @@ def test_divergence_warns_and_keeps_the_last_finite_parameters(sk_circles):
     [
         ({"activation": "rleu"}, ValueError, r"'activation' parameter of MLP must be one of \{'relu'.*Got 'rleu'"),
         ({"init": "he"}, ValueError, r"'init' parameter of MLP.initialize must be one of"),
-        ({"init_options": {"mod": "fan_out"}}, TypeError, r"Unknown option 'mod' for initializer 'he_normal'. Did you mean mode\?"),
+        (
+            {"init_options": {"mod": "fan_out"}},
+            TypeError,
+            r"Unknown option 'mod' for initializer 'he_normal'. Did you mean mode\?",
+        ),
         ({"init_options": "fan_out"}, TypeError, r"'init_options' parameter must be None or a dict"),
         ({"optimizer": "adamw"}, ValueError, r"'optimizer' parameter must be one of"),
-        ({"optimizer": "adam", "optimizer_options": {"beta1": 2}}, ValueError, r"'beta1' parameter must be in \[0, 1\)"),
+        (
+            {"optimizer": "adam", "optimizer_options": {"beta1": 2}},
+            ValueError,
+            r"'beta1' parameter must be in \[0, 1\)",
+        ),
         ({"learning_rate": -1}, ValueError, r"'learning_rate' parameter must be > 0"),
         ({"max_iter": 0}, ValueError, r"'max_iter' parameter must be >= 1"),
-        ({"hidden_layer_sizes": (10, 0)}, ValueError, r"'hidden_layer_sizes' parameter must be a tuple of positive integers"),
+        (
+            {"hidden_layer_sizes": (10, 0)},
+            ValueError,
+            r"'hidden_layer_sizes' parameter must be a tuple of positive integers",
+        ),
         ({"batch_size": 32}, ValueError, r"'batch_size' parameter goes with a minibatch optimizer"),
         ({"random_state": -3}, ValueError, r"'random_state' parameter must be >= 0"),
     ],

@@ -86,7 +86,12 @@ def test_long_runs_agree(circles, activation, init, layers):
 
 @pytest.mark.parametrize(
     ("layers", "activation", "output"),
-    [((2, 1), "relu", "sigmoid"), ((2, 3), "tanh", "softmax"), ((1, 7, 1), "tanh", "sigmoid"), ((2, 64, 33, 17, 1), "relu", "sigmoid")],
+    [
+        ((2, 1), "relu", "sigmoid"),
+        ((2, 3), "tanh", "softmax"),
+        ((1, 7, 1), "tanh", "sigmoid"),
+        ((2, 64, 33, 17, 1), "relu", "sigmoid"),
+    ],
     ids=["no-hidden-layer", "no-hidden-softmax", "one-input", "wide-odd"],
 )
 def test_unusual_shapes_agree(sectors, layers, activation, output):
@@ -262,7 +267,9 @@ def test_gd_flat_rejects_buffers_it_would_overrun(circles):
     with pytest.raises(ValueError, match="losses"):  # 2 records needed
         kernels.gd_flat(net, theta, X, Y, np.ones(2), losses=np.zeros((2, 1)), diverged_at=np.full(2, -1), **good)
     with pytest.raises(ValueError, match="theta"):  # not contiguous: the result would be lost
-        kernels.gd_flat(net, np.zeros((13, 2)).T, X, Y, np.ones(2), losses=np.zeros((2, 2)), diverged_at=np.full(2, -1), **good)
+        kernels.gd_flat(
+            net, np.zeros((13, 2)).T, X, Y, np.ones(2), losses=np.zeros((2, 2)), diverged_at=np.full(2, -1), **good
+        )
     with pytest.raises(ValueError, match="diverged_at"):
         kernels.gd_flat(net, theta, X, Y, np.ones(2), losses=np.zeros((2, 2)), diverged_at=np.full(2, -1.0), **good)
 
@@ -270,7 +277,9 @@ def test_gd_flat_rejects_buffers_it_would_overrun(circles):
 # --------------------------------------------------------------------------------------------
 # The kernel's own elementary functions
 # --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("name", "reference", "max_ulps"), [("_exp", np.exp, 1), ("_expm1", np.expm1, 4), ("_tanh", np.tanh, 2)])
+@pytest.mark.parametrize(
+    ("name", "reference", "max_ulps"), [("_exp", np.exp, 1), ("_expm1", np.expm1, 4), ("_tanh", np.tanh, 2)]
+)
 def test_elementary_functions_match_numpy(name, reference, max_ulps):
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.standard_normal(300) * scale for scale in (1e-300, 1e-8, 0.1, 0.6, 3, 30, 300)])

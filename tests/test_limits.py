@@ -75,18 +75,24 @@ def test_the_memory_rule_is_the_formula_and_the_machine():
     total = budget.machine_memory()
     if total is not None:
         budget.check_memory(int(0.5 * total), "half the machine", "")
-        with pytest.raises(ValueError, match=r"twice the machine needs about .* of memory; this machine has .*\. Do less\."):
+        with pytest.raises(
+            ValueError, match=r"twice the machine needs about .* of memory; this machine has .*\. Do less\."
+        ):
             budget.check_memory(2 * total, "twice the machine", "Do less.")
 
 
 def test_a_diverging_training_prints_no_raw_warning(tmp_path):
-    code, _, err = _cli(["train", "--lr", "1e300", "--iterations", "30", "--seeds", "2", "--out", str(tmp_path / "d"), "-q"])
+    code, _, err = _cli(
+        ["train", "--lr", "1e300", "--iterations", "30", "--seeds", "2", "--out", str(tmp_path / "d"), "-q"]
+    )
     assert code == 0 and "Warning" not in err and "overflow" not in err, err
 
 
 def test_an_unknown_option_suggests_only_a_close_spelling():
     code, _, err = _cli(["reproduce", "--bogus"])
-    assert code == 2 and "No such option: --bogus." in err and "Possible options" not in err and "Did you mean" not in err
+    assert (
+        code == 2 and "No such option: --bogus." in err and "Possible options" not in err and "Did you mean" not in err
+    )
     assert "`initlab reproduce --help` lists the options" in err
     code, _, err = _cli(["reproduce", "--ou", "x"])
     assert code == 2 and "Did you mean --out?" in err
@@ -102,7 +108,9 @@ def test_distinct_units_of_a_wide_layer_take_no_quadratic_time():
 
 
 def test_a_loss_of_1e299_is_reported_as_divergence(tmp_path, capsys):
-    code = main(["train", "--lr", "1e300", "--iterations", "50", "--seeds", "3", "--out", str(tmp_path / "d"), "--json"])
+    code = main(
+        ["train", "--lr", "1e300", "--iterations", "50", "--seeds", "3", "--out", str(tmp_path / "d"), "--json"]
+    )
     result = json.loads(capsys.readouterr().out)
     assert code == 0
     assert result["diverged_at"] == [1, 1, 1] and result["diverged"] == [True, True, True]

@@ -27,7 +27,9 @@ def test_linear_closed_forms(sigma_w2, sigma_b2):
     # The correlation map is affine for a linear network: (sigma_w2 c q + sigma_b2) / q.
     q = mf.q_star(sigma_w2, sigma_b2, "linear")
     for c in (-0.5, 0.0, 0.3, 0.9):
-        assert mf.correlation_map(c, sigma_w2, sigma_b2, "linear") == pytest.approx((sigma_w2 * c * q + sigma_b2) / q, abs=1e-10)
+        assert mf.correlation_map(c, sigma_w2, sigma_b2, "linear") == pytest.approx(
+            (sigma_w2 * c * q + sigma_b2) / q, abs=1e-10
+        )
     assert mf.c_star(sigma_w2, sigma_b2, "linear") == pytest.approx(1.0, abs=1e-8)
 
 
@@ -51,9 +53,11 @@ def test_tanh_variance_map_matches_adaptive_quadrature():
     from scipy.integrate import quad
 
     # Gauss-Hermite loses accuracy as tanh(sqrt(q) z) approaches a step (see the module docstring).
+    def density(z):
+        return math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+
     for q, tol in ((0.1, 1e-12), (1.0, 1e-10), (2.5, 3e-7)):
-        density = lambda z: math.exp(-z * z / 2) / math.sqrt(2 * math.pi)  # noqa: E731
-        exact, _ = quad(lambda z: math.tanh(math.sqrt(q) * z) ** 2 * density(z), -12, 12, epsabs=1e-14, limit=200)
+        exact, _ = quad(lambda z, q=q: math.tanh(math.sqrt(q) * z) ** 2 * density(z), -12, 12, epsabs=1e-14, limit=200)
         assert mf.variance_map(q, 1.7, 0.05) == pytest.approx(1.7 * exact + 0.05, abs=1.7 * tol)
 
 

@@ -109,6 +109,7 @@ def test_legacy_loss_has_the_same_gradient():
 # The notebook
 # --------------------------------------------------------------------------------------------
 
+
 def test_notebook_dict_gives_the_notebooks_loss_and_gradients(circles):
     X, Y, _, _ = circles
     net = MLP(course.NOTEBOOK_LAYERS)

@@ -12,7 +12,6 @@ from initlab.training import initialize_and_train, train
 NOTEBOOK = MLP(course.NOTEBOOK_LAYERS)
 
 
-
 # --------------------------------------------------------------------------------------------
 # Single steps, by hand
 # --------------------------------------------------------------------------------------------
@@ -167,8 +166,9 @@ def test_a_list_of_streams_gives_model_k_the_stream_rng_k(circles):
     kwargs = dict(learning_rate=0.05, iterations=9, record_every=3, optimizer="sgd", batch_size=64)
     together = train(NOTEBOOK, params, X, Y, rng=[np.random.SeedSequence(s) for s in (4, 5, 6)], **kwargs)
     for k, s in enumerate((4, 5, 6)):  # model k alone, with its stream
-        alone = train(NOTEBOOK, {key: v[k : k + 1] for key, v in params.items()}, X, Y, rng=[np.random.SeedSequence(s)],
-                      **kwargs)
+        alone = train(
+            NOTEBOOK, {key: v[k : k + 1] for key, v in params.items()}, X, Y, rng=[np.random.SeedSequence(s)], **kwargs
+        )
         np.testing.assert_array_equal(together.loss[k], alone.loss[0])
     with pytest.raises(ValueError, match=r"one stream per model \(models=3\)\. Got 2 streams"):
         train(NOTEBOOK, params, X, Y, rng=[1, 2], **kwargs)
@@ -251,8 +251,18 @@ def test_registry_lists_every_rule_with_its_formula():
 @pytest.mark.parametrize(
     ("name", "options", "error", "pattern"),
     [
-        ("adamw", {}, ValueError, r"'optimizer' parameter must be one of \{'gd', 'sgd', 'momentum', 'adam'\}. Got 'adamw'"),
-        ("adam", {"beta3": 0.9}, TypeError, r"Unknown option 'beta3' for optimizer 'adam'. Did you mean beta2\? Allowed: beta1, beta2, epsilon"),
+        (
+            "adamw",
+            {},
+            ValueError,
+            r"'optimizer' parameter must be one of \{'gd', 'sgd', 'momentum', 'adam'\}. Got 'adamw'",
+        ),
+        (
+            "adam",
+            {"beta3": 0.9},
+            TypeError,
+            r"Unknown option 'beta3' for optimizer 'adam'. Did you mean beta2\? Allowed: beta1, beta2, epsilon",
+        ),
         ("gd", {"beta": 0.9}, TypeError, r"for optimizer 'gd'.*Allowed: none"),
         ("momentum", {"beta": 1.0}, ValueError, r"'beta' parameter must be in \[0, 1\).*Got 1.0"),
         ("adam", {"beta2": -0.1}, ValueError, r"'beta2' parameter must be in \[0, 1\)"),

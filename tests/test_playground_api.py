@@ -19,8 +19,8 @@ pytest.importorskip("uvicorn")
 ws_client = pytest.importorskip("websockets.sync.client")
 
 from initlab import course  # noqa: E402
-from initlab.network import flatten_params  # noqa: E402
 from initlab.cli import main  # noqa: E402
+from initlab.network import flatten_params  # noqa: E402
 from initlab.playground import LIMITS, NOTEBOOK, PlaygroundConfig, options, validate  # noqa: E402
 from initlab.playground.server import is_loopback, running  # noqa: E402
 from initlab.playground.session import GRID, Run  # noqa: E402
@@ -204,7 +204,14 @@ def _post(url, body):
 def test_page_and_assets_are_served_locally(url):
     status, kind, body = _get(url + "/")
     assert status == 200 and kind.startswith("text/html")
-    for needed in (b'id="dataset"', b'id="init"', b'id="train"', b'id="status"', b'id="loss-value"', b'id="accuracy-value"'):
+    for needed in (
+        b'id="dataset"',
+        b'id="init"',
+        b'id="train"',
+        b'id="status"',
+        b'id="loss-value"',
+        b'id="accuracy-value"',
+    ):
         assert needed in body
     assert b"http" not in body.replace(b'lang="en"', b"")  # no CDN: every asset is relative
     for asset in ("app.js", "style.css"):
@@ -215,7 +222,10 @@ def test_page_and_assets_are_served_locally(url):
 def test_api_options_and_validate(url):
     status, kind, body = _get(url + "/api/options")
     assert status == 200 and kind == "application/json" and "he_normal" in json.loads(body)["initializers"]
-    assert _post(url + "/api/validate", {"init": "zeros"}) == (200, {"ok": True, "config": replace(PlaygroundConfig(), init="zeros").to_json()})
+    assert _post(url + "/api/validate", {"init": "zeros"}) == (
+        200,
+        {"ok": True, "config": replace(PlaygroundConfig(), init="zeros").to_json()},
+    )
     status, body = _post(url + "/api/validate", {"hidden": [10] * 20, "learning_rate": 0})
     assert status == 422 and {e["field"] for e in body["errors"]} == {"hidden", "learning_rate"}
 
@@ -250,7 +260,9 @@ def test_ws_bad_value_is_an_error_message_and_the_server_keeps_serving(url):
     with ws_client.connect(url.replace("http", "ws") + "/ws") as ws:
         ws.send(json.dumps({"action": "train", "iterations": 10**9}))
         m = json.loads(ws.recv(timeout=10))
-        assert m["type"] == "error" and m["errors"][0]["field"] == "iterations" and "100000" in m["errors"][0]["message"]
+        assert (
+            m["type"] == "error" and m["errors"][0]["field"] == "iterations" and "100000" in m["errors"][0]["message"]
+        )
         ws.send("not json")
         assert json.loads(ws.recv(timeout=10))["type"] == "error"
         ws.send(json.dumps({"action": "fly"}))
@@ -316,7 +328,9 @@ def test_cli_reports_a_port_in_use(url):
     assert err.getvalue().count("\n") == 1 and "could not listen on 192.0.2.1" in err.getvalue()
 
 
-@pytest.mark.parametrize("origin", ["evil.example.com", "http://x.org/path", "ftp://x.org", "http://" + "a" * 500 + "/p"])
+@pytest.mark.parametrize(
+    "origin", ["evil.example.com", "http://x.org/path", "ftp://x.org", "http://" + "a" * 500 + "/p"]
+)
 def test_cli_refuses_a_bad_allow_origin_in_one_line(origin):
     err = io.StringIO()
     with contextlib.redirect_stderr(err):

@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from browser import artifact, browser_page
 
 pytest.importorskip("starlette", reason="the playground needs the web extra: pip install -e '.[web]'")
 pytest.importorskip("uvicorn")
 
-from initlab.playground.server import running  # noqa: E402
+from initlab.playground.server import running
 
 pytestmark = pytest.mark.browser
 
@@ -128,7 +127,10 @@ def test_a_bad_value_gives_its_message_and_the_server_keeps_serving(page):
 
 
 def test_the_url_restores_the_settings(page, server):
-    page.goto(server + "/?dataset=moons&hidden=8,8,8&init=random&opt.scale=3&optimizer=adam&learning_rate=0.005&iterations=300&seed=5")
+    page.goto(
+        server
+        + "/?dataset=moons&hidden=8,8,8&init=random&opt.scale=3&optimizer=adam&learning_rate=0.005&iterations=300&seed=5"
+    )
     wait_status(page, "idle")
     assert page.input_value("#dataset") == "moons" and page.input_value("#hidden") == "8,8,8"
     assert page.input_value("#depth") == "3" and page.input_value("#init-opt-scale") == "3"

@@ -7,8 +7,8 @@ import io
 import json
 
 import pytest
-
 from browser import artifact, browser_page, offline
+
 from initlab.cli import main
 
 pytestmark = pytest.mark.browser

@@ -157,7 +157,9 @@ def test_a_store_on_read_only_media_can_be_read(sweep, tmp_path):
 def test_read_only_open_never_creates_or_changes_files(sweep):
     _, out = sweep
     before = {p.name: _sha(p) for p in out.iterdir() if p.is_file() and "sqlite" in p.name}
-    db, meta = storage.open_read_only(out / "sweep.sqlite", fmt=meta_format(out), missing=ValueError, what="sweep store")
+    db, meta = storage.open_read_only(
+        out / "sweep.sqlite", fmt=meta_format(out), missing=ValueError, what="sweep store"
+    )
     with pytest.raises(sqlite3.OperationalError):
         db.execute("CREATE TABLE x (y)")
     db.close()

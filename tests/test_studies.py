@@ -33,7 +33,15 @@ def quick(study_quick):
 
 def test_registry_lists_documented_studies():
     names = list(studies.available())
-    assert names == ["notebook-seeds", "edge-of-chaos", "glorot2010", "he2015", "saxe2013", "lsuv", "trainability-depth"]
+    assert names == [
+        "notebook-seeds",
+        "edge-of-chaos",
+        "glorot2010",
+        "he2015",
+        "saxe2013",
+        "lsuv",
+        "trainability-depth",
+    ]
     for name, study in studies.available().items():
         assert study.name == name
         for section in ("Claim", "Setup", "Verdict"):
@@ -80,7 +88,9 @@ def test_every_study_draws_its_figure_and_page(quick, name):
 def _same(a, b):
     """Equal result data, arrays bit for bit."""
     assert a.rows == b.rows and a.verdict == b.verdict
-    assert json.dumps(result_dict(studies.get(a.study), a)["data"]) == json.dumps(result_dict(studies.get(b.study), b)["data"])
+    assert json.dumps(result_dict(studies.get(a.study), a)["data"]) == json.dumps(
+        result_dict(studies.get(b.study), b)["data"]
+    )
 
 
 @pytest.mark.parametrize("name", ["glorot2010", "saxe2013", "edge-of-chaos"])
@@ -180,7 +190,12 @@ def test_cli_runs_a_study_and_writes_its_files(tmp_path):
     assert code == 0, stderr
     assert "verdict: " in stdout and ("SUPPORTED (margin" in stdout)
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith("study.sqlite-")) == [
-        "figure.png", "report.html", "result.json", "study.sqlite", "study.sqlite.lock"]  # the writer's lock stays
+        "figure.png",
+        "report.html",
+        "result.json",
+        "study.sqlite",
+        "study.sqlite.lock",
+    ]  # the writer's lock stays
     assert (out / "figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result = json.loads((out / "result.json").read_text())
     assert result["study"] == "glorot2010" and result["seeds"] == 3 and result["size"] == "quick"
@@ -192,16 +207,19 @@ def test_cli_runs_a_study_and_writes_its_files(tmp_path):
     assert code == 2 and "holds another study run (glorot2010, quick, 3 seeds, seed 0)" in err and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["study", "nope", "--quick"], "NAME must be one of"),
-    (["study", "glorot2010", "--quick", "--seeds", "1"], "--seeds"),
-    (["study", "glorot2010", "--quick", "--workers", "0"], "--workers"),
-    (["study", "glorot2010", "--quick", "--seed", "-1"], "--seed"),
-    (["study", "glorot2010", "--seeds", "100000000"], "'--seeds' option must be <= 1000"),
-    (["study", "glorot2010", "--quick", "--executor", "magic"], "'--executor' option must be one of"),
-    (["study", "glorot2010", "--quick", "--scheduler", "tcp://127.0.0.1:9"], "cannot be reached"),
-    (["study", "list", "--quick", "--seeds", "3"], "takes no options; got --quick, --out, --seeds"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["study", "nope", "--quick"], "NAME must be one of"),
+        (["study", "glorot2010", "--quick", "--seeds", "1"], "--seeds"),
+        (["study", "glorot2010", "--quick", "--workers", "0"], "--workers"),
+        (["study", "glorot2010", "--quick", "--seed", "-1"], "--seed"),
+        (["study", "glorot2010", "--seeds", "100000000"], "'--seeds' option must be <= 1000"),
+        (["study", "glorot2010", "--quick", "--executor", "magic"], "'--executor' option must be one of"),
+        (["study", "glorot2010", "--quick", "--scheduler", "tcp://127.0.0.1:9"], "cannot be reached"),
+        (["study", "list", "--quick", "--seeds", "3"], "takes no options; got --quick, --out, --seeds"),
+    ],
+)
 def test_cli_refuses_bad_input_in_one_line(tmp_path, argv, message):
     code, out, err = _run_cli([*argv, "--out", str(tmp_path / "x")])
     assert code == 2
@@ -228,8 +246,21 @@ def test_a_study_on_a_dask_cluster_gives_the_same_numbers(tmp_path):
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                        dashboard_address=None)  # fmt: skip
     try:
-        code, _, err = _run_cli(["study", "glorot2010", "--quick", "--seeds", "4", "--seed", "2",
-                                 "--scheduler", cluster.scheduler_address, "--out", str(tmp_path / "g")])
+        code, _, err = _run_cli(
+            [
+                "study",
+                "glorot2010",
+                "--quick",
+                "--seeds",
+                "4",
+                "--seed",
+                "2",
+                "--scheduler",
+                cluster.scheduler_address,
+                "--out",
+                str(tmp_path / "g"),
+            ]
+        )
         assert code == 0, err
     finally:
         cluster.close()
@@ -246,7 +277,9 @@ def test_study_all_runs_every_study_and_writes_an_index(tmp_path, monkeypatch):
     assert sorted(p.name for p in base.iterdir()) == ["glorot2010-quick", "index.html", "saxe2013-quick"]
     assert "2 studies (quick)" in stdout and stdout.count("verdict: ") == 2
     page = (base / "index.html").read_text()
-    assert page.count('href="glorot2010-quick/report.html"') == 1 and page.count('href="saxe2013-quick/report.html"') == 1
+    assert (
+        page.count('href="glorot2010-quick/report.html"') == 1 and page.count('href="saxe2013-quick/report.html"') == 1
+    )
     assert page.count("data:image/png;base64,") == 2 and "<script" not in page
     for sub in ("glorot2010-quick", "saxe2013-quick"):
         result = json.loads((base / sub / "result.json").read_text())

@@ -132,7 +132,9 @@ def _measured(xavier_grad_per_layer: float, xavier_sv: float, seeds: int = 4) ->
             numbers[f"{kind}/dw_std"] = 1e-3 * noise
             numbers[f"{kind}/rms"] = np.full(seeds, 0.6)
             if kind == glorot2010.VERDICT_INPUT:
-                numbers[f"{kind}/sv"] = (0.49 if name == "standard" else xavier_sv) + 0.005 * rng.standard_normal((seeds, 4))
+                numbers[f"{kind}/sv"] = (0.49 if name == "standard" else xavier_sv) + 0.005 * rng.standard_normal(
+                    (seeds, 4)
+                )
         pairs.append((Unit({"init": name}, 0, seeds), numbers))
     return Measured(pairs, seeds)
 

@@ -16,7 +16,7 @@ def test_the_ensemble_is_the_papers():
     # W ~ N(0, sigma_w^2 / n_in) in every layer (the input layer's n_in is 64), b ~ N(0, sigma_b^2).
     net = td.network(6)
     params = td.initialize(net, 3.0, [np.random.SeedSequence(7, spawn_key=(k,)) for k in range(40)])
-    for l, (n_out, n_in) in enumerate(net.weight_shapes, start=1):
+    for l, (_n_out, n_in) in enumerate(net.weight_shapes, start=1):
         W, b = params[f"W{l}"], params[f"b{l}"]
         assert W.mean() == pytest.approx(0.0, abs=4 * math.sqrt(3.0 / n_in / W.size))
         assert W.var() * n_in == pytest.approx(3.0, rel=5 * math.sqrt(2.0 / W.size))

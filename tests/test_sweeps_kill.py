@@ -60,7 +60,9 @@ def done_count(db_path: Path) -> int:
 
 def worker_pids(db_path: Path) -> set[int]:
     with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5) as db:
-        return {int(w.rsplit(":", 1)[1]) for (w,) in db.execute("SELECT DISTINCT worker FROM runs WHERE worker IS NOT NULL")}
+        return {
+            int(w.rsplit(":", 1)[1]) for (w,) in db.execute("SELECT DISTINCT worker FROM runs WHERE worker IS NOT NULL")
+        }
 
 
 def alive(pid: int) -> bool:
@@ -136,7 +138,9 @@ def test_dask_local_cluster_with_a_worker_killed_mid_sweep(spec_file, reference,
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
 
-    outcome = run_sweep(spec, tmp_path, spec_text=text, executor="dask", workers=2, chunk_size=2, progress=kill_a_worker)
+    outcome = run_sweep(
+        spec, tmp_path, spec_text=text, executor="dask", workers=2, chunk_size=2, progress=kill_a_worker
+    )
     assert killed and outcome.done == N_RUNS and not alive(killed[0])
     later = worker_pids(tmp_path / "sweep.sqlite") - set(killed)
     assert later, "the other workers (and the restarted one) trained the rest"

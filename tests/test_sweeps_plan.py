@@ -79,7 +79,10 @@ def test_a_runs_stream_depends_only_on_the_run():
     assert same_start.seed_sequence().spawn_key == run.seed_sequence().spawn_key
     seeds = [small[f"net=2-4-1/he_normal/seed={s}"].seed_sequence().spawn_key for s in range(3)]
     assert len(set(seeds)) == 3
-    assert small["net=2-4-1/random*0.5/seed=0"].seed_sequence().spawn_key != small["net=2-4-1/random*10/seed=0"].seed_sequence().spawn_key
+    assert (
+        small["net=2-4-1/random*0.5/seed=0"].seed_sequence().spawn_key
+        != small["net=2-4-1/random*10/seed=0"].seed_sequence().spawn_key
+    )
 
 
 def test_random_scale_is_the_standard_deviation():

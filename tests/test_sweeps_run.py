@@ -69,9 +69,18 @@ def stored(folder) -> dict:
         rows = {row.key: (row, loss) for row, loss in store.finished_runs()}
         diag = store.diagnostics([row.id for row, _ in rows.values()])
         return {
-            key: {"status": row.status, "final_loss": row.final_loss, "train": row.train_accuracy, "test": row.test_accuracy,
-                  "diverged_at": row.diverged_at, "loss": loss, "params": store.params(row.id), "diag": diag.get(row.id),
-                  "attempts": row.attempts, "name": row.name}  # fmt: skip
+            key: {
+                "status": row.status,
+                "final_loss": row.final_loss,
+                "train": row.train_accuracy,
+                "test": row.test_accuracy,
+                "diverged_at": row.diverged_at,
+                "loss": loss,
+                "params": store.params(row.id),
+                "diag": diag.get(row.id),
+                "attempts": row.attempts,
+                "name": row.name,
+            }  # fmt: skip
             for key, (row, loss) in rows.items()
         }
 
@@ -152,7 +161,10 @@ def test_minibatch_runs_train_together_and_each_is_initialize_and_train(tmp_path
 def test_the_store_holds_every_run_once_with_its_history(reference):
     db = sqlite3.connect(reference / "sweep.sqlite")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("SELECT COUNT(*), COUNT(DISTINCT key), SUM(status = 'done'), SUM(attempts) FROM runs").fetchone() == (N_RUNS,) * 4
+    assert (
+        db.execute("SELECT COUNT(*), COUNT(DISTINCT key), SUM(status = 'done'), SUM(attempts) FROM runs").fetchone()
+        == (N_RUNS,) * 4
+    )
     assert db.execute("SELECT COUNT(*) FROM histories").fetchone()[0] == N_RUNS
     assert db.execute("SELECT COUNT(*) FROM diagnostics").fetchone()[0] == 2 * N_RUNS
     meta = dict(db.execute("SELECT key, value FROM meta"))
@@ -319,7 +331,10 @@ def test_progress_lines_when_not_a_terminal(spec_file, tmp_path, capsys):
 
 BAD_COMMANDS = [
     (["run", "{spec}", "--out", "{empty}", "--workers", "0"], "The '--workers' option must be >= 1"),
-    (["run", "{spec}", "--out", "{empty}", "--executor", "slurm"], "The '--executor' option must be one of {'local', 'dask'}"),
+    (
+        ["run", "{spec}", "--out", "{empty}", "--executor", "slurm"],
+        "The '--executor' option must be one of {'local', 'dask'}",
+    ),
     (["run", "{spec}", "--out", "{empty}", "--chunk-size", "0"], "The '--chunk-size' option must be >= 1"),
     (["run", "{missing}", "--out", "{empty}"], "cannot read the sweep spec"),
     (["run", "{bad}", "--out", "{empty}"], "bad.toml: top level: Unknown key 'seed'. Did you mean 'seeds'?"),
@@ -331,7 +346,9 @@ BAD_COMMANDS = [
 ]
 
 
-@pytest.mark.parametrize(("argv", "message"), BAD_COMMANDS, ids=[" ".join(a[:2]) + str(i) for i, (a, _) in enumerate(BAD_COMMANDS)])
+@pytest.mark.parametrize(
+    ("argv", "message"), BAD_COMMANDS, ids=[" ".join(a[:2]) + str(i) for i, (a, _) in enumerate(BAD_COMMANDS)]
+)
 def test_bad_input_is_one_line_and_exit_2(spec_file, tmp_path, capsys, argv, message):
     bad = tmp_path / "bad.toml"
     bad.write_text("seed = 3\n[[init]]\nname = 'zeros'\n")

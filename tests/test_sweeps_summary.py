@@ -45,7 +45,9 @@ def test_mean_ci_edge_cases():
     none = mean_ci([])
     assert none.n == 0 and math.isnan(none.mean)
     assert mean_ci([1.0, float("nan"), 3.0, float("inf")]).n == 2  # non-finite values are left out
-    assert mean_ci([1.0, 3.0], confidence=0.9).half_width == pytest.approx(6.313751515 * math.sqrt(2) / math.sqrt(2), rel=1e-8)
+    assert mean_ci([1.0, 3.0], confidence=0.9).half_width == pytest.approx(
+        6.313751515 * math.sqrt(2) / math.sqrt(2), rel=1e-8
+    )
 
 
 def test_first_reach_is_the_first_recorded_iteration_at_or_below_the_threshold():
@@ -109,7 +111,16 @@ def test_summarize_by_hand():
 def test_summary_rows_show_the_varying_columns_and_the_numbers():
     s = summarize(((r, np.array(r.loss) if r.status == "done" else None) for r in runs()), threshold=0.1)
     header, rows = summary_rows(s)
-    assert header == ["init", "seeds", "final loss", "train acc", "test acc", "iters to loss ≤ 0.1", "diverged", "failed"]
+    assert header == [
+        "init",
+        "seeds",
+        "final loss",
+        "train acc",
+        "test acc",
+        "iters to loss ≤ 0.1",
+        "diverged",
+        "failed",
+    ]
     assert rows[0] == ["he", "3", "0.2 ± 0.25", "95.0 ± 12.4%", "90.0 ± 24.8%", "150 ± 635 (2/3)", "0%", "0"]
     assert rows[1] == ["zeros", "2", "0.69", "45.0 ± 63.5%", "55.0 ± 63.5%", "never (0/2)", "50%", "1"]
 

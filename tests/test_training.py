@@ -13,7 +13,6 @@ from initlab.training import History, initialize_and_train, train
 NOTEBOOK = MLP(course.NOTEBOOK_LAYERS)  # (2, 10, 5, 1), relu, sigmoid
 
 
-
 def notebook_model(X, Y, initialization):
     with contextlib.redirect_stdout(io.StringIO()):  # model prints its costs
         return course.model(X, Y, initialization=initialization)

@@ -42,7 +42,9 @@ def check_memory(needed: int, what: str, fix: str) -> int:
     """
     total = machine_memory()
     if total is not None and needed > MEMORY_FRACTION * total:
-        raise ValueError(f"{what} needs about {format_bytes(needed)} of memory; this machine has {format_bytes(total)}. {fix}")
+        raise ValueError(
+            f"{what} needs about {format_bytes(needed)} of memory; this machine has {format_bytes(total)}. {fix}"
+        )
     return needed
 
 

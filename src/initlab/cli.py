@@ -42,14 +42,19 @@ def _root() -> None:
 
 @app.command()
 def reproduce(
-    out: Path = typer.Option(Path("initlab-out/reproduce"), "--out", help="Folder for figures, results.json and report.html."),
-    iterations: int = typer.Option(15000, "--iterations", help="Gradient-descent iterations per model (the notebook: 15000)."),
+    out: Path = typer.Option(
+        Path("initlab-out/reproduce"), "--out", help="Folder for figures, results.json and report.html."
+    ),
+    iterations: int = typer.Option(
+        15000, "--iterations", help="Gradient-descent iterations per model (the notebook: 15000)."
+    ),
     learning_rate: float = typer.Option(0.01, "--learning-rate", "--lr", help="Learning rate (the notebook: 0.01)."),
     seed: int = typer.Option(3, "--seed", help="Seed of the random and He initializers (the notebook: 3)."),
     arithmetic: str = typer.Option(
-        "notebook", "--arithmetic",
+        "notebook",
+        "--arithmetic",
         help="'notebook': the notebook platform's exp and BLAS kernels where this CPU has them, so every "
-             "printed cost matches; 'native': this process's environment as you set it (OPENBLAS_CORETYPE etc.).",
+        "printed cost matches; 'native': this process's environment as you set it (OPENBLAS_CORETYPE etc.).",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:
@@ -82,29 +87,105 @@ _TRAIN_OUT = Path("initlab-out/train")
 
 @app.command()
 def train(
-    dataset: str = typer.Option(None, "--dataset", help="A built-in data set (list: `initlab datasets`); default circles, the notebook's.", show_default=False),
-    csv: Path = typer.Option(None, "--csv", help="Train on a CSV file instead: numeric feature columns and a --target class column.", show_default=False),
-    target: str = typer.Option(None, "--target", help="The CSV file's class column (its labels are mapped to 0..k-1 and reported).", show_default=False),
-    test_fraction: float = typer.Option(None, "--test-fraction", help="Share of each class of the CSV file held out for testing [default: 0.25].", show_default=False),
-    n_train: int = typer.Option(None, "--n-train", help="Training examples of a built-in set [default: its own, 300 for circles].", show_default=False),
-    n_test: int = typer.Option(None, "--n-test", help="Test examples of a built-in set [default: its own, 100 for circles].", show_default=False),
-    noise: float = typer.Option(None, "--noise", help="Standard deviation of the noise of a generated set [default: its own].", show_default=False),
-    classes: int = typer.Option(None, "--classes", help="Classes of spirals, gaussian_quantiles or blobs.", show_default=False),
-    data_seed: int = typer.Option(None, "--data-seed", help="Seed of the data (and of a CSV split) [default: the notebook's circles; 0 otherwise].", show_default=False),
-    layers: str = typer.Option(None, "--layers", help="Units per layer, inputs first, e.g. 2,10,5,1 [default: features,10,5,outputs].", show_default=False),
+    dataset: str = typer.Option(
+        None,
+        "--dataset",
+        help="A built-in data set (list: `initlab datasets`); default circles, the notebook's.",
+        show_default=False,
+    ),
+    csv: Path = typer.Option(
+        None,
+        "--csv",
+        help="Train on a CSV file instead: numeric feature columns and a --target class column.",
+        show_default=False,
+    ),
+    target: str = typer.Option(
+        None,
+        "--target",
+        help="The CSV file's class column (its labels are mapped to 0..k-1 and reported).",
+        show_default=False,
+    ),
+    test_fraction: float = typer.Option(
+        None,
+        "--test-fraction",
+        help="Share of each class of the CSV file held out for testing [default: 0.25].",
+        show_default=False,
+    ),
+    n_train: int = typer.Option(
+        None,
+        "--n-train",
+        help="Training examples of a built-in set [default: its own, 300 for circles].",
+        show_default=False,
+    ),
+    n_test: int = typer.Option(
+        None,
+        "--n-test",
+        help="Test examples of a built-in set [default: its own, 100 for circles].",
+        show_default=False,
+    ),
+    noise: float = typer.Option(
+        None,
+        "--noise",
+        help="Standard deviation of the noise of a generated set [default: its own].",
+        show_default=False,
+    ),
+    classes: int = typer.Option(
+        None, "--classes", help="Classes of spirals, gaussian_quantiles or blobs.", show_default=False
+    ),
+    data_seed: int = typer.Option(
+        None,
+        "--data-seed",
+        help="Seed of the data (and of a CSV split) [default: the notebook's circles; 0 otherwise].",
+        show_default=False,
+    ),
+    layers: str = typer.Option(
+        None,
+        "--layers",
+        help="Units per layer, inputs first, e.g. 2,10,5,1 [default: features,10,5,outputs].",
+        show_default=False,
+    ),
     activation: str = typer.Option("relu", "--activation", help="Hidden activation."),
     init: str = typer.Option("he_normal", "--init", help="Weight initializer (list: `initlab initializers`)."),
-    init_option: list[str] = typer.Option(None, "--init-option", help="KEY=VALUE option of the initializer, repeatable, e.g. mode=fan_out.", show_default=False),
+    init_option: list[str] = typer.Option(
+        None,
+        "--init-option",
+        help="KEY=VALUE option of the initializer, repeatable, e.g. mode=fan_out.",
+        show_default=False,
+    ),
     optimizer: str = typer.Option("gd", "--optimizer", help="gd (the notebook's, full batch), sgd, momentum or adam."),
-    optimizer_option: list[str] = typer.Option(None, "--optimizer-option", help="KEY=VALUE option of the optimizer, repeatable, e.g. beta1=0.9.", show_default=False),
+    optimizer_option: list[str] = typer.Option(
+        None,
+        "--optimizer-option",
+        help="KEY=VALUE option of the optimizer, repeatable, e.g. beta1=0.9.",
+        show_default=False,
+    ),
     learning_rate: float = typer.Option(0.01, "--lr", "--learning-rate", help="Learning rate."),
-    batch_size: int = typer.Option(None, "--batch-size", help="Examples per update, for sgd, momentum and adam [default: all].", show_default=False),
-    iterations: int = typer.Option(15000, "--iterations", help="Parameter updates per model (with --batch-size an epoch is ceil(n_train / batch) of them)."),
-    seeds: int = typer.Option(5, "--seeds", help="Models trained at once, one per seed (the streams 0..N-1 of --seed)."),
+    batch_size: int = typer.Option(
+        None, "--batch-size", help="Examples per update, for sgd, momentum and adam [default: all].", show_default=False
+    ),
+    iterations: int = typer.Option(
+        15000,
+        "--iterations",
+        help="Parameter updates per model (with --batch-size an epoch is ceil(n_train / batch) of them).",
+    ),
+    seeds: int = typer.Option(
+        5, "--seeds", help="Models trained at once, one per seed (the streams 0..N-1 of --seed)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the initial weights and minibatch order of all models."),
-    record_every: int = typer.Option(None, "--record-every", help="Record the loss every N iterations [default: iterations / 100].", show_default=False),
-    out: Path = typer.Option(_TRAIN_OUT, "--out", help="Folder for loss_curves.png, decision_boundary.png (2-D data) and results.json."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout instead of the table, nothing else (files are still written)."),
+    record_every: int = typer.Option(
+        None,
+        "--record-every",
+        help="Record the loss every N iterations [default: iterations / 100].",
+        show_default=False,
+    ),
+    out: Path = typer.Option(
+        _TRAIN_OUT, "--out", help="Folder for loss_curves.png, decision_boundary.png (2-D data) and results.json."
+    ),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help="Print one JSON object on stdout instead of the table, nothing else (files are still written).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:
     """Train an MLP from several seeds at once and summarize them: per seed, and mean ± 95% CI.
@@ -120,7 +201,9 @@ def train(
     with user_input():
         data = _training_data(dataset, csv, target, test_fraction, n_train, n_test, noise, classes, data_seed)
         net = _network(data, layers, activation)
-        iterations, seeds, seed, record_every, learning_rate = _schedule(iterations, seeds, seed, record_every, learning_rate)
+        iterations, seeds, seed, record_every, learning_rate = _schedule(
+            iterations, seeds, seed, record_every, learning_rate
+        )
         check_choice("optimizer", optimizer, optimizers.available())
         _check_training_memory(net, data, seeds, records=iterations // record_every + 1)
     init_options = _parse_options("--init-option", init_option)
@@ -159,9 +242,13 @@ def _training_data(dataset, csv, target, test_fraction, n_train, n_test, noise, 
     builtin_flags = {"--n-train": n_train, "--n-test": n_test, "--noise": noise, "--classes": classes}
     if csv is None:
         if target is not None:
-            raise UserError("'--target' goes with '--csv' (the CSV file's class column); the built-in data sets have their labels.")
+            raise UserError(
+                "'--target' goes with '--csv' (the CSV file's class column); the built-in data sets have their labels."
+            )
         if test_fraction is not None:
-            raise UserError("'--test-fraction' goes with '--csv'; size a built-in set's split with --n-train and --n-test.")
+            raise UserError(
+                "'--test-fraction' goes with '--csv'; size a built-in set's split with --n-train and --n-test."
+            )
         name = check_choice("dataset", "circles" if dataset is None else dataset, datasets.available())
         # No --data-seed: the notebook's circles (rng=None) when its options are asked for, else seed 0.
         notebook = datasets.is_notebook_data(name, n_train=n_train, n_test=n_test, noise=noise, classes=classes)
@@ -199,7 +286,9 @@ def _schedule(iterations, seeds, seed, record_every, learning_rate):
     iterations = check_iterations(iterations)
     seeds = check_int("seeds", seeds, min_value=1, max_value=100_000)
     seed = check_int("seed", seed, min_value=0)
-    record_every = max(1, iterations // 100) if record_every is None else check_int("record_every", record_every, min_value=1)
+    record_every = (
+        max(1, iterations // 100) if record_every is None else check_int("record_every", record_every, min_value=1)
+    )
     learning_rate = check_real("learning_rate", learning_rate, min_value=0.0, min_inclusive=False)
     return iterations, seeds, seed, record_every, learning_rate
 
@@ -281,7 +370,9 @@ def _parse_options(flag: str, items) -> dict:
         if not sep or not key.isidentifier() or not value:
             raise UserError(f"'{flag}' must be KEY=VALUE with a name and a number or a word, e.g. {flag} mode=fan_out. Got {item!r} instead.")  # fmt: skip
         if key in options:
-            raise UserError(f"'{flag}' {key} is given twice ({key}={options[key]!r} and {item!r}). Give each option once.")
+            raise UserError(
+                f"'{flag}' {key} is given twice ({key}={options[key]!r} and {item!r}). Give each option once."
+            )
         options[key] = _option_value(value)
     return options
 
@@ -368,10 +459,16 @@ class _Progress:
 
 @app.command()
 def playground(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; anything but loopback lets other machines in."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to listen on; anything but loopback lets other machines in."
+    ),
     port: int = typer.Option(8000, "--port", help="TCP port (1-65535)."),
-    allow_origin: list[str] = typer.Option([], "--allow-origin", help="Another web origin allowed to use the playground "
-                                           "(e.g. http://example.local:3000); repeatable. Only its own page is, otherwise."),
+    allow_origin: list[str] = typer.Option(
+        [],
+        "--allow-origin",
+        help="Another web origin allowed to use the playground "
+        "(e.g. http://example.local:3000); repeatable. Only its own page is, otherwise.",
+    ),
     open_browser: bool = typer.Option(False, "--open", help="Open the page in the default web browser."),
 ) -> None:
     """Serve the playground: a local web page that trains small networks and shows what their initialization does.
@@ -382,7 +479,9 @@ def playground(
         from .playground.guard import check_origin
         from .playground.server import is_loopback, probe, serve
     except ImportError as exc:
-        raise UserError(f"the playground needs the web extra ({exc.name} is missing): pip install 'initlab[web]'") from None
+        raise UserError(
+            f"the playground needs the web extra ({exc.name} is missing): pip install 'initlab[web]'"
+        ) from None
     if not 1 <= port <= 65535:
         raise UserError(f"The '--port' option must be between 1 and 65535. Got {port} instead.")
     try:
@@ -392,14 +491,18 @@ def playground(
     try:
         probe(host, port)
     except OSError as exc:
-        raise UserError(f"could not listen on {host}:{port}: {exc.strerror or exc}. Choose another --port or --host.") from None
+        raise UserError(
+            f"could not listen on {host}:{port}: {exc.strerror or exc}. Choose another --port or --host."
+        ) from None
     if not is_loopback(host):
         err(f"initlab: warning: --host {host} is not a loopback address: anyone who can reach this machine can use the playground and its CPU.")  # fmt: skip
     err(f"initlab playground on http://{'[' + host + ']' if ':' in host else host}:{port}/ (Ctrl-C stops it)")
     try:
         serve(host, port, open_browser=open_browser, allow_origins=origins)
     except OSError as exc:
-        raise UserError(f"could not listen on {host}:{port}: {exc.strerror or exc}. Choose another --port or --host.") from None
+        raise UserError(
+            f"could not listen on {host}:{port}: {exc.strerror or exc}. Choose another --port or --host."
+        ) from None
 
 
 _GROUPS = ("sweep",)  # command groups: on their own they print their help
@@ -425,8 +528,10 @@ def main(argv: list[str] | None = None) -> int:
         err(f"initlab: error: {_one_line(str(exc))}")
         return 2
     except sqlite3.OperationalError as exc:  # a store's write failed mid-run (a full disk): what was committed stays
-        err(f"initlab: error: the store could not be written ({exc}). What was committed is kept: free space and run "
-             "the same command again to resume.")
+        err(
+            f"initlab: error: the store could not be written ({exc}). What was committed is kept: free space and run "
+            "the same command again to resume."
+        )
         return 2
     except Exception as exc:
         # Usage errors (typer's click, vendored or not): one line, not click's usage box.
@@ -458,15 +563,29 @@ _STUDY_OUT = Path("initlab-out/study")
 
 @app.command("study")
 def study(
-    name: str = typer.Argument(None, help="The study to run; 'all' for every one; 'list' to describe them.", show_default=False),
+    name: str = typer.Argument(
+        None, help="The study to run; 'all' for every one; 'list' to describe them.", show_default=False
+    ),
     quick: bool = typer.Option(False, "--quick", help="A small version that runs in seconds (what the tests run)."),
-    out: Path = typer.Option(None, "--out", help="Folder for study.sqlite, figure.png, result.json and report.html [default: initlab-out/study/NAME, or NAME-quick]; with 'all', the folder holding one such folder per study and index.html [default: initlab-out/study].", show_default=False),
-    seeds: int = typer.Option(None, "--seeds", help="Seeds (independent networks) per configuration [default: the study's own].", show_default=False),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        help="Folder for study.sqlite, figure.png, result.json and report.html [default: initlab-out/study/NAME, or NAME-quick]; with 'all', the folder holding one such folder per study and index.html [default: initlab-out/study].",
+        show_default=False,
+    ),
+    seeds: int = typer.Option(
+        None,
+        "--seeds",
+        help="Seeds (independent networks) per configuration [default: the study's own].",
+        show_default=False,
+    ),
     seed: int = typer.Option(0, "--seed", help="Root seed of everything random in the study."),
     workers: int = typer.Option(1, "--workers", help="Processes measuring the study's units at once."),
     executor: str = typer.Option("local", "--executor", help="'local' (a process pool) or 'dask'."),
     scheduler: str = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler, tcp://HOST:PORT."),
-    new: bool = typer.Option(False, "--new", help="Start over in a fresh folder (OUT-2, OUT-3, ...) instead of resuming."),
+    new: bool = typer.Option(
+        False, "--new", help="Start over in a fresh folder (OUT-2, OUT-3, ...) instead of resuming."
+    ),
 ) -> None:
     """Reproduce a published claim about initialization: the evidence table, a figure and an honest verdict.
 
@@ -485,10 +604,14 @@ def study(
                                          ("--seed", seed != 0), ("--workers", workers != 1), ("--executor", executor != "local"),
                                          ("--scheduler", scheduler is not None), ("--new", new)) if used]  # fmt: skip
         if given:
-            raise UserError(f"`initlab study list` takes no options; got {', '.join(given)}. Give them to `initlab study NAME`.")
+            raise UserError(
+                f"`initlab study list` takes no options; got {', '.join(given)}. Give them to `initlab study NAME`."
+            )
         for key, st in studies.available().items():
-            print(f"{key}\n  {st.paper}\n  claim: {st.claim}\n  quick: {st.default_seeds['quick']} seeds; "
-                  f"default: {st.default_seeds['default']} seeds")
+            print(
+                f"{key}\n  {st.paper}\n  claim: {st.claim}\n  quick: {st.default_seeds['quick']} seeds; "
+                f"default: {st.default_seeds['default']} seeds"
+            )
         print("all\n  every study above, one after the other, then index.html over their folders")
         return
     size = "quick" if quick else "default"
@@ -518,8 +641,19 @@ def study(
         raise UserError(as_option(str(exc).replace("The 'study' parameter", "NAME"))) from None
     done = []
     for key, n_seeds, folder in jobs:
-        done.append(_run_study(key, size, n_seeds, seed, folder, workers=workers, new=new,
-                               executor="dask" if scheduler else executor, scheduler=scheduler))
+        done.append(
+            _run_study(
+                key,
+                size,
+                n_seeds,
+                seed,
+                folder,
+                workers=workers,
+                new=new,
+                executor="dask" if scheduler else executor,
+                scheduler=scheduler,
+            )
+        )
     if base is None:
         return
     from .report import study as study_report
@@ -566,15 +700,21 @@ def _run_study(name: str, size: str, seeds: int, seed: int, out: Path, **options
 
 @app.command("report")
 def draw_report(
-    folder: Path = typer.Argument(..., metavar="DIR", show_default=False,
-                                  help="A sweep's or a study's output folder (the --out of `initlab sweep run` or `initlab study`)."),
+    folder: Path = typer.Argument(
+        ...,
+        metavar="DIR",
+        show_default=False,
+        help="A sweep's or a study's output folder (the --out of `initlab sweep run` or `initlab study`).",
+    ),
     out: Path = typer.Option(None, "--out", help="Folder for report.html [default: DIR]."),
 ) -> None:
     """Write a self-contained HTML report of a sweep (summary, loss curves, accuracy by scale and depth,
     boundaries) or of a study (verdict, evidence table, figure)."""
     from .report import study as study_report
-    from .studies.store import STORE_NAME as STUDY_STORE, StudyMissing, StudyStore
-    from .sweeps.store import STORE_NAME as SWEEP_STORE, Store, StoreMissing
+    from .studies.store import STORE_NAME as STUDY_STORE
+    from .studies.store import StudyMissing, StudyStore
+    from .sweeps.store import STORE_NAME as SWEEP_STORE
+    from .sweeps.store import Store, StoreMissing
 
     is_sweep, is_study = (folder / SWEEP_STORE).exists(), (folder / STUDY_STORE).exists()
     if is_study and not is_sweep:
@@ -591,8 +731,10 @@ def draw_report(
         err(f"wrote {index} (every study in {folder}/, open it in a browser)")
         return
     if not is_sweep:
-        raise UserError(f"'{folder}' holds no sweep or study (neither {SWEEP_STORE} nor {STUDY_STORE} is there). "
-                        "Give the --out folder of `initlab sweep run` or `initlab study`.")
+        raise UserError(
+            f"'{folder}' holds no sweep or study (neither {SWEEP_STORE} nor {STUDY_STORE} is there). "
+            "Give the --out folder of `initlab sweep run` or `initlab study`."
+        )
     from .report import sweep as sweep_report
 
     try:

@@ -26,7 +26,9 @@ class UserError(Exception):
 
 def as_option(message: str) -> str:
     """'The 'learning_rate' parameter ...' -> 'The '--learning-rate' option ...' (a name given as '--batch-size' too)."""
-    return re.sub(r"The '(?:--)?(\w[\w-]*)' parameter", lambda m: f"The '--{m.group(1).replace('_', '-')}' option", message)
+    return re.sub(
+        r"The '(?:--)?(\w[\w-]*)' parameter", lambda m: f"The '--{m.group(1).replace('_', '-')}' option", message
+    )
 
 
 @contextlib.contextmanager
@@ -47,7 +49,9 @@ def write_error(out: Path, exc: OSError) -> UserError:
 def check_output_folder(out: Path) -> None:
     """Refuse an --out that is a file or lies where nothing can be written, before any work is done."""
     if out.exists() and not out.is_dir():
-        raise UserError(f"'--out' {out} is an existing file, not a folder. Give a folder path (it is created if missing).")
+        raise UserError(
+            f"'--out' {out} is an existing file, not a folder. Give a folder path (it is created if missing)."
+        )
     probe = out
     while not probe.exists():
         probe = probe.parent
@@ -57,10 +61,14 @@ def check_output_folder(out: Path) -> None:
         with tempfile.TemporaryFile(dir=probe):
             pass
     except OSError as exc:
-        raise UserError(f"'--out' {out} is not writable ({exc.strerror or exc} in {probe}). Choose a folder you can write to.") from None
+        raise UserError(
+            f"'--out' {out} is not writable ({exc.strerror or exc} in {probe}). Choose a folder you can write to."
+        ) from None
 
 
-def print_table(header: list[str], rows: list[list[str]], *, title: str, text_columns: Collection[str] | None = None) -> None:
+def print_table(
+    header: list[str], rows: list[list[str]], *, title: str, text_columns: Collection[str] | None = None
+) -> None:
     """Print a table on stdout (rich).
 
     Two layouts. ``text_columns=None``, a report's table (``initlab reproduce``, ``train``, ``study``):

@@ -228,7 +228,7 @@ def predict(X, y, parameters):
             p[0, i] = 1
         else:
             p[0, i] = 0
-    print("Accuracy: " + str(np.mean((p[0, :] == y[0, :]))))
+    print("Accuracy: " + str(np.mean(p[0, :] == y[0, :])))
     return p
 
 
@@ -363,7 +363,7 @@ def model(X, Y, learning_rate=0.01, num_iterations=15000, print_cost=True, initi
         parameters = update_parameters(parameters, grads, learning_rate)
         trace[i] = cost
         if print_cost and i % 1000 == 0:
-            print("Cost after iteration {}: {}".format(i, cost))
+            print(f"Cost after iteration {i}: {cost}")
             costs.append(cost)
 
     if _figures_are_shown():
@@ -410,8 +410,8 @@ def train_preallocated(X, Y, parameters, learning_rate=0.01, num_iterations=1500
     one_minus_Y = 1 - Y
     inv_m = 1.0 / m
     n = [w.shape[0] for w in W]
-    z = [np.empty((k, m)) for k in n]   # (n_l, m)
-    a = [np.empty((k, m)) for k in n]   # (n_l, m)
+    z = [np.empty((k, m)) for k in n]  # (n_l, m)
+    a = [np.empty((k, m)) for k in n]  # (n_l, m)
     da = [np.empty((k, m)) for k in n[:2]]
     dz = [np.empty((k, m)) for k in n]
     mask = [np.empty((k, m)) for k in n[:2]]
@@ -496,7 +496,9 @@ def _check_parameters(name, fn, layers_dims, expected):
         if value.shape != want.shape:
             raise AssertionError(f"{call}[{key!r}] has shape {value.shape}; expected {want.shape}.")
         if not np.issubdtype(value.dtype, np.floating):
-            raise AssertionError(f"{call}[{key!r}] has dtype {value.dtype}; expected floats (np.zeros / np.random.randn give float64).")
+            raise AssertionError(
+                f"{call}[{key!r}] has dtype {value.dtype}; expected floats (np.zeros / np.random.randn give float64)."
+            )
         if not np.allclose(value, want, rtol=1e-7, atol=1e-12):
             raise AssertionError(
                 f"{call}[{key!r}] has the wrong values.\nExpected:\n{want}\nGot:\n{value}\n"

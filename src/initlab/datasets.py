@@ -47,7 +47,16 @@ import numpy as np
 
 from initlab.validation import check_choice, check_int, check_real, check_rng
 
-__all__ = ["SHAPESET_CLASSES", "Dataset", "available", "default_sizes", "from_csv", "is_notebook_data", "load", "shapeset"]
+__all__ = [
+    "SHAPESET_CLASSES",
+    "Dataset",
+    "available",
+    "default_sizes",
+    "from_csv",
+    "is_notebook_data",
+    "load",
+    "shapeset",
+]
 
 
 @dataclass(frozen=True)
@@ -101,7 +110,9 @@ class Dataset:
     def check_layers(self, layers) -> tuple[int, ...]:
         """Return ``layers`` if it starts with ``n_features`` and ends with ``n_outputs``; else a ValueError saying which numbers."""
         layers = tuple(layers)
-        kind = "binary classification: one sigmoid output" if self.n_classes == 2 else f"{self.n_classes} classes: softmax"
+        kind = (
+            "binary classification: one sigmoid output" if self.n_classes == 2 else f"{self.n_classes} classes: softmax"
+        )
         if len(layers) < 2 or layers[0] != self.n_features or layers[-1] != self.n_outputs:
             example = ",".join(str(n) for n in self.default_layers())
             raise ValueError(
@@ -187,7 +198,10 @@ def available() -> dict[str, str]:
     """Data set names, each with a one-line description: what, features, classes, default sizes and noise."""
     out = {}
     for name, spec in _SPECS.items():
-        features, classes = _FIXED.get(name) or (2, f"{spec.classes} classes by default (any k >= 2)" if spec.classes else "2 classes")
+        features, classes = _FIXED.get(name) or (
+            2,
+            f"{spec.classes} classes by default (any k >= 2)" if spec.classes else "2 classes",
+        )
         noise = f", noise {spec.noise:g}" if spec.noise is not None else ""
         out[name] = f"{spec.summary}; {features} features, {classes}; {spec.n_train} train, {spec.n_test} test{noise}"
     return out
@@ -242,7 +256,9 @@ def load(name: str = "circles", *, n_train: int | None = None, n_test: int | Non
     spec = _SPECS[name]
     if name == "digits":
         if noise is not None:
-            raise ValueError("The 'noise' parameter does not apply to 'digits' (real images, not generated). Leave it out.")
+            raise ValueError(
+                "The 'noise' parameter does not apply to 'digits' (real images, not generated). Leave it out."
+            )
         if classes is not None:
             raise ValueError("The 'classes' parameter does not apply to 'digits': it has 10 classes. Leave it out.")
         return _digits(n_train, n_test, check_rng(rng))
@@ -273,7 +289,9 @@ def load(name: str = "circles", *, n_train: int | None = None, n_test: int | Non
             make = functools.partial(_blobs, phase=float(gen.uniform(0, 2 * np.pi)))
         X_train, Y_train = _layout(*make(n_train, noise, k, train_rng))
         X_test, Y_test = _layout(*make(n_test, noise, k, test_rng))
-        description = f"{name}: {n_train} train, {n_test} test, noise {noise:g}" + (f", {k} classes" if spec.classes else "")
+        description = f"{name}: {n_train} train, {n_test} test, noise {noise:g}" + (
+            f", {k} classes" if spec.classes else ""
+        )
     return Dataset(name, X_train, Y_train.astype(np.int64), X_test, Y_test.astype(np.int64), k, description,
                    tuple(str(c) for c in range(k)), ("x1", "x2"))  # fmt: skip
 
@@ -283,7 +301,17 @@ def load(name: str = "circles", *, n_train: int | None = None, n_test: int | Non
 SHAPESET_CLASSES = ("triangle", "parallelogram", "ellipse", "triangle + parallelogram", "parallelogram + ellipse",
                     "triangle + ellipse", "two triangles", "two parallelograms", "two ellipses")  # fmt: skip
 SHAPESET_SIDE = 32  # pixels per side
-_SHAPESET_KINDS = ((0,), (1,), (2,), (0, 1), (1, 2), (0, 2), (0, 0), (1, 1), (2, 2))  # class -> kinds (0 tri, 1 par, 2 ell)
+_SHAPESET_KINDS = (
+    (0,),
+    (1,),
+    (2,),
+    (0, 1),
+    (1, 2),
+    (0, 2),
+    (0, 0),
+    (1, 1),
+    (2, 2),
+)  # class -> kinds (0 tri, 1 par, 2 ell)
 _SHAPESET_SCALE = (0.2, 0.8)  # each axis stretched to U[0.2, 0.8] x 32 px (their scale_min, scale_max)
 _SHAPESET_DARK, _SHAPESET_BRIGHT = (0.0, 0.45), (0.55, 1.0)  # grey levels (their bg_min..bg_max, fg_min..fg_max)
 _SHAPESET_OVERLAP = 0.5  # the second shape may cover at most half of the first (their overlap_max)
@@ -347,7 +375,9 @@ def shapeset(m: int, *, rng=None) -> tuple[np.ndarray, np.ndarray]:
     kinds[flip] = kinds[flip, ::-1]
     inverted = gen.random(m) < 0.5
     dark, bright = gen.uniform(*_SHAPESET_DARK, (m, 3)), gen.uniform(*_SHAPESET_BRIGHT, (m, 3))
-    levels = np.where(inverted[:, None], np.c_[bright[:, :1], dark[:, 1:]], np.c_[dark[:, :1], bright[:, 1:]])  # bg, fg1, fg2
+    levels = np.where(
+        inverted[:, None], np.c_[bright[:, :1], dark[:, 1:]], np.c_[dark[:, :1], bright[:, 1:]]
+    )  # bg, fg1, fg2
     first = _place_shapes(kinds[:, 0], gen)  # (m, 32, 32) bool
     image = np.where(first, levels[:, 1, None, None], levels[:, 0, None, None])
     todo = np.flatnonzero(pair)
@@ -458,7 +488,11 @@ def _digits(n_train: int | None, n_test: int | None, rng: np.random.Generator) -
         )
     test = _stratified_test_rows(y, n_test / total, rng, size=n_test)
     rest = np.setdiff1d(np.arange(total), test)
-    train = _stratified_test_rows(y[rest], n_train / len(rest), rng, size=n_train) if n_train < len(rest) else np.arange(len(rest))
+    train = (
+        _stratified_test_rows(y[rest], n_train / len(rest), rng, size=n_train)
+        if n_train < len(rest)
+        else np.arange(len(rest))
+    )
     train = rest[train]
     train, test = rng.permutation(train), rng.permutation(test)
     X_train, X_test = _standardize(X[train].T.astype(np.float64), X[test].T.astype(np.float64))
@@ -475,7 +509,9 @@ def _regular_polygon(n: int) -> np.ndarray:
 
 
 _SHAPE_VERTICES = (_regular_polygon(3), _regular_polygon(4), None)  # kind -> base vertices (None: the disc)
-_PIXEL_CENTRES = np.stack(np.meshgrid(np.arange(SHAPESET_SIDE) + 0.5, np.arange(SHAPESET_SIDE) + 0.5), axis=-1).reshape(-1, 2)  # (1024, 2) as (x, y), row-major
+_PIXEL_CENTRES = np.stack(np.meshgrid(np.arange(SHAPESET_SIDE) + 0.5, np.arange(SHAPESET_SIDE) + 0.5), axis=-1).reshape(
+    -1, 2
+)  # (1024, 2) as (x, y), row-major
 
 
 def _shape_extent(kind: np.ndarray, M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -541,7 +577,9 @@ def _render_shapes(kind: np.ndarray, M: np.ndarray, t: np.ndarray) -> np.ndarray
 def _shapeset_dataset(n_train, n_test, noise, classes, rng: np.random.Generator) -> Dataset:
     """``load("shapeset", ...)``: two independent draws of :func:`shapeset`."""
     if noise is not None:
-        raise ValueError("The 'noise' parameter does not apply to 'shapeset' (noiseless images, as the paper's). Leave it out.")
+        raise ValueError(
+            "The 'noise' parameter does not apply to 'shapeset' (noiseless images, as the paper's). Leave it out."
+        )
     if classes is not None:
         raise ValueError(f"The 'classes' parameter does not apply to 'shapeset': it has {len(SHAPESET_CLASSES)} classes. Leave it out.")  # fmt: skip
     spec, k = _SPECS["shapeset"], len(SHAPESET_CLASSES)
@@ -560,7 +598,9 @@ def _shapeset_dataset(n_train, n_test, noise, classes, rng: np.random.Generator)
                    tuple(f"pixel_{r}_{c}" for r in range(side) for c in range(side)))  # fmt: skip
 
 
-def _stratified_test_rows(y: np.ndarray, fraction: float, rng: np.random.Generator, size: int | None = None) -> np.ndarray:
+def _stratified_test_rows(
+    y: np.ndarray, fraction: float, rng: np.random.Generator, size: int | None = None
+) -> np.ndarray:
     """Indices of a stratified sample: about ``fraction`` of each class, at least 1 and at most n_c - 1 of it.
 
     With ``size`` the per-class counts are rounded (largest remainder) to add up to exactly ``size``.
@@ -585,7 +625,9 @@ def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     except IsADirectoryError:
         raise ValueError(f"CSV file '{path}' is a folder, not a file.") from None
     except UnicodeDecodeError as exc:
-        raise ValueError(f"CSV file '{path}' is not UTF-8 text ({exc.reason} at byte {exc.start}). Save it as UTF-8 CSV.") from None
+        raise ValueError(
+            f"CSV file '{path}' is not UTF-8 text ({exc.reason} at byte {exc.start}). Save it as UTF-8 CSV."
+        ) from None
     except OSError as exc:
         raise ValueError(f"CSV file '{path}' cannot be read: {exc.strerror or exc}.") from None
     try:  # a semicolon- or tab-separated export reads as such, not as one column named "x1;x2;y"
@@ -621,7 +663,9 @@ def _check_csv_options(target, test_fraction) -> float:
         raise TypeError(f"The 'target' parameter must be a column name (a non-empty string). Got {target!r} instead.")
     test_fraction = check_real("test_fraction", test_fraction, min_value=0.0, max_value=1.0)
     if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"The 'test_fraction' parameter must be strictly between 0 and 1. Got {test_fraction} instead.")
+        raise ValueError(
+            f"The 'test_fraction' parameter must be strictly between 0 and 1. Got {test_fraction} instead."
+        )
     return test_fraction
 
 
@@ -647,7 +691,9 @@ def _csv_table(
     for r, (line, fields) in enumerate(rows):
         label = fields[t].strip()
         if not label:
-            raise ValueError(f"{where}, line {line}, column {target!r} (the target): the value is missing. Fill it in or drop the row.")
+            raise ValueError(
+                f"{where}, line {line}, column {target!r} (the target): the value is missing. Fill it in or drop the row."
+            )
         labels.append(label)
         for j, value in enumerate(fields[:t] + fields[t + 1 :]):
             X[r, j] = _number(value, f"{where}, line {line}, column {features[j]!r}")
@@ -682,7 +728,9 @@ def _number(text: str, where: str) -> float:
     """A finite float from a CSV cell, or a ValueError naming the place."""
     text = text.strip()
     if not text:
-        raise ValueError(f"{where}: the value is missing. Features must be numbers in every row: fill it in or drop the row.")
+        raise ValueError(
+            f"{where}: the value is missing. Features must be numbers in every row: fill it in or drop the row."
+        )
     try:
         value = float(text)
     except ValueError:

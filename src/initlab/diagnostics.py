@@ -41,15 +41,23 @@ from threadpoolctl import threadpool_limits
 from initlab.network import MLP, backward_pass, forward_pass, output_delta
 from initlab.validation import check_int, check_real
 
-__all__ = ["LayerStats", "dead_fraction", "distinct_units", "hidden_jacobians", "layer_jacobians", "layer_stats",
-           "mean_singular_value", "measure", "saturated_fraction"]
+__all__ = [
+    "LayerStats",
+    "dead_fraction",
+    "distinct_units",
+    "hidden_jacobians",
+    "layer_jacobians",
+    "layer_stats",
+    "mean_singular_value",
+    "measure",
+    "saturated_fraction",
+]
 
 # Activations with a dead (flat, zero-output) side, and saturation thresholds of the squashing ones.
 _RECTIFIERS = frozenset({"relu", "leaky_relu"})
 _SATURATING = frozenset({"tanh", "sigmoid"})
 SATURATION_LEVEL = 0.99  # |tanh| > 0.99; sigmoid < 0.01 or > 0.99
 SATURATED_SHARE = 0.9  # a unit is saturated if it is so on more than 90 % of the examples
-
 
 
 @dataclass(frozen=True)

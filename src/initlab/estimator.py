@@ -191,7 +191,9 @@ def _options(name: str, options) -> dict:
     if options is None:
         return {}
     if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
-        raise TypeError(f"The '{name}' parameter must be None or a dict of option names to values. Got {options!r} instead.")
+        raise TypeError(
+            f"The '{name}' parameter must be None or a dict of option names to values. Got {options!r} instead."
+        )
     return dict(options)
 
 

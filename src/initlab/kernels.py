@@ -871,16 +871,26 @@ def _check_buffers(net, theta, X, T, learning_rate, start, stop, record_every, l
         return isinstance(a, np.ndarray) and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
 
     problems = [
-        (buffer(theta, np.float64) and theta.shape == (K, P), f"'theta' must be a writeable C-contiguous float64 (K, {P})"
-         f" array (trained in place); got {getattr(theta, 'dtype', None)} {np.shape(theta)}"),
+        (
+            buffer(theta, np.float64) and theta.shape == (K, P),
+            f"'theta' must be a writeable C-contiguous float64 (K, {P})"
+            f" array (trained in place); got {getattr(theta, 'dtype', None)} {np.shape(theta)}",
+        ),
         (np.ndim(X) == 2 and np.shape(X)[0] == net.layers[0], f"'X' must be ({net.layers[0]}, m); got {np.shape(X)}"),
         (np.shape(T) == (net.layers[-1], np.shape(X)[-1]), f"'T' must be ({net.layers[-1]}, m); got {np.shape(T)}"),
         (np.shape(learning_rate) == (K,), f"'learning_rate' must be ({K},); got {np.shape(learning_rate)}"),
-        (0 <= start <= stop and record_every >= 1, f"need 0 <= start <= stop, record_every >= 1; got {start}, {stop}, {record_every}"),
-        (buffer(losses, np.float64) and losses.ndim == 2 and losses.shape[0] == K and losses.shape[1] >= n_records,
-         f"'losses' must be a C-contiguous float64 (K, >= {n_records}) array; got {getattr(losses, 'dtype', None)} {np.shape(losses)}"),
-        (buffer(diverged_at, np.int64) and diverged_at.shape == (K,),
-         f"'diverged_at' must be a C-contiguous int64 ({K},) array; got {getattr(diverged_at, 'dtype', None)} {np.shape(diverged_at)}"),
+        (
+            0 <= start <= stop and record_every >= 1,
+            f"need 0 <= start <= stop, record_every >= 1; got {start}, {stop}, {record_every}",
+        ),
+        (
+            buffer(losses, np.float64) and losses.ndim == 2 and losses.shape[0] == K and losses.shape[1] >= n_records,
+            f"'losses' must be a C-contiguous float64 (K, >= {n_records}) array; got {getattr(losses, 'dtype', None)} {np.shape(losses)}",
+        ),
+        (
+            buffer(diverged_at, np.int64) and diverged_at.shape == (K,),
+            f"'diverged_at' must be a C-contiguous int64 ({K},) array; got {getattr(diverged_at, 'dtype', None)} {np.shape(diverged_at)}",
+        ),
     ]
     for ok, message in problems:
         if not ok:

@@ -89,8 +89,9 @@ def variance_map(q: float, sigma_w2: float, sigma_b2: float, phi: str = "tanh") 
     return sigma_w2 * expect(lambda z: act.forward(math.sqrt(q) * z) ** 2) + sigma_b2
 
 
-def q_star(sigma_w2: float, sigma_b2: float, phi: str = "tanh", *, q0: float = 1.0, tol: float = 1e-13,
-           max_iter: int = 2_000) -> float:
+def q_star(
+    sigma_w2: float, sigma_b2: float, phi: str = "tanh", *, q0: float = 1.0, tol: float = 1e-13, max_iter: int = 2_000
+) -> float:
     r"""Fixed point :math:`q^*` of the variance map :math:`V(q) = \sigma_w^2 E[\phi(\sqrt q z)^2] + \sigma_b^2`
     reached from ``q0``.
 
@@ -213,8 +214,9 @@ def correlation_map(c: float, sigma_w2: float, sigma_b2: float, phi: str = "tanh
     return (sigma_w2 * _expect2(act.forward, act.forward, q, q, c) + sigma_b2) / q
 
 
-def c_star(sigma_w2: float, sigma_b2: float, phi: str = "tanh", *, c0: float = 0.0, tol: float = 1e-12,
-           max_iter: int = 100_000) -> float:
+def c_star(
+    sigma_w2: float, sigma_b2: float, phi: str = "tanh", *, c0: float = 0.0, tol: float = 1e-12, max_iter: int = 100_000
+) -> float:
     r"""The stable fixed point :math:`c^*` of the correlation map, iterated from ``c0`` at :math:`q^*`.
 
     1 in the ordered phase (:math:`\chi_1 < 1`), below 1 in the chaotic phase. At :math:`q^* = 0`
@@ -285,8 +287,10 @@ def critical_sigma_w2(sigma_b2: float, phi: str = "tanh", *, bracket: tuple[floa
     lo, hi = bracket
     f = lambda s: chi1(s, sigma_b2, phi) - 1.0  # noqa: E731
     if not f(lo) < 0.0 < f(hi):
-        raise ValueError(f"chi1 - 1 does not change sign on bracket={bracket} for phi={phi!r}, sigma_b2={sigma_b2}; "
-                         "widen the bracket.")
+        raise ValueError(
+            f"chi1 - 1 does not change sign on bracket={bracket} for phi={phi!r}, sigma_b2={sigma_b2}; "
+            "widen the bracket."
+        )
     act = activations.get(phi)
     if sigma_b2 == 0.0 and float(act.forward(np.zeros(1))[0]) == 0.0 and _slope2_at_zero(act) > 0.0:
         edge = 1.0 / _slope2_at_zero(act)
@@ -304,8 +308,9 @@ class Propagation:
     c: np.ndarray
 
 
-def propagate(q11: float, q22: float, c: float, depth: int, sigma_w2: float, sigma_b2: float,
-              phi: str = "tanh") -> Propagation:
+def propagate(
+    q11: float, q22: float, c: float, depth: int, sigma_w2: float, sigma_b2: float, phi: str = "tanh"
+) -> Propagation:
     r"""Apply the variance and covariance maps ``depth`` times, starting from pre-activation moments ``q11, q22, c``.
 
     Index ``l`` is layer ``l + 1``'s pre-activation moments given layer 1's at index 0 (so the

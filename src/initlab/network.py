@@ -133,7 +133,8 @@ def flatten_params(params: Mapping[str, np.ndarray]) -> np.ndarray:
     K = np.shape(params["W1"])[0]
     L = len(params) // 2
     return np.concatenate(
-        [np.asarray(params[f"{p}{l}"], dtype=np.float64).reshape(K, -1) for l in range(1, L + 1) for p in ("W", "b")], axis=1
+        [np.asarray(params[f"{p}{l}"], dtype=np.float64).reshape(K, -1) for l in range(1, L + 1) for p in ("W", "b")],
+        axis=1,
     )
 
 

@@ -72,7 +72,9 @@ class Optimizer:
         """Zero state arrays shaped like ``theta`` (K, ...): ``()``, ``(v,)`` or ``(v, s)``."""
         return tuple(np.zeros_like(theta, dtype=np.float64) for _ in range(self.state_size))
 
-    def step(self, theta: np.ndarray, grads: np.ndarray, alpha, state: tuple, t: int, out: np.ndarray | None = None) -> np.ndarray:
+    def step(
+        self, theta: np.ndarray, grads: np.ndarray, alpha, state: tuple, t: int, out: np.ndarray | None = None
+    ) -> np.ndarray:
         r"""One update of K models: the new parameters, written into ``out``.
 
         Parameters

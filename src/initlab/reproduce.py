@@ -88,7 +88,9 @@ class ReproduceResult:
     wall_seconds: float
 
 
-def run(config: ReproduceConfig = ReproduceConfig(), progress: Callable[[str, int, int], None] | None = None) -> ReproduceResult:
+def run(
+    config: ReproduceConfig = ReproduceConfig(), progress: Callable[[str, int, int], None] | None = None
+) -> ReproduceResult:
     """Train the notebook's three models; ``progress(initialization, done, total)`` is called as they go."""
     start = time.perf_counter()
     # "notebook": the children start with the notebook platform's kernels selected (where the CPU
@@ -154,7 +156,9 @@ def _train_child(kind: str, config: ReproduceConfig, messages) -> None:
     """Child process: train one model with course.train_preallocated, reporting every 1,000 iterations."""
     import warnings
 
-    warnings.simplefilter("ignore", RuntimeWarning)  # the x10 model's exp overflows (the notebook's cost is inf): shown, not warned
+    warnings.simplefilter(
+        "ignore", RuntimeWarning
+    )  # the x10 model's exp overflows (the notebook's cost is inf): shown, not warned
     try:
         messages.put(("done", kind, train_one(kind, config, lambda i: messages.put(("progress", kind, i)))))
     except Exception as exc:  # reported to the parent, which raises it
@@ -172,7 +176,9 @@ def train_one(kind: str, config: ReproduceConfig, on_chunk: Callable[[int], None
     while done < config.iterations:
         n = min(_CHUNK, config.iterations - done)
         t0 = time.perf_counter()
-        params, trace = course.train_preallocated(train_X, train_Y, params, config.learning_rate, n, config.record_every)
+        params, trace = course.train_preallocated(
+            train_X, train_Y, params, config.learning_rate, n, config.record_every
+        )
         seconds += time.perf_counter() - t0
         traces.append(trace)
         done += n

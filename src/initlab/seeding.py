@@ -35,7 +35,9 @@ from initlab.validation import check_int, check_rng
 __all__ = ["model_streams", "run_streams", "split", "stream", "streams"]
 
 
-def model_streams(rng, models: int | None = None, *, fix: str = "leave models out to take the list's length") -> list[np.random.Generator]:
+def model_streams(
+    rng, models: int | None = None, *, fix: str = "leave models out to take the list's length"
+) -> list[np.random.Generator]:
     """The K per-model streams of ``rng``: its children ``0 .. K-1``, or the K streams of a list.
 
     Parameters
@@ -86,4 +88,3 @@ def stream(root: int, *path: int) -> np.random.SeedSequence:
 def streams(root: int, seeds: Iterable[int], *path: int) -> list[np.random.SeedSequence]:
     """``[stream(root, *path, s) for s in seeds]``: one stream per seed, for ``MLP.initialize(rng=...)``."""
     return [stream(root, *path, s) for s in seeds]
-

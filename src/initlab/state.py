@@ -90,7 +90,9 @@ class _Batch:
     is not finite is frozen with its ``theta`` row (the parameters before the update).
     """
 
-    def __init__(self, owner: TrainingState, active: np.ndarray, theta: np.ndarray, opt_state: tuple, alpha: np.ndarray):
+    def __init__(
+        self, owner: TrainingState, active: np.ndarray, theta: np.ndarray, opt_state: tuple, alpha: np.ndarray
+    ):
         self.active = active  # (K_a,) original index of each model still training
         self.theta = np.array(theta)  # (K_a, P)
         self.spare = np.empty_like(self.theta)
@@ -102,7 +104,9 @@ class _Batch:
 
     def keep(self, keep: np.ndarray, theta: np.ndarray) -> _Batch:
         """The batch of the models flagged ``keep``, continuing from ``theta`` (K_a, P)."""
-        return _Batch(self.owner, self.active[keep], theta[keep], tuple(v[keep] for v in self.opt_state), self.alpha[keep])
+        return _Batch(
+            self.owner, self.active[keep], theta[keep], tuple(v[keep] for v in self.opt_state), self.alpha[keep]
+        )
 
     def swap(self) -> None:
         self.theta, self.spare = self.spare, self.theta
@@ -214,7 +218,9 @@ class TrainingState:
 
     def _forward(self, batch: _Batch, Xi: np.ndarray):
         net = self.net
-        return forward_pass(*batch.views, Xi, net.hidden.forward, net.output_function, self._workspace(batch.active.size, Xi.shape[-1]))
+        return forward_pass(
+            *batch.views, Xi, net.hidden.forward, net.output_function, self._workspace(batch.active.size, Xi.shape[-1])
+        )
 
     def _iterate(self, batch: _Batch, i: int) -> _Batch:
         """Iteration ``i`` of the models in ``batch``; returns the batch that goes on."""

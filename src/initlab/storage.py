@@ -133,7 +133,9 @@ def creating(path: Path, schema: str) -> Iterator[tuple[sqlite3.Connection, dict
         existed = path.exists() and path.stat().st_size > 0
         fd = _lock(path)
     except OSError as exc:
-        raise StoreError(f"cannot write in '{path.parent}' ({exc.strerror}). Give an --out folder you can write to.") from None
+        raise StoreError(
+            f"cannot write in '{path.parent}' ({exc.strerror}). Give an --out folder you can write to."
+        ) from None
     db = None
     try:
         if existed:
@@ -156,7 +158,9 @@ def creating(path: Path, schema: str) -> Iterator[tuple[sqlite3.Connection, dict
                     leftover.unlink()
         os.close(fd)
         if isinstance(exc, sqlite3.OperationalError):
-            raise StoreError(f"cannot write '{path}' ({exc}). Free space or give an --out folder you can write to.") from None
+            raise StoreError(
+                f"cannot write '{path}' ({exc}). Free space or give an --out folder you can write to."
+            ) from None
         raise
 
 
@@ -177,12 +181,16 @@ def open_read_only(path: Path, *, fmt: str, missing: type[Exception], what: str)
     except sqlite3.DatabaseError as exc:
         with contextlib.suppress(NameError):
             db.close()
-        raise missing(f"'{path}' is not a {what} ({exc}): damaged, or not initlab's. Rescue its rows with "
-                      f"`sqlite3 {path} .recover`, or run again with --new.") from None
+        raise missing(
+            f"'{path}' is not a {what} ({exc}): damaged, or not initlab's. Rescue its rows with "
+            f"`sqlite3 {path} .recover`, or run again with --new."
+        ) from None
     if problems != ["ok"]:
         db.close()
-        raise StoreError(f"'{path}' is damaged ({'; '.join(problems[:2])[:200]}). Rescue its rows with "
-                         f"`sqlite3 {path} .recover`, or run again with --new.")
+        raise StoreError(
+            f"'{path}' is damaged ({'; '.join(problems[:2])[:200]}). Rescue its rows with "
+            f"`sqlite3 {path} .recover`, or run again with --new."
+        )
     if meta.get("format") != fmt:
         db.close()
         raise missing(f"'{path}' is not a {what} of this initlab (format {meta.get('format')!r}, expected {fmt!r}).")
@@ -217,7 +225,9 @@ def fresh_folder(out, store_name: str) -> Path:
         candidate = out.with_name(f"{out.name}-{n}")
         if not (candidate / store_name).exists():
             return candidate
-    raise ValueError(f"no free folder next to '{out}' (tried up to {out.name}-9999). Give another --out.")  # pragma: no cover
+    raise ValueError(
+        f"no free folder next to '{out}' (tried up to {out.name}-9999). Give another --out."
+    )  # pragma: no cover
 
 
 class SQLiteStore:

@@ -293,7 +293,9 @@ def _check(net: MLP, params, X, Y, *, learning_rate, iterations, record_every, l
 def _advance(run: _Checked, state: TrainingState, progress) -> tuple[list[tuple[int, LayerStats]], float]:
     """Train ``state`` to its end in segments; return the diagnostics ``[(iteration, LayerStats)]`` and the seconds."""
     net = state.net
-    advance = state.advance if run.kernels is None else functools.partial(run.kernels.advance, state, threads=run.threads)
+    advance = (
+        state.advance if run.kernels is None else functools.partial(run.kernels.advance, state, threads=run.threads)
+    )
     stats = []
     start = time.perf_counter()
     for a, b in _segments(run.iterations, run.diag_every, run.record_every if progress is not None else 0):

@@ -57,15 +57,21 @@ def check_options(owner: str, options, allowed: Iterable[str]) -> dict:
         listing = ", ".join(allowed) if allowed else "none (it takes no options)"
         hints = [m for k in unknown[:5] for m in difflib.get_close_matches(str(k)[:100], allowed, n=1)]
         did_you_mean = f" Did you mean {', '.join(hints)}?" if hints else ""
-        bad = ", ".join(excerpt(k) for k in unknown[:5]) + (f" (and {len(unknown) - 5} more)" if len(unknown) > 5 else "")
-        raise TypeError(f"Unknown option{'s' if len(unknown) > 1 else ''} {bad} for {owner}.{did_you_mean} Allowed: {listing}.")
+        bad = ", ".join(excerpt(k) for k in unknown[:5]) + (
+            f" (and {len(unknown) - 5} more)" if len(unknown) > 5 else ""
+        )
+        raise TypeError(
+            f"Unknown option{'s' if len(unknown) > 1 else ''} {bad} for {owner}.{did_you_mean} Allowed: {listing}."
+        )
     return options
 
 
 def check_int(name: str, value, *, min_value: int | None = None, max_value: int | None = None) -> int:
     """Return ``value`` as int if it is an integer within [min_value, max_value]."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"The '{name}' parameter must be an integer. Got {excerpt(value)} ({type(value).__name__}) instead.")
+        raise TypeError(
+            f"The '{name}' parameter must be an integer. Got {excerpt(value)} ({type(value).__name__}) instead."
+        )
     value = int(value)
     if min_value is not None and value < min_value:
         raise ValueError(f"The '{name}' parameter must be >= {min_value}. Got {excerpt(value)} instead.")
@@ -84,7 +90,9 @@ def check_real(
 ) -> float:
     """Return ``value`` as float if it is a finite real number within the given range."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"The '{name}' parameter must be a real number. Got {excerpt(value)} ({type(value).__name__}) instead.")
+        raise TypeError(
+            f"The '{name}' parameter must be a real number. Got {excerpt(value)} ({type(value).__name__}) instead."
+        )
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"The '{name}' parameter must be finite. Got {excerpt(value)} instead.")
@@ -106,7 +114,9 @@ def check_finite_array(name: str, value, *, ndim: int | None = None, dtype=np.fl
         raise ValueError(f"The '{name}' parameter must be a {ndim}-D array. Got shape {arr.shape} instead.")
     if arr.size and not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-        raise ValueError(f"The '{name}' parameter contains {bad} NaN or infinite value(s); remove or impute them first.")
+        raise ValueError(
+            f"The '{name}' parameter contains {bad} NaN or infinite value(s); remove or impute them first."
+        )
     return arr
 
 
@@ -152,7 +162,9 @@ def check_shape(name: str, value, *, min_ndim: int = 1) -> tuple[int, ...]:
     except TypeError:
         dims = None
     if dims is None or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0 for d in dims):
-        raise ValueError(f"The '{name}' parameter must be a tuple of positive integers, e.g. (3, 2). Got {excerpt(value)} instead.")
+        raise ValueError(
+            f"The '{name}' parameter must be a tuple of positive integers, e.g. (3, 2). Got {excerpt(value)} instead."
+        )
     if len(dims) < min_ndim:
         raise ValueError(f"The '{name}' parameter must have at least {min_ndim} dimension(s). Got {dims} instead.")
     return tuple(int(d) for d in dims)

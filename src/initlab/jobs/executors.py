@@ -67,7 +67,9 @@ def open_executor(kind: str = "local", *, workers: int | None = None, scheduler:
     check_choice("executor", kind, EXECUTORS)
     workers = default_workers() if workers is None else check_int("workers", workers, min_value=1)
     if scheduler is not None and kind != "dask":
-        raise ValueError(f"The 'scheduler' parameter is for executor='dask'. Got executor={kind!r}; add --executor dask.")
+        raise ValueError(
+            f"The 'scheduler' parameter is for executor='dask'. Got executor={kind!r}; add --executor dask."
+        )
     if scheduler is not None:
         check_scheduler(scheduler)
     if kind == "dask":

@@ -67,8 +67,16 @@ def format_seconds(s: float) -> str:
 class ProgressDisplay:
     """A ``progress`` callback for :func:`initlab.sweeps.run_sweep` and :func:`initlab.studies.execute`; use as a context manager."""
 
-    def __init__(self, *, quiet: bool = False, stream=None, interval: float = 5.0, tty: bool | None = None,
-                 what: str = "sweep", items: str = "runs"):
+    def __init__(
+        self,
+        *,
+        quiet: bool = False,
+        stream=None,
+        interval: float = 5.0,
+        tty: bool | None = None,
+        what: str = "sweep",
+        items: str = "runs",
+    ):
         self.what, self.items = what, items  # "study", "units" for `initlab study`
         self.stream = sys.stderr if stream is None else stream
         self.quiet = quiet

@@ -88,7 +88,9 @@ def _number(errors: _Errors, raw: dict, field: str, default, *, integer: bool, l
     kind = "an integer" if integer else "a number"
     ok_type = isinstance(value, numbers.Integral) if integer else isinstance(value, numbers.Real)
     if isinstance(value, bool) or not ok_type or (not integer and not math.isfinite(value)):
-        errors.add(field, f"The '{field}' field must be {kind} between {lo:g} and {hi:g}. Got {excerpt(value)} instead.")
+        errors.add(
+            field, f"The '{field}' field must be {kind} between {lo:g} and {hi:g}. Got {excerpt(value)} instead."
+        )
         return default
     if value < lo or value > hi or (low_open and value == lo):
         errors.add(field, f"The '{field}' field must be between {lo:g} and {hi:g}. Got {value:g} instead.")
@@ -125,12 +127,16 @@ def validate(raw) -> tuple[PlaygroundConfig | None, list[dict]]:
     """
     errors = _Errors()
     if not isinstance(raw, dict):
-        return None, [{"field": "config", "message": f"The config must be a JSON object. Got {type(raw).__name__} instead."}]
+        return None, [
+            {"field": "config", "message": f"The config must be a JSON object. Got {type(raw).__name__} instead."}
+        ]
     d = PlaygroundConfig()
     known = set(PlaygroundConfig.__dataclass_fields__) | {"action"}
     for key in raw:
         if key not in known:
-            errors.add(str(key)[:100], f"Unknown field {excerpt(key)}. Allowed: {', '.join(sorted(known - {'action'}))}.")
+            errors.add(
+                str(key)[:100], f"Unknown field {excerpt(key)}. Allowed: {', '.join(sorted(known - {'action'}))}."
+            )
 
     dataset = _choice(errors, raw, "dataset", d.dataset, DATASETS)
     noise = raw.get("noise")
@@ -142,16 +148,25 @@ def validate(raw) -> tuple[PlaygroundConfig | None, list[dict]]:
         errors.add("hidden", f"The 'hidden' field must list {dlo} to {dhi} hidden layers (units per layer, e.g. [10, 5]). Got {excerpt(hidden)} instead.")  # fmt: skip
         hidden = d.hidden
     elif not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and wlo <= n <= whi for n in hidden):
-        errors.add("hidden", f"Every hidden layer must have between {wlo} and {whi} units. Got {excerpt(list(hidden))} instead.")
+        errors.add(
+            "hidden",
+            f"Every hidden layer must have between {wlo} and {whi} units. Got {excerpt(list(hidden))} instead.",
+        )
         hidden = d.hidden
     activation = _choice(errors, raw, "activation", d.activation, activations.available())
     init = _choice(errors, raw, "init", d.init, (NOTEBOOK_INIT, *initializers.available()))
     init_options = raw.get("init_options") or {}
     if not isinstance(init_options, dict):
-        errors.add("init_options", f"The 'init_options' field must be an object of option names to values. Got {excerpt(init_options)} instead.")
+        errors.add(
+            "init_options",
+            f"The 'init_options' field must be an object of option names to values. Got {excerpt(init_options)} instead.",
+        )
         init_options = {}
     elif init == NOTEBOOK_INIT and init_options:
-        errors.add("init_options", f"The {NOTEBOOK_INIT!r} initializer takes no options (the notebook's formula). Got {excerpt(init_options)}.")
+        errors.add(
+            "init_options",
+            f"The {NOTEBOOK_INIT!r} initializer takes no options (the notebook's formula). Got {excerpt(init_options)}.",
+        )
     elif init != NOTEBOOK_INIT and not any(e["field"] == "init" for e in errors):
         try:
             initializers.get(init, **init_options)

@@ -83,9 +83,13 @@ class LocalOnly:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         host, origin = headers.get("host", "").lower(), headers.get("origin")
         if host not in self.hosts:
-            return await self._refuse(scope, send, 421, "This playground answers only on its own address (Host header refused).")
+            return await self._refuse(
+                scope, send, 421, "This playground answers only on its own address (Host header refused)."
+            )
         if origin is not None and origin.lower() not in self.origins:
-            return await self._refuse(scope, send, 403, "Requests from other web pages are refused (Origin not allowed).")
+            return await self._refuse(
+                scope, send, 403, "Requests from other web pages are refused (Origin not allowed)."
+            )
         if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD"):
             length = headers.get("content-length", "")
             if length.isdigit() and int(length) > self.max_body:

@@ -100,7 +100,10 @@ def create_app(
     async def api_validate(request):
         raw = _parse(await request.body())
         if raw is None:
-            return JSONResponse({"ok": False, "errors": [{"field": "config", "message": "The request body must be a JSON object."}]}, 422)
+            return JSONResponse(
+                {"ok": False, "errors": [{"field": "config", "message": "The request body must be a JSON object."}]},
+                422,
+            )
         config, errors = validate(raw)
         if errors:
             return JSONResponse({"ok": False, "errors": _clipped(errors)}, 422)
@@ -230,6 +233,7 @@ class _Connection:
         self.run = None
         gc.collect()
         _trim_heap()
+
     async def stop(self) -> None:
         if self.run is not None:
             self.run.cancelled = True  # the chunk in flight in its thread ends at its next curve point
@@ -258,7 +262,9 @@ def _trim_heap() -> None:
 def _uvicorn_config(app, **kw):
     import uvicorn
 
-    return uvicorn.Config(app, log_level="warning", ws_max_size=MAX_MESSAGE, ws_ping_interval=20.0, ws_ping_timeout=20.0, **kw)
+    return uvicorn.Config(
+        app, log_level="warning", ws_max_size=MAX_MESSAGE, ws_ping_interval=20.0, ws_ping_timeout=20.0, **kw
+    )
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, *, open_browser: bool = False, allow_origins=()) -> None:

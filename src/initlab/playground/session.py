@@ -16,7 +16,16 @@ import numpy as np
 from initlab import course, datasets, initializers, optimizers, seeding
 from initlab.diagnostics import layer_stats
 from initlab.jsonable import finite_or_none
-from initlab.network import MLP, backward_pass, flatten_params, forward_pass, logits_sound, loss_from_output, output_delta, predicted_labels
+from initlab.network import (
+    MLP,
+    backward_pass,
+    flatten_params,
+    forward_pass,
+    logits_sound,
+    loss_from_output,
+    output_delta,
+    predicted_labels,
+)
 from initlab.state import TrainingState
 
 from .config import NOTEBOOK_INIT, PlaygroundConfig
@@ -152,7 +161,11 @@ class Run:
             "accuracy": train[1],
             "test_loss": test[0],
             "test_accuracy": test[1],
-            "boundary": {"n": GRID, "extent": self.extent, "p": [round(float(p), 3) if np.isfinite(p) else 0.5 for p in P]},
+            "boundary": {
+                "n": GRID,
+                "extent": self.extent,
+                "p": [round(float(p), 3) if np.isfinite(p) else 0.5 for p in P],
+            },
             "layers": layers,
             "curve": self._take_curve(train[0], test[0]),
         }
@@ -168,8 +181,16 @@ class Run:
     def points(self) -> dict:
         """The data to draw under the boundary: train and test points with labels."""
         return {
-            "train": {"x": self.X[0].round(4).tolist(), "y": self.X[1].round(4).tolist(), "label": self.data.Y_train[0].tolist()},
-            "test": {"x": self.X_test[0].round(4).tolist(), "y": self.X_test[1].round(4).tolist(), "label": self.data.Y_test[0].tolist()},
+            "train": {
+                "x": self.X[0].round(4).tolist(),
+                "y": self.X[1].round(4).tolist(),
+                "label": self.data.Y_train[0].tolist(),
+            },
+            "test": {
+                "x": self.X_test[0].round(4).tolist(),
+                "y": self.X_test[1].round(4).tolist(),
+                "label": self.data.Y_test[0].tolist(),
+            },
         }
 
 

@@ -8,8 +8,8 @@ import math
 import matplotlib
 
 matplotlib.use("Agg", force=False)
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 __all__ = ["cost_curves", "decision_boundary", "decision_regions", "loss_band", "png_bytes", "COLORS"]
 
@@ -48,7 +48,9 @@ def cost_curves(curves: dict, *, title: str = "Training cost") -> Figure:
 def _predict(predict, points: np.ndarray, batch: int = 2048) -> np.ndarray:
     """``predict`` over (N, 2) ``points``, ``batch`` at a time: a wide network's activations for a whole
     300 x 300 grid at once would take GBs (a width-20000 layer: 14 GB), a batch's take MBs."""
-    return np.concatenate([np.asarray(predict(points[i : i + batch]), dtype=float).ravel() for i in range(0, len(points), batch)])
+    return np.concatenate(
+        [np.asarray(predict(points[i : i + batch]), dtype=float).ravel() for i in range(0, len(points), batch)]
+    )
 
 
 def decision_boundary(predict, X, Y, *, title: str, lim: float = 1.5, step: float = 0.01) -> Figure:
@@ -92,7 +94,9 @@ def loss_band(iterations, losses, *, title: str, labels=None) -> Figure:
         low = np.nanmin(finite[:, seen], axis=0)
         high = np.nanmax(finite[:, seen], axis=0)
         median = np.nanmedian(finite[:, seen], axis=0)
-        ax.fill_between(it[seen], low, high, color="#1f77b4", alpha=0.18, lw=0, label=f"lowest to highest of {len(losses)} seeds")
+        ax.fill_between(
+            it[seen], low, high, color="#1f77b4", alpha=0.18, lw=0, label=f"lowest to highest of {len(losses)} seeds"
+        )
         ax.plot(it[seen], median, color="#08306b", lw=2.0, label="median over seeds")
     _loss_axes(ax, title, "iteration (parameter updates)", "training loss (cross-entropy)")
     return fig

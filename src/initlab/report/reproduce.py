@@ -21,7 +21,14 @@ from . import figures, html, write_files
 __all__ = ["write", "summary_rows", "explanations", "SUMMARY_HEADER"]
 
 TITLES = {"zeros": "Zeros initialization", "random": "Large random initialization (x10)", "he": "He initialization"}
-SUMMARY_HEADER = ["Initialization", "Train accuracy", "Test accuracy", "Final cost", "Notebook (seed 3)", "Problem/Comment"]
+SUMMARY_HEADER = [
+    "Initialization",
+    "Train accuracy",
+    "Test accuracy",
+    "Final cost",
+    "Notebook (seed 3)",
+    "Problem/Comment",
+]
 
 
 def summary_rows(result: ReproduceResult) -> list[list[str]]:
@@ -120,7 +127,7 @@ def _report_html(result: ReproduceResult, images: dict[str, bytes]) -> str:
         )
     parts += ["<h2>Results</h2>", html.table(SUMMARY_HEADER, summary_rows(result), numeric={1, 2, 3}, id="summary")]
     parts += ["<h2>Cost during training</h2>", html.image(images["cost_curves.png"], "cost curves")]
-    parts.append("<h2>Decision boundaries</h2><div class=\"row\">")
+    parts.append('<h2>Decision boundaries</h2><div class="row">')
     for kind in result.results:
         parts.append(
             f'<div class="card" id="card-{kind}">{html.image(images[f"boundary_{kind}.png"], TITLES[kind])}'
@@ -128,7 +135,7 @@ def _report_html(result: ReproduceResult, images: dict[str, bytes]) -> str:
         )
     parts.append("</div>")
     parts.append(
-        f'<p class="meta">Training time per model: '
+        '<p class="meta">Training time per model: '
         + ", ".join(f"{k} {r.seconds:.2f} s" for k, r in result.results.items())
         + f"; whole run {result.wall_seconds:.1f} s. Made by initlab.</p>"
     )

@@ -13,12 +13,12 @@ import math
 import os
 from pathlib import Path
 
+import numpy as np
+from matplotlib.figure import Figure
+
 from ..studies.base import Study, StudyResult, result_dict
 from . import html, write_files
 from .figures import COLORS, png_bytes  # first: selects the Agg backend
-
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
 
 __all__ = ["FIGURES", "files", "figure", "index_html", "study_folders", "write", "write_index", "write_result"]
 
@@ -34,12 +34,12 @@ def files(study: Study, result: StudyResult) -> dict[str, bytes]:
     """``figure.png``, ``result.json`` and a self-contained ``report.html`` (the figure embedded)."""
     png = png_bytes(figure(result))
     body = (
-        f"<h1>{html.escape(study.name)}</h1><p class=\"meta\">{html.escape(study.paper)}</p>"
+        f'<h1>{html.escape(study.name)}</h1><p class="meta">{html.escape(study.paper)}</p>'
         f"<p><b>Claim.</b> {html.escape(study.claim)}</p>"
-        f"<p class=\"note\" id=\"verdict\"><b>Verdict:</b> {html.escape(str(result.verdict))}</p>"
+        f'<p class="note" id="verdict"><b>Verdict:</b> {html.escape(str(result.verdict))}</p>'
         + html.table(result.header, result.rows, id="evidence")
         + html.image(png, study.name)
-        + f"<p class=\"meta\">size {result.size}, {result.seeds} seeds, {result.wall_time:.1f} s of compute</p>"
+        + f'<p class="meta">size {result.size}, {result.seeds} seeds, {result.wall_time:.1f} s of compute</p>'
         + f"<h2>Setup</h2><pre>{html.escape(_setup(study.doc))}</pre>"
     )
     return {
@@ -116,21 +116,35 @@ def index_html(base, at=None) -> str:
             try:
                 result = studies.reduce_store(store)
             except ValueError as exc:  # unfinished
-                rows.append([f"{study.name} ({s['size']})", study.paper, "unfinished", "", str(s["seeds"]), "", sub.name])
-                cards.append(f'<div class="card"><h3>{html.escape(study.name)}</h3><p class="note">{html.escape(str(exc))}</p></div>')
+                rows.append(
+                    [f"{study.name} ({s['size']})", study.paper, "unfinished", "", str(s["seeds"]), "", sub.name]
+                )
+                cards.append(
+                    f'<div class="card"><h3>{html.escape(study.name)}</h3><p class="note">{html.escape(str(exc))}</p></div>'
+                )
                 continue
         word = "SUPPORTED" if result.verdict.supported else "NOT SUPPORTED"
-        rows.append([f"{study.name} ({s['size']})", study.paper, word, f"{result.verdict.margin:+.3g}", str(result.seeds),
-                     f"{result.wall_time:.0f} s", page])
+        rows.append(
+            [
+                f"{study.name} ({s['size']})",
+                study.paper,
+                word,
+                f"{result.verdict.margin:+.3g}",
+                str(result.seeds),
+                f"{result.wall_time:.0f} s",
+                page,
+            ]
+        )
         png = (sub / "figure.png").read_bytes() if (sub / "figure.png").is_file() else png_bytes(figure(result))
         cards.append(
             f'<div class="card" id="card-{html.escape(sub.name)}"><h3><a href="{html.escape(page)}">'
-            f"{html.escape(study.name)}</a> <span class=\"meta\">({html.escape(s['size'])})</span></h3>"
+            f'{html.escape(study.name)}</a> <span class="meta">({html.escape(s["size"])})</span></h3>'
             f"<p><b>{word}</b> (margin {result.verdict.margin:+.3g}). {html.escape(study.claim)}</p>"
-            + html.image(png, study.name) + "</div>"
+            + html.image(png, study.name)
+            + "</div>"
         )
     body = (
-        "<h1>initlab studies</h1><p class=\"meta\">Published claims on initialization, each run over several seeds "
+        '<h1>initlab studies</h1><p class="meta">Published claims on initialization, each run over several seeds '
         "and decided by 95% intervals against lines fixed before the run. Each study's own page has the evidence "
         "table, the criteria with their margins and the setup.</p>"
         + html.table(["study", "paper", "verdict", "margin", "seeds", "compute", "page"], rows, id="studies")
@@ -156,7 +170,14 @@ def notebook_seeds(result: StudyResult) -> Figure:
         acc = np.asarray(d[name]["test_accuracy"], dtype=float)
         jitter = np.linspace(-0.15, 0.15, acc.size)
         ax1.scatter(i + jitter, acc, s=12, color=COLORS[name], alpha=0.6)
-        ax1.scatter([i], [acc[d["notebook_seed"]]], s=80, facecolor="none", edgecolor="k", label=f"seed {d['notebook_seed']}" if i == 0 else None)
+        ax1.scatter(
+            [i],
+            [acc[d["notebook_seed"]]],
+            s=80,
+            facecolor="none",
+            edgecolor="k",
+            label=f"seed {d['notebook_seed']}" if i == 0 else None,
+        )
         loss = np.asarray(d[name]["loss"], dtype=float)
         ax2.semilogy(d[name]["record_iterations"], loss.T, color=COLORS[name], alpha=0.3, lw=0.8)
         ax2.plot([], [], color=COLORS[name], label=name)
@@ -262,7 +283,9 @@ def glorot2010(result: StudyResult) -> Figure:
     tiles = np.ones((3 * side + 4, 3 * side + 4))
     for k in range(9):
         r, c = divmod(k, 3)
-        tiles[r * (side + 2) : r * (side + 2) + side, c * (side + 2) : c * (side + 2) + side] = X[:, k].reshape(side, side)
+        tiles[r * (side + 2) : r * (side + 2) + side, c * (side + 2) : c * (side + 2) + side] = X[:, k].reshape(
+            side, side
+        )
         ax_x.text(c * (side + 2) + side / 2, r * (side + 2) + side - 1.5, datasets.SHAPESET_CLASSES[Y[0, k]],
                   ha="center", va="bottom", fontsize=6.5, color="C1")  # fmt: skip
     ax_x.imshow(tiles, cmap="gray", vmin=0.0, vmax=1.0)
@@ -300,16 +323,29 @@ def he2015(result: StudyResult) -> Figure:
             ax_l.plot([], [], ls, color=color, label=label)
     ax_f.plot([], [], ":", color="gray", lw=1, label="claimed: x1 (he), x1/2 (xavier) per layer")
     ax_f.set(xlabel="layer", title="forward: Var Z at initialization (geometric mean over seeds)")
-    ratios = "\n".join(f"{depth} layers: {r['dZ1'][0]:.2f} (line {r['predicted']:g} ± {r['band']:g})"
-                        for depth in d["depths"] for r in [d[f"{depth}/log2_ratio"]])
+    ratios = "\n".join(
+        f"{depth} layers: {r['dZ1'][0]:.2f} (line {r['predicted']:g} ± {r['band']:g})"
+        for depth in d["depths"]
+        for r in [d[f"{depth}/log2_ratio"]]
+    )
     ax_b.set(xlabel="layer", title="backward: mean dZ² at initialization")
-    ax_b.text(0.97, 0.04, f"log2 |dZ1| xavier / he\n{ratios}", transform=ax_b.transAxes, fontsize=8, ha="right",
-              va="bottom")
-    ax_l.axhspan(LN2 - d["stall"], LN2 + d["stall"], color="gray", alpha=0.25, lw=0,
-                 label=f"ln 2 ± {d['stall']:g}: xavier's stall tolerance")
+    ax_b.text(
+        0.97, 0.04, f"log2 |dZ1| xavier / he\n{ratios}", transform=ax_b.transAxes, fontsize=8, ha="right", va="bottom"
+    )
+    ax_l.axhspan(
+        LN2 - d["stall"],
+        LN2 + d["stall"],
+        color="gray",
+        alpha=0.25,
+        lw=0,
+        label=f"ln 2 ± {d['stall']:g}: xavier's stall tolerance",
+    )
     ax_l.axhline(LN2 - d["gap"], color="k", lw=0.8, ls=":", label=f"ln 2 - {d['gap']:g}: he must get below")
-    ax_l.set(xlabel="update", ylabel="training loss (every seed)",
-             title=f"training: ReLU width {d['width']}, momentum {d['momentum']}, batch {d['batch_size']}")
+    ax_l.set(
+        xlabel="update",
+        ylabel="training loss (every seed)",
+        title=f"training: ReLU width {d['width']}, momentum {d['momentum']}, batch {d['batch_size']}",
+    )
     handles, labels = ax_f.get_legend_handles_labels()
     more = ax_l.get_legend_handles_labels()
     fig.legend(handles + more[0][-2:], labels + more[1][-2:], loc="lower center", ncol=4, fontsize=8, frameon=False)
@@ -465,15 +501,27 @@ def trainability_depth(result: StudyResult) -> Figure:
     seeds = acc.shape[2]
     for i, x in enumerate(s2):
         for j, y in enumerate(depths):
-            ax1.text(x, y, f"{round(frac[i, j] * seeds)}/{seeds}", ha="center", va="center", fontsize=7,
-                     color="white" if acc[i, j].mean() < 0.6 else "black")
+            ax1.text(
+                x,
+                y,
+                f"{round(frac[i, j] * seeds)}/{seeds}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if acc[i, j].mean() < 0.6 else "black",
+            )
     fine, xi = np.asarray(d["curve_sigma_w2"], dtype=float), np.asarray(d["curve_xi_c"], dtype=float)
     top = y_edges[-1]
     for n, style in zip(d["lines"], ("--", "-")):
         ax1.plot(fine, np.minimum(n * xi, 10 * top), style, color="w", lw=2, label=f"{n:g} ξc (mean field)")
     ax1.axvline(d["critical_sigma_w2"], color="w", ls=":", lw=1, label=f"critical σw² {d['critical_sigma_w2']:.3f}")
-    ax1.set(xlim=(x_edges[0], x_edges[-1]), ylim=(y_edges[0], top), xlabel="σw²", ylabel="depth L (tanh layers)",
-            title=f"after {d['steps']} SGD steps; cells: seeds ≥ {d['threshold']} held out")
+    ax1.set(
+        xlim=(x_edges[0], x_edges[-1]),
+        ylim=(y_edges[0], top),
+        xlabel="σw²",
+        ylabel="depth L (tanh layers)",
+        title=f"after {d['steps']} SGD steps; cells: seeds ≥ {d['threshold']} held out",
+    )
     ax1.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=8, facecolor="0.75")
 
     xi_grid = np.asarray(d["xi_c"], dtype=float)
@@ -488,8 +536,13 @@ def trainability_depth(result: StudyResult) -> Figure:
         ax2.axvline(n, color="k", ls=style, lw=1)
     ax2.axhline(d["threshold"], color="gray", ls=":", lw=1, label=f"trained: ≥ {d['threshold']}")
     ax2.axhline(0.1, color="gray", lw=0.6)
-    ax2.set(xscale="log", xlabel="L / ξc   (lines: 2 ξc must train, 6 ξc must not)", ylabel="held-out accuracy",
-            title=f"every network (width {d['width']}, lr {d['learning_rate']}, batch {d['batch']})", ylim=(0, 1))
+    ax2.set(
+        xscale="log",
+        xlabel="L / ξc   (lines: 2 ξc must train, 6 ξc must not)",
+        ylabel="held-out accuracy",
+        title=f"every network (width {d['width']}, lr {d['learning_rate']}, batch {d['batch']})",
+        ylim=(0, 1),
+    )
     ticks = [t for t in (0.1, 0.25, 0.5, 1, 2, 4, 6, 10, 20) if ax2.get_xlim()[0] <= t <= ax2.get_xlim()[1]]
     ax2.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax2.minorticks_off()

@@ -110,10 +110,14 @@ def collect(store) -> ReportData:
         if c["diagnostics"]:
             diag = store.diagnostics([r.id for r in rows])
             a_std = store.diagnostic_fields().index("a_std")
-            stacks = {stage: np.stack([diag[r.id][stage][a_std] for r in rows if r.id in diag]) for stage in ("init", "final")}
+            stacks = {
+                stage: np.stack([diag[r.id][stage][a_std] for r in rows if r.id in diag]) for stage in ("init", "final")
+            }
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # every seed diverged: nan
-                profiles.append(Profile(labels, np.nanmedian(stacks["init"], axis=0), np.nanmedian(stacks["final"], axis=0)))
+                profiles.append(
+                    Profile(labels, np.nanmedian(stacks["init"], axis=0), np.nanmedian(stacks["final"], axis=0))
+                )
     meta = store.meta()
     return ReportData(spec.name, meta["fingerprint"], meta["spec_text"], store.counts(), summary, numbers, tuple(curves),
                       tuple(boundaries), tuple(profiles), train_seconds)  # fmt: skip
@@ -172,7 +176,9 @@ def _loss_figure(data: ReportData) -> tuple[bytes | None, str]:
             ok = np.isfinite(curve.median)
             ax.plot(curve.iterations[ok], curve.median[ok], color=colors[line], lw=1.4, label=line)
             band = np.isfinite(curve.low) & np.isfinite(curve.high)
-            ax.fill_between(curve.iterations[band], curve.low[band], curve.high[band], color=colors[line], alpha=0.2, lw=0)
+            ax.fill_between(
+                curve.iterations[band], curve.low[band], curve.high[band], color=colors[line], alpha=0.2, lw=0
+            )
         ax.set_yscale("log")
         bottom, top = ax.get_ylim()
         ax.set_ylim(bottom, min(top, LOSS_CAP))  # the first losses of huge weights would squash the rest
@@ -202,11 +208,18 @@ def _accuracy_figure(data: ReportData, axis: str) -> bytes | None:
             by_init.setdefault(n["init_name"], set()).add(n["scale"])
         scaled = {name for name, scales in by_init.items() if len(scales) > 1}
         points = [(g, n) for g, n in points if n["init_name"] in scaled]
-        line_of = lambda g, n: ", ".join([n["init_name"]] + [g.labels[d] for d in summary.varying if d not in ("dataset", "init")])  # noqa: E731
+
+        def line_of(g, n):
+            return ", ".join([n["init_name"]] + [g.labels[d] for d in summary.varying if d not in ("dataset", "init")])
     else:
         if len({n["depth"] for _, n in points}) < 2:
             return None
-        line_of = lambda g, n: ", ".join(g.labels[d] for d in summary.varying if d not in ("dataset", "network")) or g.labels["init"]  # noqa: E731
+
+        def line_of(g, n):
+            return (
+                ", ".join(g.labels[d] for d in summary.varying if d not in ("dataset", "network")) or g.labels["init"]
+            )
+
     if not points:
         return None
     panels: dict[str, dict[str, list]] = {}
@@ -358,7 +371,10 @@ def render(data: ReportData) -> str:
                   f"(predicting 0.5 everywhere); the axes stop at {LOSS_CAP:g}.</p>", html.image(png, "loss curves")]  # fmt: skip
         if note:
             parts.append(f'<p class="note">{html.escape(note)}</p>')
-    for axis, title in (("scale", "Test accuracy against the initialization's scale"), ("depth", "Test accuracy against depth")):
+    for axis, title in (
+        ("scale", "Test accuracy against the initialization's scale"),
+        ("depth", "Test accuracy against depth"),
+    ):
         png = _accuracy_figure(data, axis)
         if png is not None:
             parts += [f"<h2>{title}</h2>", "<p>Mean ± 95% confidence interval over seeds.</p>", html.image(png, title)]
@@ -376,8 +392,10 @@ def render(data: ReportData) -> str:
         for title, png in profiles:
             parts += [f"<h3>{html.escape(title)}</h3>", html.image(png, title)]
     parts += ["<h2>Spec</h2>", f"<pre>{html.escape(data.spec_text)}</pre>"]
-    style = ("<style>table.boundaries td.thumb{padding:2px;text-align:center;font-size:.8em}"
-             "table.boundaries img{width:110px;height:110px;display:block}</style>")
+    style = (
+        "<style>table.boundaries td.thumb{padding:2px;text-align:center;font-size:.8em}"
+        "table.boundaries img{width:110px;height:110px;display:block}</style>"
+    )
     return html.page(f"initlab sweep: {data.name}", style + "\n".join(parts))
 
 

@@ -20,8 +20,8 @@ import numpy as np
 from ..datasets import Dataset
 from ..jsonable import jsonable
 from ..network import MLP
-from ..training import History
 from ..stats import mean_ci
+from ..training import History
 from . import write_files
 
 __all__ = ["TrainRun", "median_seed", "render", "summary_rows", "title", "to_json", "write", "SUMMARY_HEADER"]
@@ -117,7 +117,11 @@ def to_json(run: TrainRun) -> dict:
     h, d = run.history, run.data
     test = h.test_accuracy if h.test_accuracy is not None else np.full(h.train_accuracy.shape, np.nan)
     summary = {}
-    for name, values in (("train_accuracy", h.train_accuracy), ("test_accuracy", test), ("final_loss", h.final_loss[~h.diverged])):
+    for name, values in (
+        ("train_accuracy", h.train_accuracy),
+        ("test_accuracy", test),
+        ("final_loss", h.final_loss[~h.diverged]),
+    ):
         est = mean_ci(values)
         summary[name] = {"mean": float(est.mean), "ci95_half_width": float(est.half_width), "n": est.n}
     return jsonable({

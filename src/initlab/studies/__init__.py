@@ -33,8 +33,19 @@ from initlab.studies.base import SIZES, Measured, Study, StudyResult, Unit, Verd
 from initlab.studies.store import STORE_NAME, StudyStore
 from initlab.validation import check_choice, check_int
 
-__all__ = ["SIZES", "Study", "StudyOutcome", "StudyResult", "Verdict", "available", "execute", "get", "reduce_store",
-           "run", "seeds_for"]
+__all__ = [
+    "SIZES",
+    "Study",
+    "StudyOutcome",
+    "StudyResult",
+    "Verdict",
+    "available",
+    "execute",
+    "get",
+    "reduce_store",
+    "run",
+    "seeds_for",
+]
 
 # name -> module; modules are imported on first use (some draw on numba, all on scipy).
 _MODULES = {
@@ -153,7 +164,9 @@ def execute(
     units = study.plan(size, seeds)
     with contextlib.ExitStack() as stack:
         # a cluster is joined before the store is made, so an unreachable one leaves nothing behind
-        cluster = stack.enter_context(open_executor("dask", workers=workers, scheduler=scheduler)) if scheduler else None
+        cluster = (
+            stack.enter_context(open_executor("dask", workers=workers, scheduler=scheduler)) if scheduler else None
+        )
         store = stack.enter_context(StudyStore.create(out, {"study": name, "size": size, "seeds": seeds, "seed": rng}))
         store.add_units(units)
         done = store.done_keys()

@@ -93,8 +93,9 @@ def input_pairs(width: int, rng, pairs: int = PAIRS) -> np.ndarray:
     return X
 
 
-def empirical_correlations(sigma_w2: float, sigma_b2: float, X: np.ndarray, *, depth: int,
-                           streams: list) -> tuple[np.ndarray, np.ndarray]:
+def empirical_correlations(
+    sigma_w2: float, sigma_b2: float, X: np.ndarray, *, depth: int, streams: list
+) -> tuple[np.ndarray, np.ndarray]:
     """Correlations of two inputs' pre-activations per layer in random tanh nets, and the mean-field prediction.
 
     Each network carries the input pairs ``X`` (:func:`input_pairs`); a network's correlation at
@@ -163,23 +164,59 @@ def reduce(size: str, seeds: int, measured: Measured) -> StudyResult:
         emp, pred = (measured[{"phase": label}][k] for k in ("emp", "pred"))
         dev = mean_ci((emp - pred).mean(axis=1))
         empirical[label] = {"sigma_w2": s2, "emp": emp, "pred": pred}
-        rows.append([f"{s2:.3f}", label, f"{mf.q_star(s2, SIGMA_B2):.4f}", f"{mf.chi1(s2, SIGMA_B2):.4f}",
-                     f"{mf.xi_c(s2, SIGMA_B2):.3g}", fmt_ci(dev), f"{emp[:, -1].mean():.3f} / {pred[:, -1].mean():.3f}"])
+        rows.append(
+            [
+                f"{s2:.3f}",
+                label,
+                f"{mf.q_star(s2, SIGMA_B2):.4f}",
+                f"{mf.chi1(s2, SIGMA_B2):.4f}",
+                f"{mf.xi_c(s2, SIGMA_B2):.3g}",
+                fmt_ci(dev),
+                f"{emp[:, -1].mean():.3f} / {pred[:, -1].mean():.3f}",
+            ]
+        )
         worst = max(abs(dev.low), abs(dev.high))
-        criteria.append((f"{label}: 95% CI of the mean deviation [{dev.low:+.3f}, {dev.high:+.3f}] within ±{MAX_BIAS}",
-                         MAX_BIAS - worst))
+        criteria.append(
+            (
+                f"{label}: 95% CI of the mean deviation [{dev.low:+.3f}, {dev.high:+.3f}] within ±{MAX_BIAS}",
+                MAX_BIAS - worst,
+            )
+        )
         if label != "critical":
             sign = 1.0 if label == "ordered" else -1.0
             moved = sign * (emp[:, -1].mean() - START_CORRELATION)
-            criteria.append((f"{label}: last-layer correlation moved {'up' if sign > 0 else 'down'} from "
-                             f"{START_CORRELATION} to {emp[:, -1].mean():.3f}", moved))
-    criteria.insert(0, (f"critical sigma_w^2 {critical:.4f} within {TOLERANCE} of {PUBLISHED_CRITICAL}",
-                        TOLERANCE - abs(critical - PUBLISHED_CRITICAL)))
+            criteria.append(
+                (
+                    f"{label}: last-layer correlation moved {'up' if sign > 0 else 'down'} from "
+                    f"{START_CORRELATION} to {emp[:, -1].mean():.3f}",
+                    moved,
+                )
+            )
+    criteria.insert(
+        0,
+        (
+            f"critical sigma_w^2 {critical:.4f} within {TOLERANCE} of {PUBLISHED_CRITICAL}",
+            TOLERANCE - abs(critical - PUBLISHED_CRITICAL),
+        ),
+    )
     step = grid[1] - grid[0]
-    criteria.insert(1, (f"xi_c peaks at {peak:.3f}, the grid point nearest the critical one ({nearest:.3f})",
-                        step / 2 - abs(peak - nearest)))
-    data = {"sigma_b2": SIGMA_B2, "grid": grid, "q_star": q, "chi1": chi, "xi_c": xi, "critical_sigma_w2": critical,
-            "empirical": empirical, **cfg}
+    criteria.insert(
+        1,
+        (
+            f"xi_c peaks at {peak:.3f}, the grid point nearest the critical one ({nearest:.3f})",
+            step / 2 - abs(peak - nearest),
+        ),
+    )
+    data = {
+        "sigma_b2": SIGMA_B2,
+        "grid": grid,
+        "q_star": q,
+        "chi1": chi,
+        "xi_c": xi,
+        "critical_sigma_w2": critical,
+        "empirical": empirical,
+        **cfg,
+    }
     return StudyResult("edge-of-chaos", size, seeds, header, rows, Verdict.all_of(criteria), data)
 
 
@@ -187,7 +224,7 @@ STUDY = Study(
     name="edge-of-chaos",
     paper="Schoenholz, Gilmer, Ganguli & Sohl-Dickstein 2017, Deep Information Propagation (ICLR)",
     claim="For tanh at σb² = 0.05 the order-to-chaos transition (χ1 = 1) is at σw² ≈ 1.76, where ξc diverges, "
-          "and two inputs' correlation in wide random nets follows the mean-field map layer by layer.",
+    "and two inputs' correlation in wide random nets follows the mean-field map layer by layer.",
     plan=plan,
     measure=measure,
     reduce=reduce,

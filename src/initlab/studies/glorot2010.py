@@ -248,9 +248,9 @@ STUDY = Study(
     name="glorot2010",
     paper="Glorot & Bengio 2010, Understanding the difficulty of training deep feedforward neural networks (AISTATS)",
     claim="At initialization, in a 5 x 1000 tanh net on Shapeset-3x2 images, standard U[±1/√n] init shrinks activations "
-          "and back-propagated gradients toward the input (ratio < 1/2) while Xavier init keeps both within [1/2, 2]; "
-          "weight-gradient spreads stay within a factor 2 across layers under both; the layer Jacobians' mean singular "
-          "value is 0.8 ± 0.1 (Xavier) vs 0.5 ± 0.1 (standard).",
+    "and back-propagated gradients toward the input (ratio < 1/2) while Xavier init keeps both within [1/2, 2]; "
+    "weight-gradient spreads stay within a factor 2 across layers under both; the layer Jacobians' mean singular "
+    "value is 0.8 ± 0.1 (Xavier) vs 0.5 ± 0.1 (standard).",
     plan=plan,
     measure=measure,
     reduce=reduce,

@@ -321,9 +321,7 @@ def _training_comparison(depth: int, xav: dict, he: dict) -> tuple[list[str], li
                 STALL - stall.high,
             )
         )
-        criteria.append(
-            (f"{depth} layers: lowest-loss gap xavier - he lower CI {gap.low:.3f} > {GAP}", gap.low - GAP)
-        )
+        criteria.append((f"{depth} layers: lowest-loss gap xavier - he lower CI {gap.low:.3f} > {GAP}", gap.low - GAP))
     if depth == EARLIER_DEPTH:
         earlier = mean_ci(xav["time_to_leave"] - he["time_to_leave"])
         paired.append(f"time to leave ln 2, xavier - he {fmt_ci(earlier)} updates")
@@ -334,6 +332,7 @@ def _training_comparison(depth: int, xav: dict, he: dict) -> tuple[list[str], li
             )
         )
     return paired, criteria
+
 
 STUDY = Study(
     name="he2015",

@@ -209,8 +209,13 @@ def fit(net: MLP, params: dict, X, Y, X_held_out, Y_held_out) -> dict:
         curves.append(loss)
         records.append(start + hist.record_iterations)
         params, start = hist.params, start + iterations
-    return {"accuracy": accuracy, "final_loss": final_loss, "diverged": diverged, "loss": np.concatenate(curves, axis=1),
-            "iterations": np.tile(np.concatenate(records), (K, 1))}
+    return {
+        "accuracy": accuracy,
+        "final_loss": final_loss,
+        "diverged": diverged,
+        "loss": np.concatenate(curves, axis=1),
+        "iterations": np.tile(np.concatenate(records), (K, 1)),
+    }
 
 
 def _log2_drift(var: np.ndarray) -> np.ndarray:
@@ -253,16 +258,21 @@ def reduce(size: str, seeds: int, measured: Measured) -> StudyResult:
         lsuv_entry["output_var"] = mean_ci(m["lsuv"]["var"][:, -1]).__dict__
         out[activation] = entry
         if activation == "relu":
-            criteria.append((f"relu: held-out accuracy lsuv - {best} lower CI {gap.low:+.2f} > -{DELTA:g} points",
-                             gap.low + DELTA))
+            criteria.append(
+                (f"relu: held-out accuracy lsuv - {best} lower CI {gap.low:+.2f} > -{DELTA:g} points", gap.low + DELTA)
+            )
         else:
             text = f"gelu: lsuv mean held-out Var Z of every hidden layer within 1 ± {TOL:g} (worst CI bound off by {worst:.3f})"
             criteria.append((text, TOL - worst))
             for init in TEXTBOOK:
                 d = entry[init]["drift"]
                 low, high = d["mean"] - d["half_width"], d["mean"] + d["half_width"]
-                criteria.append((f"gelu, {init}: log2 drift CI [{low:.2f}, {high:.2f}] outside [-1, 1]",
-                                 max(-1.0 - high, low - 1.0)))
+                criteria.append(
+                    (
+                        f"gelu, {init}: log2 drift CI [{low:.2f}, {high:.2f}] outside [-1, 1]",
+                        max(-1.0 - high, low - 1.0),
+                    )
+                )
             criteria.append((f"gelu: held-out accuracy lsuv - {best} lower CI {gap.low:+.2f} > 0 points", gap.low))
     return StudyResult("lsuv", size, seeds, header, rows, Verdict.all_of(criteria), out)
 
@@ -271,9 +281,9 @@ STUDY = Study(
     name="lsuv",
     paper="Mishkin & Matas 2016, All you need is a good init (ICLR)",
     claim="On a 19-layer ReLU net LSUV's held-out accuracy is at most 1 point below the best gain-corrected init (He "
-          "or orthonormal with He's scaling); with GELU, which has no textbook gain, LSUV keeps every hidden layer's "
-          "variance on new data at 1 within 0.1 where the ReLU-gain inits let it drift by more than 2x, and trains "
-          "better than the best of them.",
+    "or orthonormal with He's scaling); with GELU, which has no textbook gain, LSUV keeps every hidden layer's "
+    "variance on new data at 1 within 0.1 where the ReLU-gain inits let it drift by more than 2x, and trains "
+    "better than the best of them.",
     plan=plan,
     measure=measure,
     reduce=reduce,

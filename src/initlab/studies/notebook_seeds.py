@@ -81,22 +81,49 @@ def measure(size: str, unit: Unit, root: int) -> dict:
     net = MLP(LAYERS)
     P = _stack([INITS[unit.config["init"]](list(LAYERS), seed=s) for s in unit.seeds])
     Z, A = _output(net, P, X)  # (K, 1, m) logits and probabilities at initialization
-    hist = train(net, P, X, Y, learning_rate=LEARNING_RATE, iterations=iterations, record_every=max(1, iterations // 30),
-                 X_test=X_test, Y_test=Y_test, engine="numba")
+    hist = train(
+        net,
+        P,
+        X,
+        Y,
+        learning_rate=LEARNING_RATE,
+        iterations=iterations,
+        record_every=max(1, iterations // 30),
+        X_test=X_test,
+        Y_test=Y_test,
+        engine="numba",
+    )
     K = len(unit.seeds)
-    return {"train_accuracy": hist.train_accuracy, "test_accuracy": hist.test_accuracy, "final_loss": hist.final_loss,
-            "loss": hist.loss, "record_iterations": np.tile(hist.record_iterations, (K, 1)),
-            "distinct_units": measure_network(net, hist.params, X).distinct_units,  # (K, L)
-            "initial_loss_legacy": legacy_binary_cross_entropy(A, Y.astype(float)),  # (K,)
-            "initial_loss_stable": binary_cross_entropy(Z, Y.astype(float))}
+    return {
+        "train_accuracy": hist.train_accuracy,
+        "test_accuracy": hist.test_accuracy,
+        "final_loss": hist.final_loss,
+        "loss": hist.loss,
+        "record_iterations": np.tile(hist.record_iterations, (K, 1)),
+        "distinct_units": measure_network(net, hist.params, X).distinct_units,  # (K, L)
+        "initial_loss_legacy": legacy_binary_cross_entropy(A, Y.astype(float)),  # (K,)
+        "initial_loss_stable": binary_cross_entropy(Z, Y.astype(float)),
+    }
 
 
 def reduce(size: str, seeds: int, measured: Measured) -> StudyResult:
     seeds = _seeds(seeds)
-    header = ["init", "train acc (95% CI)", "test acc (95% CI)", "final loss (95% CI)", "distinct units / layer (max)",
-              "initial loss: legacy (inf count) | stable", f"seed {NOTEBOOK_SEED}: test acc (rank of {seeds})"]
+    header = [
+        "init",
+        "train acc (95% CI)",
+        "test acc (95% CI)",
+        "final loss (95% CI)",
+        "distinct units / layer (max)",
+        "initial loss: legacy (inf count) | stable",
+        f"seed {NOTEBOOK_SEED}: test acc (rank of {seeds})",
+    ]
     rows, test_acc = [], {}
-    out = {"iterations": SIZES[size]["iterations"], "seeds": seeds, "inits": list(INITS), "notebook_seed": NOTEBOOK_SEED}
+    out = {
+        "iterations": SIZES[size]["iterations"],
+        "seeds": seeds,
+        "inits": list(INITS),
+        "notebook_seed": NOTEBOOK_SEED,
+    }
     for name in INITS:
         m = dict(measured[{"init": name}])
         m["record_iterations"] = m["record_iterations"][0]
@@ -105,10 +132,17 @@ def reduce(size: str, seeds: int, measured: Measured) -> StudyResult:
         rank = int((acc < acc[NOTEBOOK_SEED]).sum()) + 1
         m["initial_loss_legacy_is_inf"] = np.isinf(legacy0)  # (seeds,): JSON writes inf as null; the fact stays here
         out[name] = m
-        rows.append([name, fmt_ci(mean_ci(m["train_accuracy"])), fmt_ci(mean_ci(acc)), fmt_ci(mean_ci(m["final_loss"])),
-                     " ".join(str(v) for v in distinct.max(axis=0)),
-                     f"{int(np.isinf(legacy0).sum())} inf | {fmt_ci(mean_ci(m['initial_loss_stable']))}",
-                     f"{acc[NOTEBOOK_SEED]:.2f} ({rank} from the bottom)"])
+        rows.append(
+            [
+                name,
+                fmt_ci(mean_ci(m["train_accuracy"])),
+                fmt_ci(mean_ci(acc)),
+                fmt_ci(mean_ci(m["final_loss"])),
+                " ".join(str(v) for v in distinct.max(axis=0)),
+                f"{int(np.isinf(legacy0).sum())} inf | {fmt_ci(mean_ci(m['initial_loss_stable']))}",
+                f"{acc[NOTEBOOK_SEED]:.2f} ({rank} from the bottom)",
+            ]
+        )
     extra = int(out["zeros"]["distinct_units"].max()) - 1
     gap = mean_ci(test_acc["he"] - test_acc["random"])
     r = out["random"]
@@ -116,8 +150,11 @@ def reduce(size: str, seeds: int, measured: Measured) -> StudyResult:
     criteria = [
         (f"zeros: max distinct units per layer {extra + 1} == 1", 1.0 if extra == 0 else -float(extra)),
         (f"test accuracy he - random, paired, lower CI {gap.low:+.3f} > 0", gap.low),
-        (f"random x10, seed {NOTEBOOK_SEED}: legacy initial loss {r['initial_loss_legacy'][NOTEBOOK_SEED]} is inf, "
-         f"stable finite for all seeds", 1.0 if inf3 else -1.0),
+        (
+            f"random x10, seed {NOTEBOOK_SEED}: legacy initial loss {r['initial_loss_legacy'][NOTEBOOK_SEED]} is inf, "
+            f"stable finite for all seeds",
+            1.0 if inf3 else -1.0,
+        ),
     ]
     return StudyResult("notebook-seeds", size, seeds, header, rows, Verdict.all_of(criteria), out)
 
@@ -132,7 +169,7 @@ STUDY = Study(
     name="notebook-seeds",
     paper="deeplearning.ai, Improving Deep Neural Networks, week 1: Initialization (the notebook)",
     claim="Over many seeds: zeros never breaks symmetry, He beats randn*10 on test accuracy seed by seed, and "
-          "randn*10's legacy initial loss is inf at seed 3 while the stable loss is finite.",
+    "randn*10's legacy initial loss is inf at seed 3 while the stable loss is finite.",
     plan=plan,
     measure=measure,
     reduce=reduce,

@@ -422,11 +422,11 @@ def reduce(size: str, seeds: int, measured: Measured) -> StudyResult:
 STUDY = Study(
     name="saxe2013",
     paper="Saxe, McClelland & Ganguli 2013, Exact solutions to the nonlinear dynamics of learning in deep linear "
-          "neural networks (ICLR 2014)",
+    "neural networks (ICLR 2014)",
     claim="Deep linear nets on digits (width 256, depth 2 to 32, the fastest of a learning-rate grid per init and "
-          "depth): orthogonal init learns in a depth-independent number of steps, scaled Gaussian N(0, 1/N) slows "
-          "with depth (Fig. 6A); products of D Gaussian matrices keep mean σ² = 1 while the variance of σ² grows "
-          "with D as free probability says, orthogonal products keep every σ at 1 (Fig. 6B).",
+    "depth): orthogonal init learns in a depth-independent number of steps, scaled Gaussian N(0, 1/N) slows "
+    "with depth (Fig. 6A); products of D Gaussian matrices keep mean σ² = 1 while the variance of σ² grows "
+    "with D as free probability says, orthogonal products keep every σ at 1 (Fig. 6B).",
     plan=plan,
     measure=measure,
     reduce=reduce,

@@ -129,11 +129,27 @@ def measure(size: str, unit: Unit, root: int) -> dict:
     data = datasets.load("digits", rng=seeding.stream(root, 2))
     net = network(depth)
     P = initialize(net, s2, seeding.streams(root, unit.seeds, 0, _key(s2), depth))
-    hist = train(net, P, data.X_train, data.Y_train, learning_rate=LEARNING_RATE, iterations=STEPS,
-                 record_every=RECORD_EVERY, optimizer="sgd", batch_size=BATCH,
-                 rng=seeding.streams(root, unit.seeds, 1, _key(s2), depth), X_test=data.X_test, Y_test=data.Y_test)
-    return {"test_accuracy": hist.test_accuracy, "train_accuracy": hist.train_accuracy,
-            "final_loss": hist.final_loss, "diverged": hist.diverged, "loss": hist.loss}
+    hist = train(
+        net,
+        P,
+        data.X_train,
+        data.Y_train,
+        learning_rate=LEARNING_RATE,
+        iterations=STEPS,
+        record_every=RECORD_EVERY,
+        optimizer="sgd",
+        batch_size=BATCH,
+        rng=seeding.streams(root, unit.seeds, 1, _key(s2), depth),
+        X_test=data.X_test,
+        Y_test=data.Y_test,
+    )
+    return {
+        "test_accuracy": hist.test_accuracy,
+        "train_accuracy": hist.train_accuracy,
+        "final_loss": hist.final_loss,
+        "diverged": hist.diverged,
+        "loss": hist.loss,
+    }
 
 
 def trained(test_accuracy: np.ndarray, diverged: np.ndarray) -> np.ndarray:
@@ -158,22 +174,38 @@ def reduce(size: str, seeds: int, measured: Measured) -> StudyResult:
     header = ["σw²", "ξc", "6ξc"] + [f"L={d}: test acc (trained)" for d in depths] + ["deepest trained L (L/ξc)"]
     rows, edge = [], []
     for i, s2 in enumerate(grid):
-        cells = [f"{acc[i, j].mean():.2f} ({ok[i, j].sum()}/{seeds}){_mark(depth, xi[i])}"
-                 for j, depth in enumerate(depths)]
+        cells = [
+            f"{acc[i, j].mean():.2f} ({ok[i, j].sum()}/{seeds}){_mark(depth, xi[i])}" for j, depth in enumerate(depths)
+        ]
         deepest = 0
         for j, depth in enumerate(depths):
             if fraction[i, j] <= 0.5:
                 break
             deepest = depth
         edge.append(deepest)
-        rows.append([f"{s2:g}", f"{xi[i]:.2f}", f"{FAILS * xi[i]:.1f}", *cells,
-                     f"{deepest} ({deepest / xi[i]:.1f} ξc)" if deepest else "none"])
+        rows.append(
+            [
+                f"{s2:g}",
+                f"{xi[i]:.2f}",
+                f"{FAILS * xi[i]:.1f}",
+                *cells,
+                f"{deepest} ({deepest / xi[i]:.1f} ξc)" if deepest else "none",
+            ]
+        )
 
     criteria = []
-    a = [(fraction[i, j], grid[i], depths[j]) for i in range(len(grid)) for j in range(len(depths))
-         if depths[j] <= TRAINS * xi[i]]
-    b = [(fraction[i, j], grid[i], depths[j]) for i in range(len(grid)) for j in range(len(depths))
-         if depths[j] >= FAILS * xi[i]]
+    a = [
+        (fraction[i, j], grid[i], depths[j])
+        for i in range(len(grid))
+        for j in range(len(depths))
+        if depths[j] <= TRAINS * xi[i]
+    ]
+    b = [
+        (fraction[i, j], grid[i], depths[j])
+        for i in range(len(grid))
+        for j in range(len(depths))
+        if depths[j] >= FAILS * xi[i]
+    ]
     if a:
         f, s2, d = min(a)
         text = f"(a) all {len(a)} cells with L <= {TRAINS:g} ξc train; the least: σw²={s2:g}, L={d}"
@@ -185,11 +217,25 @@ def reduce(size: str, seeds: int, measured: Measured) -> StudyResult:
     if not (a and b):
         criteria.append(("the grid has cells on both sides of the lines", -math.inf))
     fine = np.linspace(1.0, 4.0, 41)
-    data = {"sigma_b2": SIGMA_B2, "sigma_w2": grid, "depths": depths, "xi_c": xi, "test_accuracy": acc,
-            "train_accuracy": train_acc, "trained_fraction": fraction, "deepest_trained": edge,
-            "curve_sigma_w2": fine, "curve_xi_c": [mf.xi_c(s, SIGMA_B2) for s in fine],
-            "critical_sigma_w2": mf.critical_sigma_w2(SIGMA_B2), "lines": [TRAINS, FAILS], "threshold": THRESHOLD,
-            "width": WIDTH, "batch": BATCH, "learning_rate": LEARNING_RATE, "steps": STEPS}
+    data = {
+        "sigma_b2": SIGMA_B2,
+        "sigma_w2": grid,
+        "depths": depths,
+        "xi_c": xi,
+        "test_accuracy": acc,
+        "train_accuracy": train_acc,
+        "trained_fraction": fraction,
+        "deepest_trained": edge,
+        "curve_sigma_w2": fine,
+        "curve_xi_c": [mf.xi_c(s, SIGMA_B2) for s in fine],
+        "critical_sigma_w2": mf.critical_sigma_w2(SIGMA_B2),
+        "lines": [TRAINS, FAILS],
+        "threshold": THRESHOLD,
+        "width": WIDTH,
+        "batch": BATCH,
+        "learning_rate": LEARNING_RATE,
+        "steps": STEPS,
+    }
     return StudyResult("trainability-depth", size, seeds, header, rows, Verdict.all_of(criteria), data)
 
 
@@ -202,7 +248,7 @@ STUDY = Study(
     name="trainability-depth",
     paper="Schoenholz, Gilmer, Ganguli & Sohl-Dickstein 2017, Deep Information Propagation (ICLR), sec. 5",
     claim="Random tanh networks (σb² = 0.05) train only as deep as the mean-field depth scale ξc allows: within "
-          "2ξc they train after a short SGD budget, beyond 6ξc they do not, at the same depths.",
+    "2ξc they train after a short SGD budget, beyond 6ξc they do not, at the same depths.",
     plan=plan,
     measure=measure,
     reduce=reduce,

@@ -23,7 +23,9 @@ from initlab.console import UserError, as_option, err, print_table
 __all__ = ["register"]
 
 _SPEC = typer.Argument(..., metavar="SPEC", help="The sweep spec, a TOML file (see examples/).", show_default=False)
-_DIR = typer.Argument(..., metavar="DIR", help="A sweep's output folder (the --out of `initlab sweep run`).", show_default=False)
+_DIR = typer.Argument(
+    ..., metavar="DIR", help="A sweep's output folder (the --out of `initlab sweep run`).", show_default=False
+)
 
 
 #: The columns of a sweep's summary that hold words (left-aligned, folded); the others hold numbers.
@@ -100,7 +102,9 @@ def plan(
     print(_count_line(the_plan))
     runs = the_plan.runs
     shown = runs if all_runs or len(runs) <= 15 else runs[:10] + runs[-5:]
-    print(f"\nRuns{'' if len(shown) == len(runs) else f' (the first 10 and the last 5 of {len(runs)}; --all lists all)'}:")
+    print(
+        f"\nRuns{'' if len(shown) == len(runs) else f' (the first 10 and the last 5 of {len(runs)}; --all lists all)'}:"
+    )
     for i, run in enumerate(shown):
         if len(shown) < len(runs) and i == 10:
             print("  ...")
@@ -131,7 +135,9 @@ def run(
     executor: str = typer.Option("local", "--executor", help="'local' (a process pool) or 'dask'."),
     scheduler: str = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler, tcp://HOST:PORT."),
     chunk_size: int = typer.Option(32, "--chunk-size", help="Most models trained together in one chunk."),
-    new: bool = typer.Option(False, "--new", help="Start over in a fresh folder (OUT-2, OUT-3, ...) instead of resuming."),
+    new: bool = typer.Option(
+        False, "--new", help="Start over in a fresh folder (OUT-2, OUT-3, ...) instead of resuming."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:
     """Run the sweep SPEC into --out, or resume it there: finished runs are never trained again."""
@@ -146,7 +152,9 @@ def run(
         executor = "dask"  # --scheduler names a Dask cluster
     out = Path("initlab-out") / spec.name if out is None else out
     if out.exists() and not out.is_dir():
-        raise UserError(f"'--out' {out} is an existing file, not a folder. Give a folder path (it is created if missing).")
+        raise UserError(
+            f"'--out' {out} is an existing file, not a folder. Give a folder path (it is created if missing)."
+        )
     display = ProgressDisplay(quiet=quiet)
     try:
         with display:
@@ -158,7 +166,9 @@ def run(
     except (SpecError, SpecConflict, ValueError, TypeError) as exc:
         raise UserError(as_option(str(exc))) from None
     except OSError as exc:
-        raise UserError(f"cannot write the sweep to '--out' {out}: {exc.strerror or exc}. Choose a folder you can write to.") from None
+        raise UserError(
+            f"cannot write the sweep to '--out' {out}: {exc.strerror or exc}. Choose a folder you can write to."
+        ) from None
     if not quiet:
         failed = f", {outcome.failed} failed (see `initlab sweep export`)" if outcome.failed else ""
         again = f" ({outcome.resumed} were already done)" if outcome.resumed else ""
@@ -216,7 +226,9 @@ def export(
         raise UserError(as_option(str(exc))) from None
     except OSError as exc:
         where = exc.filename or out or Path(folder) / "export"
-        raise UserError(f"cannot write the export to '{where}': {exc.strerror or exc}. Choose an --out folder you can write to.") from None
+        raise UserError(
+            f"cannot write the export to '{where}': {exc.strerror or exc}. Choose an --out folder you can write to."
+        ) from None
     err(f"wrote {paths['runs']} and {paths['histories']}")
 
 

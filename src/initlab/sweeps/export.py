@@ -94,7 +94,9 @@ def export(folder, *, format: str = "csv", out=None) -> dict[str, Path]:
         try:
             import pyarrow  # noqa: F401
         except ImportError:
-            raise ValueError("The 'format' parameter 'parquet' needs pyarrow, which is not installed: pip install pyarrow.") from None
+            raise ValueError(
+                "The 'format' parameter 'parquet' needs pyarrow, which is not installed: pip install pyarrow."
+            ) from None
     folder = Path(folder)
     out = folder / "export" if out is None else Path(out)
     with Store.open(folder) as store:
@@ -102,8 +104,12 @@ def export(folder, *, format: str = "csv", out=None) -> dict[str, Path]:
         writer = _write_csv if format == "csv" else _write_parquet
         paths = {}
         runs = (_run_record(row) for row in store.runs())
-        paths["runs"] = _atomic(out / f"runs.{format}", lambda tmp: writer(tmp, RUN_COLUMNS, (tuple(r.values()) for r in runs)))
-        paths["histories"] = _atomic(out / f"histories.{format}", lambda tmp: writer(tmp, HISTORY_COLUMNS, _history_records(store)))
+        paths["runs"] = _atomic(
+            out / f"runs.{format}", lambda tmp: writer(tmp, RUN_COLUMNS, (tuple(r.values()) for r in runs))
+        )
+        paths["histories"] = _atomic(
+            out / f"histories.{format}", lambda tmp: writer(tmp, HISTORY_COLUMNS, _history_records(store))
+        )
     return paths
 
 

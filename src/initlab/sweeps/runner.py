@@ -84,7 +84,9 @@ def run_sweep(
         Bad arguments.
     """
     if not isinstance(spec, SweepSpec):
-        raise TypeError(f"The 'spec' parameter must be a SweepSpec (see initlab.sweeps.load_spec). Got {type(spec).__name__}.")
+        raise TypeError(
+            f"The 'spec' parameter must be a SweepSpec (see initlab.sweeps.load_spec). Got {type(spec).__name__}."
+        )
     check_choice("executor", executor, EXECUTORS)
     if scheduler is not None and executor != "dask":
         raise ValueError(f"The 'scheduler' parameter is for executor='dask'. Got executor={executor!r}.")

@@ -103,14 +103,18 @@ def _values(name: str, value, check, *, example: str) -> tuple:
 
 def _string(name: str, value) -> str:
     if not isinstance(value, str) or not value:
-        raise TypeError(f"The '{name}' parameter must be a non-empty string. Got {value!r} ({type(value).__name__}) instead.")
+        raise TypeError(
+            f"The '{name}' parameter must be a non-empty string. Got {value!r} ({type(value).__name__}) instead."
+        )
     return value
 
 
 def _options(name: str, value) -> tuple[tuple[str, Any], ...]:
     """A mapping of options -> sorted (key, value) pairs of TOML scalars."""
     if not isinstance(value, Mapping):
-        raise TypeError(f"The '{name}' parameter must be a table of options, e.g. {{mode = \"fan_out\"}}. Got {value!r} instead.")
+        raise TypeError(
+            f"The '{name}' parameter must be a table of options, e.g. {{mode = \"fan_out\"}}. Got {value!r} instead."
+        )
     for k, v in value.items():
         if not isinstance(v, (str, bool, numbers.Real)):
             raise TypeError(
@@ -139,7 +143,9 @@ class DataSpec:
 
     def __post_init__(self):
         allowed = catalogue.available_datasets()
-        names = _values("dataset", self.dataset, lambda n, v: check_choice(n, v, allowed), example='dataset = "circles"')
+        names = _values(
+            "dataset", self.dataset, lambda n, v: check_choice(n, v, allowed), example='dataset = "circles"'
+        )
         object.__setattr__(self, "dataset", names)
         if self.n_train is not None:
             object.__setattr__(self, "n_train", check_int("n_train", self.n_train, min_value=1))
@@ -177,13 +183,17 @@ class ModelSpec:
                 f"Got depth={self.depth!r}, width={self.width!r}."
             )
         if self.depth is not None:
-            depth = _values("depth", self.depth, lambda n, v: check_int(n, v, min_value=1), example="depth = [3, 5, 10]")
+            depth = _values(
+                "depth", self.depth, lambda n, v: check_int(n, v, min_value=1), example="depth = [3, 5, 10]"
+            )
             object.__setattr__(self, "depth", depth)
             object.__setattr__(self, "width", check_int("width", self.width, min_value=1))
         else:
             object.__setattr__(self, "hidden", _hidden(self.hidden if self.hidden is not None else (10, 5)))
         allowed = activations.available()
-        acts = _values("activation", self.activation, lambda n, v: check_choice(n, v, allowed), example='activation = "relu"')
+        acts = _values(
+            "activation", self.activation, lambda n, v: check_choice(n, v, allowed), example='activation = "relu"'
+        )
         object.__setattr__(self, "activation", acts)
 
     def architectures(self) -> tuple[tuple[int, ...], ...]:
@@ -197,7 +207,9 @@ def _hidden(value) -> tuple[tuple[int, ...], ...]:
     """``[10, 5]`` (one network) or ``[[10, 5], [20]]`` (several; ``[]`` is no hidden layer)."""
     example = "hidden = [10, 5] or hidden = [[10, 5], [20, 20]]"
     if not isinstance(value, (list, tuple)):
-        raise TypeError(f"The 'hidden' parameter must be a list of hidden-layer widths, e.g. {example}. Got {value!r} instead.")
+        raise TypeError(
+            f"The 'hidden' parameter must be a list of hidden-layer widths, e.g. {example}. Got {value!r} instead."
+        )
     nested = bool(value) and all(isinstance(v, (list, tuple)) for v in value)
     if value and not nested and any(isinstance(v, (list, tuple)) for v in value):
         raise TypeError(f"The 'hidden' parameter mixes numbers and lists; {example}. Got {value!r} instead.")
@@ -293,14 +305,18 @@ class SweepSpec:
             value = getattr(self, key)
             items = (value,) if isinstance(value, kind) else tuple(value)
             if not items:
-                raise ValueError(f"The '{key}' parameter is empty, so the grid has no runs. Give at least one [[{key}]] table.")
+                raise ValueError(
+                    f"The '{key}' parameter is empty, so the grid has no runs. Give at least one [[{key}]] table."
+                )
             if not all(isinstance(v, kind) for v in items):
                 raise TypeError(f"The '{key}' parameter must hold {kind.__name__} objects. Got {items!r} instead.")
             object.__setattr__(self, key, items)
         if not isinstance(self.model, ModelSpec):
             raise TypeError(f"The 'model' parameter must be a ModelSpec. Got {self.model!r} instead.")
         object.__setattr__(self, "seeds", _seeds(self.seeds))
-        its = _values("iterations", self.iterations, lambda n, v: check_int(n, v, min_value=1), example="iterations = 2000")
+        its = _values(
+            "iterations", self.iterations, lambda n, v: check_int(n, v, min_value=1), example="iterations = 2000"
+        )
         object.__setattr__(self, "iterations", its)
         object.__setattr__(self, "record_every", check_int("record_every", self.record_every, min_value=1))
         if not isinstance(self.diagnostics, bool):
@@ -351,8 +367,12 @@ def _seeds(value) -> tuple[int, ...]:
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return tuple(range(check_int("seeds", value, min_value=1, max_value=MAX_RUNS)))
     if isinstance(value, (list, tuple)):
-        return _values("seeds", value, lambda n, v: check_int(n, v, min_value=0), example="seeds = 10 or seeds = [3, 7]")
-    raise TypeError(f"The 'seeds' parameter must be a count (e.g. 10) or a list of seeds (e.g. [3, 7]). Got {value!r} instead.")
+        return _values(
+            "seeds", value, lambda n, v: check_int(n, v, min_value=0), example="seeds = 10 or seeds = [3, 7]"
+        )
+    raise TypeError(
+        f"The 'seeds' parameter must be a count (e.g. 10) or a list of seeds (e.g. [3, 7]). Got {value!r} instead."
+    )
 
 
 def sha256_json(obj) -> str:
@@ -364,8 +384,20 @@ def sha256_json(obj) -> str:
 # --------------------------------------------------------------------------------------------
 # TOML -> dataclasses, with messages that point into the file
 # --------------------------------------------------------------------------------------------
-_TOP = ("name", "seeds", "base_seed", "iterations", "record_every", "diagnostics", "loss_threshold", "engine", "data",
-        "model", "init", "optimizer")
+_TOP = (
+    "name",
+    "seeds",
+    "base_seed",
+    "iterations",
+    "record_every",
+    "diagnostics",
+    "loss_threshold",
+    "engine",
+    "data",
+    "model",
+    "init",
+    "optimizer",
+)
 _TABLE_KEYS = {
     "data": ("dataset", "n_train", "n_test", "noise", "classes", "data_seed"),
     "model": ("hidden", "depth", "width", "activation"),
@@ -415,7 +447,9 @@ def _from_document(doc: Mapping, *, source: str, default_name: str) -> SweepSpec
             raise TypeError(f"A sweep spec must be a TOML document (a table). Got {type(doc).__name__}.")
         _unknown_keys(doc, _TOP)
         if "init" not in doc:
-            raise ValueError("The 'init' key is missing: add at least one [[init]] table, e.g. [[init]] name = \"he_normal\".")
+            raise ValueError(
+                "The 'init' key is missing: add at least one [[init]] table, e.g. [[init]] name = \"he_normal\"."
+            )
     kwargs: dict[str, Any] = {}
     if "data" in doc:
         with _Located(source):
@@ -430,7 +464,9 @@ def _from_document(doc: Mapping, *, source: str, default_name: str) -> SweepSpec
     if "model" in doc:
         with _Located(source, "[model]"):
             if not isinstance(doc["model"], Mapping):
-                raise TypeError(f"The 'model' key must be a table: write a [model] section. Got {doc['model']!r} instead.")
+                raise TypeError(
+                    f"The 'model' key must be a table: write a [model] section. Got {doc['model']!r} instead."
+                )
             _unknown_keys(doc["model"], _TABLE_KEYS["model"])
             kwargs["model"] = ModelSpec(**doc["model"])
     with _Located(source):
@@ -458,7 +494,16 @@ def _from_document(doc: Mapping, *, source: str, default_name: str) -> SweepSpec
                 optimizers.append(OptimizerSpec(**table, options=options))
         kwargs["optimizer"] = tuple(optimizers)
     with _Located(source, "top level"):
-        for key in ("seeds", "base_seed", "iterations", "record_every", "diagnostics", "loss_threshold", "engine", "name"):
+        for key in (
+            "seeds",
+            "base_seed",
+            "iterations",
+            "record_every",
+            "diagnostics",
+            "loss_threshold",
+            "engine",
+            "name",
+        ):
             if key in doc:
                 kwargs[key] = doc[key]
         kwargs.setdefault("name", default_name)
@@ -496,7 +541,9 @@ def load_spec(path) -> tuple[SweepSpec, str]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise SpecError(f"{path}: cannot read the sweep spec ({exc.strerror or exc}). Give the path of a .toml file.") from None
+        raise SpecError(
+            f"{path}: cannot read the sweep spec ({exc.strerror or exc}). Give the path of a .toml file."
+        ) from None
     except UnicodeDecodeError:
         raise SpecError(f"{path}: not a text file (not UTF-8). Give the path of a .toml sweep spec.") from None
     return parse_spec(text, source=str(path), default_name=path.stem), text

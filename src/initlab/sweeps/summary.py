@@ -192,6 +192,7 @@ def summary_rows(summary: Summary) -> tuple[list[str], list[list[str]]]:
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A GitHub-flavoured Markdown table; the first column left-aligned, the numbers right-aligned."""
+
     def cells(row):
         return "| " + " | ".join(str(c).replace("|", "\\|").replace("*", "\\*") for c in row) + " |"
 
@@ -202,7 +203,9 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 # --------------------------------------------------------------------------------------------
 # Over seeds, for the report's figures
 # --------------------------------------------------------------------------------------------
-def seed_band(losses: np.ndarray, quantiles: tuple[float, float] = (0.25, 0.75)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def seed_band(
+    losses: np.ndarray, quantiles: tuple[float, float] = (0.25, 0.75)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Median and a quantile band over seeds of loss curves ``(n_seeds, n_records)``, ignoring nan (diverged).
 
     Returns
