@@ -51,8 +51,8 @@ the engines parallelize across models instead.
 
 from __future__ import annotations
 
-import contextlib
 import functools
+import threading
 
 import numpy as np
 
@@ -68,7 +68,7 @@ from initlab.network import (
 )
 from initlab.optimizers import Optimizer
 
-__all__ = ["TrainingState", "one_blas_thread"]
+__all__ = ["TrainingState", "engine_context"]
 
 
 @functools.cache
@@ -78,35 +78,69 @@ def _blas_controller():
     return ThreadpoolController()
 
 
-def one_blas_thread() -> contextlib.AbstractContextManager:
-    """A context in which BLAS runs on one thread (about 15 microseconds to enter and leave)."""
-    return _blas_controller().limit(limits=1, user_api="blas")
+_local = threading.local()  # per thread: how deep in engine contexts it is, and what the outermost one set
+
+
+class _EngineContext:
+    """BLAS on one thread and numpy's floating-point warnings off, once per thread: nested entries cost nothing.
+
+    The engine's loops run inside it (overflow is what divergence detects, not an error); a caller
+    that advances a state many times in small steps enters it once around all of them. Per thread,
+    because numpy's error state is (the playground trains several tabs in threads at once).
+    """
+
+    def __enter__(self):
+        depth = getattr(_local, "depth", 0)
+        if depth == 0:
+            _local.limit = _blas_controller().limit(limits=1, user_api="blas")
+            _local.errors = np.errstate(all="ignore")
+            _local.errors.__enter__()
+        _local.depth = depth + 1
+        return self
+
+    def __exit__(self, *exc):
+        _local.depth -= 1
+        if _local.depth == 0:
+            _local.errors.__exit__(*exc)
+            _local.limit.restore_original_limits()
+        return False
+
+
+def engine_context() -> _EngineContext:
+    """A context in which BLAS runs on one thread and numpy's floating-point warnings are off (free when nested)."""
+    return _EngineContext()
 
 
 class _Batch:
-    """The models still training, gathered: their parameters, two buffers swapped every iteration, their state.
+    """The models still training: their parameters, two buffers swapped every iteration, their optimizer state.
 
     ``theta`` (K_a, P) holds the parameters now and ``spare`` the next ones; a model whose update
-    is not finite is frozen with its ``theta`` row (the parameters before the update).
+    is not finite is frozen with its ``theta`` row (the parameters before the update). When every
+    model trains (``full``), the batch works in the state's own arrays (no gathering, no copies);
+    otherwise it holds copies of the active rows, written back at the end of
+    :meth:`TrainingState.advance`.
     """
 
-    def __init__(
-        self, owner: TrainingState, active: np.ndarray, theta: np.ndarray, opt_state: tuple, alpha: np.ndarray
-    ):
+    def __init__(self, active, theta, spare, views, spare_views, opt_state, alpha, *, full: bool):
         self.active = active  # (K_a,) original index of each model still training
-        self.theta = np.array(theta)  # (K_a, P)
-        self.spare = np.empty_like(self.theta)
-        self.views = layer_views(self.theta, owner.net.layers)
-        self.spare_views = layer_views(self.spare, owner.net.layers)
+        self.theta, self.spare = theta, spare  # (K_a, P) each
+        self.views, self.spare_views = views, spare_views
         self.opt_state = opt_state  # (K_a, P) each: momentum's v, Adam's v and s
         self.alpha = alpha  # (K_a, 1)
-        self.owner = owner
+        self.full = full
 
-    def keep(self, keep: np.ndarray, theta: np.ndarray) -> _Batch:
+    @classmethod
+    def gathered(cls, layers, active, theta, opt_state, alpha) -> _Batch:
+        """A batch of copies of the rows ``active`` (theta and optimizer state as given, already gathered)."""
+        theta = np.array(theta)
+        spare = np.empty_like(theta)
+        views, spare_views = layer_views(theta, layers), layer_views(spare, layers)
+        return cls(active, theta, spare, views, spare_views, opt_state, alpha, full=False)
+
+    def keep(self, layers, keep: np.ndarray, theta: np.ndarray) -> _Batch:
         """The batch of the models flagged ``keep``, continuing from ``theta`` (K_a, P)."""
-        return _Batch(
-            self.owner, self.active[keep], theta[keep], tuple(v[keep] for v in self.opt_state), self.alpha[keep]
-        )
+        opt_state = tuple(v[keep] for v in self.opt_state)
+        return _Batch.gathered(layers, self.active[keep], theta[keep], opt_state, self.alpha[keep])
 
     def swap(self) -> None:
         self.theta, self.spare = self.spare, self.theta
@@ -162,6 +196,14 @@ class TrainingState:
         self._XT = np.ascontiguousarray(X.T) if batch_size is not None else None  # (m, n_0)
         self._TT = np.ascontiguousarray(T.T) if batch_size is not None else None  # (m, n_L)
         self._works: dict[tuple[int, int], Workspace] = {}
+        self._alpha = self.learning_rate[:, np.newaxis]  # (K, 1)
+        self._all = np.arange(K)
+        self._all_training = True  # no model has diverged: the batch is the state's own arrays
+        # The all-active batch: the state's own buffers (theta is its first) and their views, kept between calls.
+        spare = np.empty_like(self.theta)
+        views = (layer_views(self.theta, net.layers), layer_views(spare, net.layers))
+        self._full = _Batch(self._all, self.theta, spare, *views, self.opt_state, self._alpha, full=True)
+        self._g, self._out = net.hidden, net.output_function
 
     @property
     def models(self) -> int:
@@ -174,24 +216,39 @@ class TrainingState:
 
     def views(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """``W{l}`` (K, n_l, n_{l-1}) and ``b{l}`` (K, n_l, 1) views into :attr:`theta`."""
+        if self._full.theta is self.theta:
+            return self._full.views
         return layer_views(self.theta, self.net.layers)
 
     def advance(self, n: int) -> None:
         """Run ``n`` iterations with the numpy engine (not past :attr:`iterations`)."""
         start, stop = self.iteration, min(self.iteration + n, self.iterations)
-        active = self.active
-        if active.size and stop > start:
-            batch = _Batch(self, active, self.theta[active], tuple(v[active] for v in self.opt_state),
-                           self.learning_rate[active, np.newaxis])  # fmt: skip
-            with one_blas_thread(), np.errstate(all="ignore"):
+        if stop > start and (self._all_training or (self.diverged_at < 0).any()):
+            batch = self._batch()
+            with engine_context():
                 for i in range(start, stop):
                     batch = self._iterate(batch, i)
                     if batch.active.size == 0:
                         break
-            self.theta[batch.active] = batch.theta
-            for full, part in zip(self.opt_state, batch.opt_state):
-                full[batch.active] = part
+            self._settle(batch)
         self.iteration = max(stop, start)
+
+    def _batch(self) -> _Batch:
+        """The models still training, in the state's own arrays when that is all of them."""
+        if self._all_training and self._full.theta is self.theta:
+            return self._full
+        active = self.active
+        opt_state = tuple(v[active] for v in self.opt_state)
+        return _Batch.gathered(self.net.layers, active, self.theta[active], opt_state, self._alpha[active])
+
+    def _settle(self, batch: _Batch) -> None:
+        """After advancing: the batch's parameters (and optimizer state) become the state's."""
+        if batch.full:  # the state's arrays were trained in place; the current parameters are in one of its buffers
+            self.theta = batch.theta  # batch is self._full
+            return
+        self.theta[batch.active] = batch.theta
+        for full, part in zip(self.opt_state, batch.opt_state):
+            full[batch.active] = part
 
     # ---- one iteration ------------------------------------------------------------------------
     def _workspace(self, K: int, m: int) -> Workspace:
@@ -213,43 +270,42 @@ class TrainingState:
 
     def _freeze(self, batch: _Batch, bad: np.ndarray, i: int) -> None:
         """Models flagged ``bad`` (mask over the batch) diverge at ``i`` with the batch's current parameters."""
-        self.theta[batch.active[bad]] = batch.theta[bad]
+        if batch.full:  # the state's buffers are the batch's: the frozen rows get an array of their own
+            self.theta = batch.theta.copy()
+        else:
+            self.theta[batch.active[bad]] = batch.theta[bad]
         self.diverged_at[batch.active[bad]] = i
-
-    def _forward(self, batch: _Batch, Xi: np.ndarray):
-        net = self.net
-        return forward_pass(
-            *batch.views, Xi, net.hidden.forward, net.output_function, self._workspace(batch.active.size, Xi.shape[-1])
-        )
+        self._all_training = False
 
     def _iterate(self, batch: _Batch, i: int) -> _Batch:
         """Iteration ``i`` of the models in ``batch``; returns the batch that goes on."""
-        net = self.net
-        Xi, Ti = self._examples(batch, i)
-        Zs, As = self._forward(batch, Xi)  # (K_a, n_l, m or b) each
+        net, g = self.net, self._g
+        Xi, Ti = (self.X, self.T) if self.batch_size is None else self._examples(batch, i)
+        work = self._workspace(len(batch.active), Xi.shape[-1])
+        Zs, As = forward_pass(*batch.views, Xi, g.forward, self._out, work)  # (K_a, n_l, m or b) each
         sound = logits_sound(Zs[-1])  # (K_a,)
         if i % self.record_every == 0:
             if self.batch_size is None:
                 value = loss_from_output(self.loss, net.output, Zs[-1], As[-1], self.T)  # (K_a,)
             else:  # the loss of the whole training set, as with gd
-                Z_all, A_all = forward_pass(*batch.views, self.X, net.hidden.forward, net.output_function)
+                Z_all, A_all = forward_pass(*batch.views, self.X, g.forward, self._out)
                 sound &= logits_sound(Z_all[-1])
                 value = loss_from_output(self.loss, net.output, Z_all[-1], A_all[-1], self.T)
             self.losses[batch.active, i // self.record_every] = np.where(sound, value, np.nan)
         if not sound.all():
             self._freeze(batch, ~sound, i)
-            batch = batch.keep(sound, batch.theta)
+            batch = batch.keep(self.net.layers, sound, batch.theta)
             if batch.active.size == 0:
                 return batch
             Xi, Ti = (Xi, Ti) if self.batch_size is None else (Xi[sound], Ti[sound])
-            Zs, As = self._forward(batch, Xi)
-        work = self._workspace(batch.active.size, Xi.shape[-1])
+            work = self._workspace(len(batch.active), Xi.shape[-1])
+            Zs, As = forward_pass(*batch.views, Xi, g.forward, self._out, work)
         dZ = output_delta(As[-1], Ti, out=work.dZ[-1])  # (K_a, n_L, m or b)
-        backward_pass(batch.views[0], Zs, As, Xi, dZ, net.hidden.derivative, work)  # fills work.grads (K_a, P)
+        backward_pass(batch.views[0], Zs, As, Xi, dZ, g.derivative, work)  # fills work.grads (K_a, P)
         self.optimizer.update(batch.theta, work.grads, batch.alpha, batch.opt_state, i + 1, batch.spare)
         ok = np.isfinite(batch.spare.sum(axis=1))  # (K_a,)
         if ok.all():
             batch.swap()
             return batch
         self._freeze(batch, ~ok, i)  # keep the parameters before this update
-        return batch.keep(ok, batch.spare)
+        return batch.keep(self.net.layers, ok, batch.spare)

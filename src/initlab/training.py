@@ -28,7 +28,7 @@ from initlab.network import (
     remove_model_axis,
     true_labels,
 )
-from initlab.state import TrainingState, one_blas_thread
+from initlab.state import TrainingState, engine_context
 from initlab.validation import check_choice, check_int, check_learning_rate
 
 __all__ = ["MAX_ITERATIONS", "History", "check_iterations", "initialize_and_train", "train"]
@@ -175,7 +175,7 @@ def train(
     state = TrainingState(net, flatten_params(run.params), run.X, run.T, run.learning_rate, iterations=run.iterations,
                           record_every=run.record_every, loss=run.loss, optimizer=run.optimizer,
                           batch_size=run.batch_size, streams=run.streams)  # fmt: skip
-    with one_blas_thread(), np.errstate(all="ignore"):
+    with engine_context():
         stats, wall_time = _advance(run, state, progress)
         return _history(run, state, stats, wall_time)
 

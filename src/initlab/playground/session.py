@@ -26,7 +26,7 @@ from initlab.network import (
     output_delta,
     predicted_labels,
 )
-from initlab.state import TrainingState
+from initlab.state import TrainingState, engine_context
 
 from .config import NOTEBOOK_INIT, PlaygroundConfig
 
@@ -105,11 +105,12 @@ class Run:
         """
         begin = self.iteration
         stop = min(begin + max(n, 0), self.config.iterations)
-        while self.iteration < stop and not self.diverged and not self.cancelled:
-            i = self.iteration
-            if i % self.record_every == 0 and i > self._curve_last:
-                self._record()
-            self.state.advance(min(stop, i - i % self.record_every + self.record_every) - i)
+        with engine_context():
+            while self.iteration < stop and not self.diverged and not self.cancelled:
+                i = self.iteration
+                if i % self.record_every == 0 and i > self._curve_last:
+                    self._record()
+                self.state.advance(min(stop, i - i % self.record_every + self.record_every) - i)
         return self.iteration - begin
 
     def _record(self) -> None:
