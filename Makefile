@@ -12,12 +12,15 @@ STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 .PHONY: demo test bench clean
 
 $(STAMP): pyproject.toml
+	@echo "Installing initlab and its extras ($(EXTRAS)) into $(VENV)/ (about 2 minutes the first time) ..."
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
 demo: $(STAMP)
+	@echo "Running the notebook's experiment: $(BIN)/initlab reproduce ..."
 	$(BIN)/initlab reproduce
+	@echo "Next: $(BIN)/initlab --help (or: source $(BIN)/activate, then initlab --help)"
 
 test: $(STAMP)
 	$(BIN)/ruff format --check --quiet .

@@ -67,3 +67,28 @@ def test_lsuv_rejects_bad_arguments(batch, kwargs, error, pattern):
         lsuv(MLP((64, 8, 1)), batch, **kwargs)
     with pytest.raises(ValueError, match=r"'X'.*layers\[0\]=3"):
         lsuv(MLP((3, 8, 1)), batch)
+
+
+@pytest.mark.parametrize("rng", [5, [np.random.SeedSequence(5, spawn_key=(k,)) for k in range(3)]])
+def test_mlp_initialize_lsuv_is_lsuv_exactly(batch, rng):
+    net = MLP((64, 32, 16, 1), "relu")
+    expected, _ = lsuv(net, batch, rng=rng, models=3 if isinstance(rng, int) else None, tol=0.05)
+    got = net.initialize("lsuv", X=batch, rng=rng, models=3 if isinstance(rng, int) else None, tol=0.05)
+    assert set(got) == set(expected)
+    for key in expected:
+        np.testing.assert_array_equal(got[key], expected[key])
+
+
+def test_mlp_initialize_lsuv_layer_outputs_have_unit_variance(batch):
+    """The paper's criterion |Var(Z[l]) - 1| <= Tol_var on the batch, by an independent forward pass;
+    ``scale`` then multiplies every weight of that result."""
+    net = MLP((64, 48, 48, 48, 1), "tanh")
+    params = net.initialize("lsuv", X=batch, rng=2, models=2, tol=0.1)
+    A = batch
+    for l in range(1, 5):
+        Z = params[f"W{l}"] @ A + params[f"b{l}"]  # (K, n_l, m)
+        assert np.all(np.abs(Z.var(axis=(1, 2)) - 1) <= 0.1)
+        A = np.tanh(Z)
+    scaled = net.initialize("lsuv", X=batch, rng=2, models=2, tol=0.1, scale=3.0)
+    np.testing.assert_array_equal(scaled["W2"], 3.0 * params["W2"])
+    np.testing.assert_array_equal(scaled["b2"], params["b2"])

@@ -336,3 +336,18 @@ def test_softmax_labels_are_checked():
     loss_int, _ = net.loss_and_grads(params, X, [0, 1, 2, 0])
     loss_onehot, _ = net.loss_and_grads(params, X, np.eye(3)[:, [0, 1, 2, 0]])
     np.testing.assert_array_equal(loss_int, loss_onehot)
+
+
+def test_initialize_lsuv_needs_x_and_refuses_what_it_does_not_use():
+    net = MLP((3, 4, 1), "relu")
+    X = np.random.default_rng(0).normal(size=(3, 50))
+    with pytest.raises(TypeError, match=r"lsuv.*data-dependent.*'X'"):
+        net.initialize("lsuv", rng=0)
+    with pytest.raises(TypeError, match=r"'X' parameter.*data-dependent.*he_normal"):
+        net.initialize("he_normal", X=X, rng=0)
+    with pytest.raises(ValueError, match=r"'bias_init'.*'zeros'.*lsuv"):
+        net.initialize("lsuv", X=X, rng=0, bias_init=0.1)
+    with pytest.raises(TypeError, match=r"Unknown option.*'mode'.*tol, max_iter"):
+        net.initialize("lsuv", X=X, rng=0, mode="fan_in")
+    with pytest.raises(ValueError, match=r"'X'"):
+        net.initialize("lsuv", X=X[:2], rng=0)  # 2 features for a 3-input network

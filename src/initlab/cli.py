@@ -26,14 +26,31 @@ app = typer.Typer(
     name="initlab",
     help="Neural-network weight initialization: the deeplearning.ai notebook exactly, every initializer, many seeds.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},  # every command, the sweep group's included
 )
 
 
+def _print_version(value: bool) -> None:
+    """``--version``: the installed package's version (importlib.metadata), then exit."""
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"initlab {version('initlab')}")
+        except PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
+            print("initlab (version unknown: the package is not installed; pip install -e .)")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    show_version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
+    ),
+) -> None:
     """initlab: which initialization, at which scale, for which network, and how sure you can be.
 
     Start with `initlab reproduce`: the Initialization notebook's experiment, with pictures.
@@ -83,6 +100,9 @@ def reproduce(
 
 
 _TRAIN_OUT = Path("initlab-out/train")
+# the files `initlab train` writes (initlab.report.train) and the stores of a sweep and a study: a folder
+# holding any of them holds an earlier run, which train refuses to overwrite
+_TRAIN_FILES = ("results.json", "loss_curves.png", "decision_boundary.png", "sweep.sqlite", "study.sqlite")
 
 
 @app.command()
@@ -145,7 +165,11 @@ def train(
         show_default=False,
     ),
     activation: str = typer.Option("relu", "--activation", help="Hidden activation."),
-    init: str = typer.Option("he_normal", "--init", help="Weight initializer (list: `initlab initializers`)."),
+    init: str = typer.Option(
+        "he_normal",
+        "--init",
+        help="Weight initializer (list: `initlab initializers`), or lsuv (data-dependent: normalized on the training inputs).",
+    ),
     init_option: list[str] = typer.Option(
         None,
         "--init-option",
@@ -194,6 +218,7 @@ def train(
     with a band over seeds, the decision boundary of the median seed (2-D data) and results.json to --out.
     """
     from . import initializers, optimizers
+    from .network import DATA_DEPENDENT, check_lsuv_options
     from .report import train as report
     from .training import initialize_and_train
     from .validation import check_choice
@@ -207,18 +232,23 @@ def train(
         check_choice("optimizer", optimizer, optimizers.available())
         _check_training_memory(net, data, seeds, records=iterations // record_every + 1)
     init_options = _parse_options("--init-option", init_option)
-    init_fn = _bound("--init", init, init_options, initializers.get)
+    if init in DATA_DEPENDENT:  # lsuv: MLP.initialize normalizes on the training inputs
+        with user_input():
+            check_lsuv_options(init_options)
+        init_fn, init_kwargs = init, {**init_options, "X": data.X_train}
+    else:
+        init_fn, init_kwargs = _bound("--init", init, init_options, initializers.get), {}
     opt_options = _parse_options("--optimizer-option", optimizer_option)
     opt = _bound("--optimizer", optimizer, opt_options, optimizers.get)
     with user_input():
         batch_size = optimizers.check_batch_size(batch_size, opt, data.X_train.shape[1], name="--batch-size")
-    check_output_folder(out)
+    check_output_folder(out, earlier_run=_TRAIN_FILES)
 
     if not as_json:
         err(f"data: {data.description}")
     with _TrainProgress(iterations, seeds, enabled=not (as_json or quiet)) as progress:
         history = initialize_and_train(
-            net, data.X_train, data.Y_train, init=init_fn, models=seeds, rng=seed, learning_rate=learning_rate,
+            net, data.X_train, data.Y_train, init=init_fn, init_options=init_kwargs, models=seeds, rng=seed, learning_rate=learning_rate,
             iterations=iterations, record_every=record_every, optimizer=opt, batch_size=batch_size,
             diagnostics=iterations, X_test=data.X_test, Y_test=data.Y_test, progress=progress.update,
         )  # fmt: skip
@@ -330,9 +360,15 @@ def _show_training(run, out: Path, *, as_json: bool) -> None:
 @app.command("initializers")
 def list_initializers() -> None:
     """List every weight initializer with its formula and options (for --init and --init-option)."""
-    from . import initializers
+    import inspect
+
+    from . import initializers, lsuv
+    from .network import LSUV_OPTIONS
 
     listing = initializers.describe()
+    defaults = inspect.signature(lsuv.lsuv).parameters  # LSUV's options: the ones MLP.initialize passes on
+    listing["lsuv"] = {"summary": lsuv.SUMMARY, "options": [
+        {"name": o, "required": False, "default": defaults[o].default} for o in LSUV_OPTIONS]}  # fmt: skip
     width = max(map(len, listing))
     for name, entry in listing.items():
         print(f"{name:<{width}}  {entry['summary']}")
@@ -391,11 +427,15 @@ def _options_text(options: dict) -> str:
 
 
 class _TrainProgress:
-    """A rich progress bar on a terminal (stderr); nothing otherwise."""
+    """A rich progress bar on a terminal (stderr); plain lines otherwise, when
+    :class:`initlab.jobs.progress.LineClock` says one is due (every 10 s or 10 %)."""
 
     def __init__(self, total: int, seeds: int, *, enabled: bool):
+        from .jobs.progress import LineClock
+
         self.total, self.seeds = total, seeds
-        self.enabled = enabled and sys.stderr.isatty()
+        self.lines = LineClock() if enabled and not sys.stderr.isatty() else None
+        self.enabled = enabled and self.lines is None
         self.bar = None
 
     def __enter__(self):
@@ -412,6 +452,10 @@ class _TrainProgress:
     def update(self, done: int) -> None:
         if self.bar is not None:
             self.bar.update(self.task, completed=done)
+        elif self.lines is not None and self.lines.due(done, self.total):
+            err(
+                f"training {self.seeds} seed{'s' * (self.seeds > 1)}: {done:,}/{self.total:,} iterations ({done / self.total:.0%})"
+            )
 
     def __exit__(self, *exc):
         if self.bar is not None:
@@ -521,6 +565,8 @@ def main(argv: list[str] | None = None) -> int:
         return rv if isinstance(rv, int) else 0
     except typer.Exit as exc:
         return exc.exit_code
+    except SystemExit as exc:  # --show-completion / --install-completion end with sys.exit
+        return exc.code if isinstance(exc.code, int) else 0
     except (typer.Abort, KeyboardInterrupt):
         err("initlab: interrupted; nothing was written")
         return 130

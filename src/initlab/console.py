@@ -46,11 +46,21 @@ def write_error(out: Path, exc: OSError) -> UserError:
     return UserError(f"could not write to '--out' {out}: {exc.strerror or exc}. Choose a folder you can write to.")
 
 
-def check_output_folder(out: Path) -> None:
-    """Refuse an --out that is a file or lies where nothing can be written, before any work is done."""
+def check_output_folder(out: Path, *, earlier_run: Collection[str] = ()) -> None:
+    """Refuse an --out that is a file or lies where nothing can be written, before any work is done.
+
+    ``earlier_run``: the names of the files a command writes (a sweep's or a study's store, ``initlab
+    train``'s results); a folder holding one of them holds an earlier run, which is never overwritten.
+    """
     if out.exists() and not out.is_dir():
         raise UserError(
             f"'--out' {out} is an existing file, not a folder. Give a folder path (it is created if missing)."
+        )
+    held = sorted(name for name in earlier_run if (out / name).exists())
+    if held:
+        raise UserError(
+            f"'--out' {out} holds an earlier run ({', '.join(held)}); it is not overwritten. "
+            "Give another --out, or remove that folder first."
         )
     probe = out
     while not probe.exists():

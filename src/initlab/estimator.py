@@ -27,7 +27,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from initlab import optimizers
-from initlab.network import MLP
+from initlab.network import DATA_DEPENDENT, MLP
 from initlab.training import initialize_and_train
 from initlab.validation import check_int, check_shape
 
@@ -55,7 +55,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         Hidden activation, one of :func:`initlab.activations.available`.
     init : str or callable, default "he_normal"
         Weight initializer, a name of :func:`initlab.initializers.available` (``"zeros"``,
-        ``"random"``, ``"he_normal"``, ``"xavier_uniform"``, ...) or ``init(shape, *, rng)``.
+        ``"random"``, ``"he_normal"``, ``"xavier_uniform"``, ...), ``"lsuv"`` (data-dependent:
+        normalized on the ``X`` given to ``fit``, :func:`initlab.lsuv.lsuv`) or ``init(shape, *, rng)``.
         Biases start at 0.
     init_options : dict or None
         Options of the named initializer, e.g. ``{"mode": "fan_out"}`` or ``{"scale": 10}``.
@@ -151,8 +152,11 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if batch_size is not None and isinstance(batch_size, numbers.Integral) and batch_size > X.shape[0]:
             warnings.warn(f"batch_size={batch_size} is larger than the {X.shape[0]} samples; clipped to {X.shape[0]}.", UserWarning, stacklevel=2)  # fmt: skip
             batch_size = X.shape[0]
+        init_options = _options("init_options", self.init_options)
+        if isinstance(self.init, str) and self.init in DATA_DEPENDENT:  # lsuv normalizes on the training X
+            init_options = {**init_options, "X": X.T}
         history = initialize_and_train(
-            net, X.T, codes[np.newaxis], init=self.init, init_options=_options("init_options", self.init_options),
+            net, X.T, codes[np.newaxis], init=self.init, init_options=init_options,
             models=1, rng=_generator(self.random_state), learning_rate=self.learning_rate, iterations=max_iter,
             record_every=1, optimizer=optimizer, batch_size=batch_size,
         )  # fmt: skip

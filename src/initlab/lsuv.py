@@ -23,10 +23,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from initlab.network import MLP
 from initlab.validation import check_int, check_real
 
-__all__ = ["LSUVLog", "lsuv"]
+__all__ = ["SUMMARY", "LSUVLog", "lsuv"]
+
+#: One line for ``initlab initializers`` (LSUV is data-dependent: ``MLP.initialize("lsuv", X=...)``).
+SUMMARY = (
+    "orthogonal, then W[l] / sqrt(Var(Z[l])) layer by layer until Var(Z[l]) = 1 on the training inputs "
+    "(Mishkin & Matas 2016); data-dependent."
+)
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,7 @@ class LSUVLog:
 
 
 def lsuv(
-    net: MLP,
+    net,
     X,
     *,
     rng=None,
@@ -62,7 +67,7 @@ def lsuv(
 
     Parameters
     ----------
-    net : MLP
+    net : initlab.network.MLP
     X : (n_0, m)
         The data batch whose layer outputs are normalized (the paper uses one mini-batch).
     rng : None, int, SeedSequence, Generator or a list of these

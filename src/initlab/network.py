@@ -51,6 +51,7 @@ from initlab.losses import binary_cross_entropy, legacy_binary_cross_entropy, so
 from initlab.validation import check_choice, check_finite_array, check_real
 
 __all__ = [
+    "DATA_DEPENDENT",
     "DIVERGENCE_LOGIT",
     "LOSS_KINDS",
     "MLP",
@@ -58,6 +59,7 @@ __all__ = [
     "Workspace",
     "add_model_axis",
     "backward_pass",
+    "check_lsuv_options",
     "flatten_params",
     "forward_pass",
     "layer_views",
@@ -73,6 +75,11 @@ __all__ = [
 
 #: ``loss=`` choices: the stable cross-entropy from logits, or the notebook's from probabilities.
 LOSS_KINDS = ("stable", "legacy")
+#: Initializer names that need the data (``MLP.initialize(name, X=...)``), beside initlab.initializers.available().
+DATA_DEPENDENT = ("lsuv",)
+#: The options ``MLP.initialize("lsuv", ...)`` passes to initlab.lsuv.lsuv (its ``init``, the weights before
+#: rescaling, stays orthogonal there: ``init`` is initialize's own first parameter).
+LSUV_OPTIONS = ("tol", "max_iter")
 
 
 # --------------------------------------------------------------------------------------------
@@ -403,6 +410,7 @@ class MLP:
         models: int | None = None,
         bias_init="zeros",
         scale: float = 1.0,
+        X=None,
         **options,
     ) -> dict[str, np.ndarray]:
         r"""Draw parameters for ``models`` networks: ``{"W1": (K, n_1, n_0), "b1": (K, n_1, 1), ...}``.
@@ -418,7 +426,9 @@ class MLP:
         init : str or callable
             An initializer name (:func:`initlab.initializers.available`, e.g. ``"he_normal"``,
             ``"zeros"``, ``"random"``) or a callable ``init(shape, *, rng) -> ndarray`` for
-            ``shape = (n_l, n_{l-1})``.
+            ``shape = (n_l, n_{l-1})``; or ``"lsuv"``, data-dependent: layer-sequential unit variance
+            on the batch ``X`` (:func:`initlab.lsuv.lsuv`: orthogonal weights, then each layer's
+            :math:`W^{[l]}` divided by :math:`\sqrt{\operatorname{Var}(Z^{[l]})}` on ``X``; zero biases).
         rng : None, int, SeedSequence, Generator, or a list of these
             Seed of the K streams. An int gives the same parameters on every call; a Generator
             or SeedSequence is advanced (its next ``spawn`` differs). A list: one stream per model.
@@ -429,14 +439,24 @@ class MLP:
             callable) called with ``shape = (n_l, 1)``.
         scale : float
             Multiplies every weight after drawing (``W = scale * init(shape)``).
+        X : (n_0, m), only with ``init="lsuv"``
+            The inputs whose layer outputs LSUV normalizes (e.g. the training set).
         **options
-            Options of the named initializer, e.g. ``mode="fan_out"`` (``initializers.get(init, **options)``).
+            Options of the named initializer, e.g. ``mode="fan_out"`` (``initializers.get(init, **options)``);
+            for ``"lsuv"``, ``tol`` and ``max_iter`` (:func:`initlab.lsuv.lsuv`).
 
         Returns
         -------
         params : dict of float64 arrays, ``"W{l}"`` (K, n_l, n_{l-1}) and ``"b{l}"`` (K, n_l, 1)
         """
         scale = check_real("scale", scale)
+        if isinstance(init, str) and init in DATA_DEPENDENT:
+            return self._initialize_lsuv(X, rng=rng, models=models, bias_init=bias_init, scale=scale, options=options)
+        if X is not None:
+            raise TypeError(
+                f"The 'X' parameter is used only by the data-dependent initializers ({', '.join(DATA_DEPENDENT)}); "
+                f"init={init!r} draws without data. Leave X out, or use init='lsuv'."
+            )
         weight_init = _resolve_initializer("init", init, options)
         bias = _resolve_bias(bias_init)
         streams = seeding.model_streams(rng, models)  # model k draws from the k-th (initlab.seeding)
@@ -448,6 +468,28 @@ class MLP:
                 Ws[l][k] = _draw("init", weight_init, shape, stream) * scale
                 bs[l][k] = _draw("bias_init", bias, (shape[0], 1), stream)
         return _pack(Ws, bs)
+
+    def _initialize_lsuv(self, X, *, rng, models, bias_init, scale: float, options: dict) -> dict[str, np.ndarray]:
+        """:meth:`initialize` for ``init="lsuv"``: :func:`initlab.lsuv.lsuv` on ``X``, weights times ``scale``."""
+        from initlab.lsuv import lsuv
+
+        if X is None:
+            raise TypeError(
+                "init='lsuv' is data-dependent: it needs the 'X' parameter, the inputs (n_0, m) whose layer outputs "
+                "it normalizes to unit variance. Pass X=..., e.g. the training set."
+            )
+        if not (isinstance(bias_init, str) and bias_init == "zeros"):
+            raise ValueError(
+                f"The 'bias_init' parameter must be 'zeros' with init='lsuv' (LSUV sets the biases to zero). "
+                f"Got {bias_init!r} instead."
+            )
+        check_lsuv_options(options)
+        params, _ = lsuv(self, X, rng=rng, models=models, **options)
+        if scale != 1:
+            for key in params:
+                if key.startswith("W"):
+                    params[key] *= scale
+        return params
 
     def check_params(self, params, name: str = "params") -> tuple[dict[str, np.ndarray], bool]:
         """Validate a parameter dict against this network; return it with a model axis.
@@ -642,6 +684,16 @@ class MLP:
 # --------------------------------------------------------------------------------------------
 # Private helpers
 # --------------------------------------------------------------------------------------------
+def check_lsuv_options(options) -> None:
+    """Refuse (TypeError) an option of ``MLP.initialize("lsuv", ...)`` other than :data:`LSUV_OPTIONS`."""
+    unknown = sorted(set(options) - set(LSUV_OPTIONS))
+    if unknown:
+        raise TypeError(
+            f"Unknown option(s) {unknown} for init 'lsuv'. Allowed: {', '.join(LSUV_OPTIONS)} "
+            "(the paper's Tol_var and T_max)."
+        )
+
+
 def _check_layers(layers) -> tuple[int, ...]:
     example = "e.g. (2, 10, 5, 1): inputs, hidden units, outputs"
     try:

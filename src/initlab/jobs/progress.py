@@ -3,8 +3,9 @@
 The library reports through a callback: the driver of a job calls ``progress(Progress(...))`` at
 the start and after every committed piece (:class:`Progress`). The command line passes a
 :class:`ProgressDisplay`: a terminal gets a rich bar with pieces done/total, the rate and the time
-left; anything else (a log file, CI) a plain line at most every ``interval`` seconds and at the
-end; ``quiet`` shows nothing.
+left; anything else (a log file, CI) plain lines, when :class:`LineClock` says one is due (the
+start, every ``interval`` seconds or every 10 % of the work, the end); ``quiet`` shows nothing.
+``initlab train`` uses the same clock for its plain lines.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-__all__ = ["Progress", "ProgressDisplay", "format_seconds"]
+__all__ = ["LineClock", "Progress", "ProgressDisplay", "format_seconds"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,27 @@ def format_seconds(s: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+class LineClock:
+    """When a plain progress line is due, for output that is not a terminal (a log file, CI).
+
+    :meth:`due` is True on its first call, when the work is finished, and otherwise when ``interval``
+    seconds have passed since the last line or the work has crossed into a new ``1/parts`` of the total
+    (every 10 % by default), whichever comes first: a long job shows it is alive without flooding a log.
+    """
+
+    def __init__(self, interval: float = 10.0, parts: int = 10, clock=time.monotonic):
+        self.interval, self.parts, self.clock = interval, parts, clock
+        self._last = None  # (time, part index) of the last line
+
+    def due(self, done: int, total: int) -> bool:
+        now = self.clock()
+        index = done * self.parts // total if total > 0 else 0  # the part reached (integers: no rounding)
+        if not (self._last is None or done >= total or now - self._last[0] >= self.interval or index > self._last[1]):
+            return False
+        self._last = (now, index)
+        return True
+
+
 class ProgressDisplay:
     """A ``progress`` callback for :func:`initlab.sweeps.run_sweep` and :func:`initlab.studies.execute`; use as a context manager."""
 
@@ -84,7 +106,8 @@ class ProgressDisplay:
         self.tty = self.stream.isatty() if tty is None else tty
         self._bar = None
         self._task = None
-        self._last_line = float("-inf")
+        self._clock = LineClock(interval)
+        self._first = True
 
     @property
     def _rate_unit(self) -> str:
@@ -127,11 +150,9 @@ class ProgressDisplay:
         self._bar.update(self._task, completed=p.finished, rate=rate, eta=format_seconds(p.eta) if p.models else "?")
 
     def _line(self, p: Progress) -> None:
-        now = time.monotonic()
-        first = self._last_line == float("-inf")
-        if not (first or p.finished == p.total or now - self._last_line >= self.interval):
+        if not self._clock.due(p.finished, p.total):
             return
-        self._last_line = now
+        first, self._first = self._first, False
         if first and p.resumed:
             text = f"{self.what}: resuming, {p.resumed}/{p.total} {self.items} already done"
         else:

@@ -14,6 +14,7 @@ raises :class:`initlab.console.UserError`: one line on stderr, exit status 2.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -94,9 +95,32 @@ def plan(
                     note = f"{out} holds another sweep: `sweep run` will refuse it (use --new)."
         todo = [r for r in the_plan.runs if r.key not in done]
         chunks = planning.make_chunks(todo, chunk_size=chunk_size, workers=workers)
-        estimate = forecast.estimate(chunks, workers=workers) if chunks else None
     except (SpecError, ValueError, TypeError) as exc:
         raise UserError(as_option(str(exc))) from None
+    _print_plan(spec, spec_path, the_plan, chunks, chunk_size=chunk_size, all_runs=all_runs)
+    if note:
+        print(note)
+    if not chunks:
+        print("Nothing to train: every run is done.")
+        return
+    # the estimate trains a few iterations of every chunk shape here (most of plan's time on a large grid)
+    n_groups = sum(1 for setup, _ in the_plan.groups if any(c.setup == setup for c in chunks))
+    err(f"timing a few iterations of each of {n_groups} group(s) here for the estimate ...")
+    sys.stdout.flush()
+    try:
+        estimate = forecast.estimate(chunks, workers=workers)
+    except (ValueError, TypeError) as exc:
+        raise UserError(as_option(str(exc))) from None
+    print(f"Estimate for {estimate.runs} runs in {estimate.chunks} chunks on {workers} worker(s), engine {spec.engine!r}: "
+          f"about {format_seconds(estimate.seconds)} (timed here on a few iterations of each group).")  # fmt: skip
+    print(f"Memory: about {format_bytes(estimate.worker_bytes)} per worker process, "
+          f"{format_bytes(estimate.driver_bytes)} of results in the driver at most, "
+          f"{format_bytes(estimate.store_bytes)} added to the store.")  # fmt: skip
+
+
+def _print_plan(spec, spec_path: Path, the_plan, chunks, *, chunk_size: int, all_runs: bool) -> None:
+    """``sweep plan``'s listing, before the estimate: the spec, its runs (or the first and last), its groups."""
+    from . import plan as planning
 
     print(f"Sweep {spec.name!r} ({spec_path}, spec {spec.fingerprint()[:12]})")
     print(_count_line(the_plan))
@@ -116,16 +140,6 @@ def plan(
         print(f"  {i:>3}. {setup.dataset.name} {planning.network_label(setup.layers)} {setup.activation}, {opt}, "
               f"{setup.iterations} iterations: {len(group)} runs, {n_chunks} chunk(s) to train")  # fmt: skip
     print()
-    if note:
-        print(note)
-    if estimate is None:
-        print("Nothing to train: every run is done.")
-        return
-    print(f"Estimate for {estimate.runs} runs in {estimate.chunks} chunks on {workers} worker(s), engine {spec.engine!r}: "
-          f"about {format_seconds(estimate.seconds)} (timed here on a few iterations of each group).")  # fmt: skip
-    print(f"Memory: about {format_bytes(estimate.worker_bytes)} per worker process, "
-          f"{format_bytes(estimate.driver_bytes)} of results in the driver at most, "
-          f"{format_bytes(estimate.store_bytes)} added to the store.")  # fmt: skip
 
 
 def run(
