@@ -292,7 +292,26 @@ def test_report_is_one_self_contained_page(reference, tmp_path, capsys):
     assert page.count("data:image/png;base64,") == 1 + 2 + 10 + 1  # curves, scale and depth, 10 boundaries, 1 profile
     assert "<script" not in page and "http" not in page.replace("http-equiv", "")
     assert 'id="summary"' in page and "he_normal" in page
+    # the summary table is collapsible: inside a <details> block (open, this one is short)
+    details = page[page.index("<details") : page.index("</details>")]
+    assert 'id="summary"' in details and details.startswith("<details open>")
     assert f"wrote {out}" in capsys.readouterr().err
+
+
+def test_report_figures_integer_layers_legends_off_the_curves(reference, monkeypatch):
+    from initlab.report import figures, sweep
+
+    drawn = []
+    real = figures.png_bytes
+    monkeypatch.setattr(figures, "png_bytes", lambda fig, **kw: drawn.append(fig) or real(fig, **kw))
+    sweep.render(sweep.collect(Store.open(reference)))
+    axes = [ax for fig in drawn for ax in fig.axes if ax.get_visible() and ax.get_xlabel()]
+    layered = [ax for ax in axes if ax.get_xlabel().startswith(("layer", "depth"))]
+    assert layered and all(float(t).is_integer() for ax in layered for t in ax.get_xticks())
+    # one legend per figure, beside the panels rather than over a curve
+    assert all(ax.get_legend() is None for ax in axes)
+    with_lines = [fig for fig in drawn if any(ax.get_legend_handles_labels()[1] for ax in fig.axes)]
+    assert with_lines and all(len(fig.legends) == 1 for fig in with_lines)
 
 
 # ---------------------------------------------------------------------------------------------

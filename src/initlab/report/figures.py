@@ -11,10 +11,14 @@ matplotlib.use("Agg", force=False)
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = ["cost_curves", "decision_boundary", "decision_regions", "loss_band", "png_bytes", "COLORS"]
+__all__ = ["cost_curves", "decision_boundary", "decision_regions", "log_safe", "loss_band", "png_bytes", "COLORS"]
 
 #: One colour per initialization, shared by every figure and the HTML report.
 COLORS = {"zeros": "#7f7f7f", "random": "#d62728", "he": "#1f77b4"}
+#: Decision regions are drawn light and the points full colour with dark edges, so that a point
+#: stays visible on a region of its own class's colour.
+REGION_ALPHA = 0.35
+POINT_STYLE = {"s": 18, "edgecolors": "#1a1a1a", "linewidths": 0.7}
 
 
 def png_bytes(fig: Figure, dpi: int = 110) -> bytes:
@@ -30,19 +34,29 @@ def cost_curves(curves: dict, *, title: str = "Training cost") -> Figure:
     The y axis is logarithmic (costs span ln 2 down to a few hundredths); a non-finite cost (the
     notebook's ``inf`` at iteration 0 under x10 random init) is marked with a triangle at the top.
     """
-    fig = Figure(figsize=(7.0, 4.0))
+    fig = Figure(figsize=(10.0, 3.8))
     ax = fig.subplots()
     for name, (it, cost) in curves.items():
         it = np.asarray(it)
         cost = np.asarray(cost, dtype=float)
         finite = np.isfinite(cost)
-        ax.plot(it[finite], cost[finite], label=name, color=COLORS.get(name), lw=1.6)
+        ax.plot(it, log_safe(cost), label=name, color=COLORS.get(name), lw=1.6)
         if (~finite).any():
             top = np.nanmax(cost[finite]) if finite.any() else 1.0
             ax.plot(it[~finite], np.full((~finite).sum(), top), marker="^", ls="none", color=COLORS.get(name),
                     label=f"{name}: cost inf (log 0)")  # fmt: skip
     _loss_axes(ax, title, "iteration", "cost (cross-entropy)")
     return fig
+
+
+def log_safe(values) -> np.ndarray:
+    """``values`` as floats with the points a log axis cannot show (<= 0, nan, inf) set to nan.
+
+    Matplotlib breaks a line at nan; dropping such points instead would join their neighbours with a
+    straight segment, and clipping them would draw a vertical line to the axis edge.
+    """
+    v = np.asarray(values, dtype=float)
+    return np.where(np.isfinite(v) & (v > 0), v, np.nan)
 
 
 def _predict(predict, points: np.ndarray, batch: int = 2048) -> np.ndarray:
@@ -65,8 +79,9 @@ def decision_boundary(predict, X, Y, *, title: str, lim: float = 1.5, step: floa
     xx, yy = np.meshgrid(grid, grid)
     Z = _predict(predict, np.c_[xx.ravel(), yy.ravel()]).reshape(xx.shape)
     # Fixed levels and norm: class 0 is always red and class 1 blue, even when one class fills the plane.
-    ax.contourf(xx, yy, Z, cmap="Spectral", levels=[-0.5, 0.5, 1.5], vmin=0, vmax=1)
-    ax.scatter(X[0], X[1], c=np.ravel(Y), cmap="Spectral", vmin=0, vmax=1, s=14, edgecolors="k", linewidths=0.3)
+    ax.contourf(xx, yy, Z, cmap="Spectral", levels=[-0.5, 0.5, 1.5], vmin=0, vmax=1, alpha=REGION_ALPHA)
+    points = ax.scatter(X[0], X[1], c=np.ravel(Y), cmap="Spectral", vmin=0, vmax=1, **POINT_STYLE)
+    _class_legend(ax, points, np.ravel(Y), ["0 (red)", "1 (blue)"])
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
     ax.set_xlabel("x1")
@@ -121,16 +136,24 @@ def decision_regions(predict, X, Y, *, n_classes: int, title: str, class_names=N
     vmax = 1 if n_classes == 2 else 9
     fig = Figure(figsize=(4.8, 4.4))
     ax = fig.subplots()
-    ax.contourf(xx, yy, Z, cmap=cmap, levels=np.arange(n_classes + 1) - 0.5, vmin=0, vmax=vmax, alpha=0.8)
-    points = ax.scatter(X[0], X[1], c=y, cmap=cmap, vmin=0, vmax=vmax, s=14, edgecolors="k", linewidths=0.3)
-    if class_names is not None and n_classes <= 10:
-        handles, _ = points.legend_elements()
-        present = sorted(set(y.astype(int).tolist()))
-        ax.legend(handles, [str(class_names[c]) for c in present], fontsize=7, loc="best", title="class")
+    levels = np.arange(n_classes + 1) - 0.5
+    ax.contourf(xx, yy, Z, cmap=cmap, levels=levels, vmin=0, vmax=vmax, alpha=REGION_ALPHA)
+    points = ax.scatter(X[0], X[1], c=y, cmap=cmap, vmin=0, vmax=vmax, **POINT_STYLE)
+    if n_classes <= 10:
+        names = class_names if class_names is not None else [str(c) for c in range(n_classes)]
+        _class_legend(ax, points, y, [str(n) for n in names])
     ax.set_xlabel("x1")
     ax.set_ylabel("x2")
     ax.set_title(title)
     return fig
+
+
+def _class_legend(ax, points, y: np.ndarray, names: list[str]) -> None:
+    """A legend of the classes present in ``y`` (``names[c]`` for class ``c``), outside the plane on the right."""
+    handles, _ = points.legend_elements()
+    present = sorted(set(np.asarray(y).astype(int).tolist()))
+    ax.legend(handles, [names[c] for c in present], fontsize=7, title="class", title_fontsize=7,
+              loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)  # fmt: skip
 
 
 def _loss_axes(ax, title: str, xlabel: str, ylabel: str) -> None:

@@ -126,7 +126,10 @@ def _report_html(result: ReproduceResult, images: dict[str, bytes]) -> str:
             "settings. One run proves little; compare many seeds before trusting a difference.</p>"
         )
     parts += ["<h2>Results</h2>", html.table(SUMMARY_HEADER, summary_rows(result), numeric={1, 2, 3}, id="summary")]
-    parts += ["<h2>Cost during training</h2>", html.image(images["cost_curves.png"], "cost curves")]
+    parts += [
+        "<h2>Cost during training</h2>",
+        f'<div class="wide">{html.image(images["cost_curves.png"], "cost curves")}</div>',
+    ]
     parts.append('<h2>Decision boundaries</h2><div class="row">')
     for kind in result.results:
         parts.append(

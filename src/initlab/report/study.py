@@ -40,7 +40,7 @@ def files(study: Study, result: StudyResult) -> dict[str, bytes]:
         + html.table(result.header, result.rows, id="evidence")
         + html.image(png, study.name)
         + f'<p class="meta">size {result.size}, {result.seeds} seeds, {result.wall_time:.1f} s of compute</p>'
-        + f"<h2>Setup</h2><pre>{html.escape(_setup(study.doc))}</pre>"
+        + f'<div id="setup">{html.rst(_setup(study.doc))}</div>'
     )
     return {
         "figure.png": png,
@@ -50,8 +50,8 @@ def files(study: Study, result: StudyResult) -> dict[str, bytes]:
 
 
 def _setup(doc: str) -> str:
-    """The Setup and Verdict sections of a study's docstring."""
-    start = doc.find("Setup\n-----")
+    """The docstring's sections from Claim on (Claim, Setup, Verdict); its first line is the page's title."""
+    start = doc.find("Claim\n-----")
     return doc[start:].strip() if start >= 0 else doc.strip()
 
 

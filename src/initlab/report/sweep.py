@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from ..network import MLP, layer_views
 from ..sweeps.catalogue import DatasetRef, load_data
@@ -34,6 +35,8 @@ MAX_BOUNDARIES = 120  # decision-boundary thumbnails
 LOSS_CAP = 10.0  # loss axes end here (and say so)
 STD_RANGE = (1e-8, 1e8)  # activation-std axes
 MAX_PROFILES = 6  # activation-std figures
+DPI = 110  # the figures' resolution: at 90 their 7-point labels were hard to read
+OPEN_ROWS = 20  # the summary table is folded when it has more rows
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,19 @@ def _colors(names: Sequence[str]) -> dict[str, str]:
     return {n: cmap(i % cmap.N) for i, n in enumerate(dict.fromkeys(names))}
 
 
+def _legend_outside(fig, axes) -> None:
+    """One legend for all panels, right of them (never over a curve); labels in first-seen order."""
+    fig.tight_layout()
+    entries: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    if entries:
+        right = max(ax.get_position().x1 for ax in axes)
+        fig.legend(list(entries.values()), list(entries), loc="upper left", bbox_to_anchor=(right + 0.01, 0.97),
+                   fontsize=8, frameon=False)  # fmt: skip
+
+
 def _panel_grid(n: int, *, width: float = 4.2, height: float = 3.2, max_cols: int = 3):
     from matplotlib.figure import Figure
 
@@ -173,24 +189,21 @@ def _loss_figure(data: ReportData) -> tuple[bytes | None, str]:
     fig, axes = _panel_grid(len(panels))
     for ax, (title, lines) in zip(axes, panels.items()):
         for line, curve in lines:
-            ok = np.isfinite(curve.median)
-            ax.plot(curve.iterations[ok], curve.median[ok], color=colors[line], lw=1.4, label=line)
-            band = np.isfinite(curve.low) & np.isfinite(curve.high)
-            ax.fill_between(
-                curve.iterations[band], curve.low[band], curve.high[band], color=colors[line], alpha=0.2, lw=0
-            )
+            ax.plot(curve.iterations, figures.log_safe(curve.median), color=colors[line], lw=1.4, label=line)
+            low, high = figures.log_safe(curve.low), figures.log_safe(curve.high)
+            band = np.isfinite(low) & np.isfinite(high)
+            ax.fill_between(curve.iterations, low, high, where=band, color=colors[line], alpha=0.2, lw=0)
         ax.set_yscale("log")
         bottom, top = ax.get_ylim()
         ax.set_ylim(bottom, min(top, LOSS_CAP))  # the first losses of huge weights would squash the rest
         ax.axhline(math.log(2), color="k", lw=0.5, ls=":")
-        ax.set_title(title or data.name, fontsize=9)
-        ax.set_xlabel("iteration", fontsize=8)
-        ax.set_ylabel("training loss", fontsize=8)
+        ax.set_title(title or data.name, fontsize=10)
+        ax.set_xlabel("iteration", fontsize=9)
+        ax.set_ylabel("training loss", fontsize=9)
         ax.grid(True, which="both", alpha=0.2)
-        ax.tick_params(labelsize=7)
-    axes[0].legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    return figures.png_bytes(fig, dpi=90), note
+        ax.tick_params(labelsize=8)
+    _legend_outside(fig, axes)
+    return figures.png_bytes(fig, dpi=DPI), note
 
 
 def _accuracy_figure(data: ReportData, axis: str) -> bytes | None:
@@ -238,14 +251,15 @@ def _accuracy_figure(data: ReportData, axis: str) -> bytes | None:
             ax.set_xscale("log")
         ax.set_ylim(0.3, 1.02)
         ax.axhline(0.5, color="k", lw=0.5, ls=":")
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("weight scale" if axis == "scale" else "depth (weight layers)", fontsize=8)
-        ax.set_ylabel("test accuracy", fontsize=8)
+        if axis == "depth":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("weight scale" if axis == "scale" else "depth (weight layers)", fontsize=9)
+        ax.set_ylabel("test accuracy", fontsize=9)
         ax.grid(True, alpha=0.25)
-        ax.tick_params(labelsize=7)
-    axes[0].legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    return figures.png_bytes(fig, dpi=90)
+        ax.tick_params(labelsize=8)
+    _legend_outside(fig, axes)
+    return figures.png_bytes(fig, dpi=DPI)
 
 
 def _boundary_figure(b: Boundary, data_cache: dict) -> bytes:
@@ -323,29 +337,36 @@ def _profile_figures(data: ReportData) -> list[tuple[str, bytes]]:
         lines = [", ".join(p.labels[d] for d in varying if d not in ("dataset", "activation", "network")) or p.labels["init"]
                  for p in profiles]  # fmt: skip
         colors = _colors(lines)
-        fig = Figure(figsize=(9.0, 3.3))
+        fig = Figure(figsize=(10.0, 3.8))
         axes = fig.subplots(1, 2, sharey=True)
         for ax, stage in zip(axes, ("init", "final")):
             for line, p in zip(lines, profiles):
                 y = p.a_std_init if stage == "init" else p.a_std_final
-                ax.plot(np.arange(1, y.size + 1), y, marker="o", ms=3, lw=1.3, color=colors[line], label=line)
+                layers = np.arange(1, y.size + 1)
+                ax.plot(layers, figures.log_safe(y), marker="o", ms=3, lw=1.3, color=colors[line], label=line)
             ax.set_yscale("log")
             ax.set_ylim(*STD_RANGE)
-            ax.set_title(f"{'at initialization' if stage == 'init' else 'after training'}", fontsize=9)
-            ax.set_xlabel("layer l", fontsize=8)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_title(f"{'at initialization' if stage == 'init' else 'after training'}", fontsize=10)
+            ax.set_xlabel("layer l", fontsize=9)
             ax.grid(True, which="both", alpha=0.2)
-            ax.tick_params(labelsize=7)
-        axes[0].set_ylabel("std of activations A[l]", fontsize=8)
-        axes[1].legend(fontsize=7, loc="best")
-        fig.tight_layout()
+            ax.tick_params(labelsize=8)
+        axes[0].set_ylabel("std of activations A[l]", fontsize=9)
+        _legend_outside(fig, axes)
         network = profiles[0].labels["network"]
-        out.append((f"{dataset}, {activation}, {network}", figures.png_bytes(fig, dpi=90)))
+        out.append((f"{dataset}, {activation}, {network}", figures.png_bytes(fig, dpi=DPI)))
     return out
 
 
 # --------------------------------------------------------------------------------------------
 # The page
 # --------------------------------------------------------------------------------------------
+def _collapsible(title: str, body: str, rows: int) -> str:
+    """``body`` in a <details> block, folded when it has more than ``OPEN_ROWS`` rows."""
+    state = " open" if rows <= OPEN_ROWS else ""
+    return f"<details{state}><summary>{html.escape(title)} (click to fold or unfold)</summary>{body}</details>"
+
+
 def render(data: ReportData) -> str:
     """The report page (HTML) for ``data``."""
     c = data.counts
@@ -362,7 +383,7 @@ def render(data: ReportData) -> str:
         "<p>Per group of runs that differ only in their seed: mean ± 95% confidence interval (Student's t) over "
         "seeds. Final loss over the runs that did not diverge; iterations to the threshold over the runs that reached "
         "it (how many did is in brackets).</p>",
-        html.table(header, rows, numeric=numeric, id="summary"),
+        _collapsible(f"{len(rows)} groups", html.table(header, rows, numeric=numeric, id="summary"), len(rows)),
     ]
     if data.curves:
         png, note = _loss_figure(data)

@@ -30,7 +30,20 @@ import numpy as np
 
 from initlab.jsonable import jsonable
 
-__all__ = ["SIZES", "Measured", "Study", "StudyResult", "Unit", "Verdict", "chunks", "fmt_ci", "result_dict"]
+__all__ = [
+    "SIZES",
+    "Measured",
+    "Study",
+    "StudyResult",
+    "Unit",
+    "Verdict",
+    "against",
+    "apart",
+    "chunks",
+    "fmt_ci",
+    "inside",
+    "result_dict",
+]
 
 #: ``"quick"``: seconds, for the tests; ``"default"``: the study as documented (under ~2 minutes).
 SIZES = ("quick", "default")
@@ -182,6 +195,50 @@ class Study:
     default_seeds: dict = field(default_factory=lambda: {"quick": 4, "default": 10})
     min_seeds: int = 2
     doc: str = ""
+
+
+def _say(passes: bool, gap: float, fmt: str, ok: str, short: str) -> str:
+    """The one wording of a criterion's outcome: ``"<ok> by <gap>"`` or ``"<short> by <gap>"``."""
+    if gap == 0:
+        return "exactly on it"
+    return f"{ok if passes else short} by {abs(gap):{fmt.lstrip('+')}}"
+
+
+def against(what: str, value: float, line: float, *, above: bool = True, fmt: str = ".3g", name: str = "") -> str:
+    """A measured value against a line, as a sentence true whatever the outcome.
+
+    ``against("lower CI", 0.027, 0.05)`` -> ``"lower CI 0.027, line 0.05: short by 0.023"``;
+    ``against("lower CI", 0.081, 0.05)`` -> ``"lower CI 0.081, line 0.05: clears it by 0.031"``;
+    ``above=False`` (the value must stay under the line, a ceiling):
+    ``"upper CI 0.62, ceiling 0.5: over by 0.12"`` or ``"...: under it by 0.08"``.
+    The gap is ``|value - line|`` in the units shown; ``name`` replaces ``"line"`` / ``"ceiling"``.
+    The verdict's margin is the study's own (often in other units): this is only its words.
+    """
+    gap = value - line if above else line - value
+    word = name or ("line" if above else "ceiling")
+    outcome = _say(gap > 0, gap, fmt, "clears it" if above else "under it", "short" if above else "over")
+    return f"{what} {value:{fmt}}, {word} {line:{fmt}}: {outcome}"
+
+
+def inside(what: str, low: float, high: float, lo: float, hi: float, *, fmt: str = ".3g", band: str = "") -> str:
+    """An interval ``[low, high]`` against a band ``[lo, hi]`` it must lie in.
+
+    ``"CI [0.61, 1.4], band [0.5, 2]: inside by 0.11"`` or ``"...: sticks out by 0.2"``; the gap is
+    the distance to the nearer edge (``min(low - lo, hi - high)``). ``band`` replaces the band's text.
+    """
+    gap = min(low - lo, hi - high)
+    shown = band or f"[{lo:{fmt}}, {hi:{fmt}}]"
+    return f"{what} [{low:{fmt}}, {high:{fmt}}], band {shown}: {_say(gap > 0, gap, fmt, 'inside', 'sticks out')}"
+
+
+def apart(what: str, low: float, high: float, lo: float, hi: float, *, fmt: str = ".3g") -> str:
+    """An interval ``[low, high]`` against a band ``[lo, hi]`` it must stay clear of (entirely on one side).
+
+    ``"CI [1.3, 2.1], to avoid [-1, 1]: clear of it by 0.3"`` or ``"...: overlaps it by 0.4"``.
+    """
+    gap = max(lo - high, low - hi)
+    outcome = _say(gap > 0, gap, fmt, "clear of it", "overlaps it")
+    return f"{what} [{low:{fmt}}, {high:{fmt}}], to avoid [{lo:{fmt}}, {hi:{fmt}}]: {outcome}"
 
 
 def fmt_ci(est, digits: int = 3) -> str:

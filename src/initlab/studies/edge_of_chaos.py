@@ -53,8 +53,10 @@ from initlab.studies.base import (
     StudyResult,
     Unit,
     Verdict,
+    against,
     chunks,
     fmt_ci,
+    inside,
 )
 
 SIGMA_B2 = 0.05
@@ -178,7 +180,7 @@ def reduce(size: str, seeds: int, measured: Measured) -> StudyResult:
         worst = max(abs(dev.low), abs(dev.high))
         criteria.append(
             (
-                f"{label}: 95% CI of the mean deviation [{dev.low:+.3f}, {dev.high:+.3f}] within ±{MAX_BIAS}",
+                inside(f"{label}: 95% CI of the mean deviation", dev.low, dev.high, -MAX_BIAS, MAX_BIAS, fmt="+.3f"),
                 MAX_BIAS - worst,
             )
         )
@@ -187,26 +189,18 @@ def reduce(size: str, seeds: int, measured: Measured) -> StudyResult:
             moved = sign * (emp[:, -1].mean() - START_CORRELATION)
             criteria.append(
                 (
-                    f"{label}: last-layer correlation moved {'up' if sign > 0 else 'down'} from "
-                    f"{START_CORRELATION} to {emp[:, -1].mean():.3f}",
+                    against(
+                        f"{label}: last-layer correlation",
+                        emp[:, -1].mean(),
+                        START_CORRELATION,
+                        above=sign > 0,
+                        fmt=".3f",
+                        name=f"start ({'up' if sign > 0 else 'down'})",
+                    ),
                     moved,
                 )
             )
-    criteria.insert(
-        0,
-        (
-            f"critical sigma_w^2 {critical:.4f} within {TOLERANCE} of {PUBLISHED_CRITICAL}",
-            TOLERANCE - abs(critical - PUBLISHED_CRITICAL),
-        ),
-    )
-    step = grid[1] - grid[0]
-    criteria.insert(
-        1,
-        (
-            f"xi_c peaks at {peak:.3f}, the grid point nearest the critical one ({nearest:.3f})",
-            step / 2 - abs(peak - nearest),
-        ),
-    )
+    criteria[:0] = _theory_criteria(critical, peak, nearest, grid[1] - grid[0])
     data = {
         "sigma_b2": SIGMA_B2,
         "grid": grid,
@@ -218,6 +212,22 @@ def reduce(size: str, seeds: int, measured: Measured) -> StudyResult:
         **cfg,
     }
     return StudyResult("edge-of-chaos", size, seeds, header, rows, Verdict.all_of(criteria), data)
+
+
+def _theory_criteria(critical: float, peak: float, nearest: float, step: float) -> list[tuple[str, float]]:
+    """Criteria (1) and (2): the critical point against the published one; the xi_c peak against the grid point."""
+    return [
+        (
+            against(f"critical sigma_w^2 {critical:.4f} is off the published {PUBLISHED_CRITICAL} by",
+                    abs(critical - PUBLISHED_CRITICAL), TOLERANCE, above=False, fmt=".4f"),
+            TOLERANCE - abs(critical - PUBLISHED_CRITICAL),
+        ),
+        (
+            against(f"xi_c peaks at {peak:.3f}, off the grid point nearest the critical one ({nearest:.3f}) by",
+                    abs(peak - nearest), step / 2, above=False, fmt=".3f", name="ceiling (half a grid step)"),
+            step / 2 - abs(peak - nearest),
+        ),
+    ]  # fmt: skip
 
 
 STUDY = Study(

@@ -83,7 +83,7 @@ from initlab import datasets, initializers, seeding
 from initlab.diagnostics import hidden_jacobians, mean_singular_value
 from initlab.network import MLP, Workspace, backward_pass, forward_pass, output_delta
 from initlab.stats import mean_ci
-from initlab.studies.base import Measured, Study, StudyResult, Unit, Verdict, chunks
+from initlab.studies.base import Measured, Study, StudyResult, Unit, Verdict, against, chunks, inside
 
 PIXELS, WIDTH, HIDDEN, CLASSES = 1024, 1000, 5, 9  # the paper's: 32 x 32 images, 5 x 1000 tanh, 9 classes
 NET = MLP((PIXELS,) + (WIDTH,) * HIDDEN + (CLASSES,), activation="tanh", output="softmax")
@@ -227,14 +227,20 @@ def _criteria(name: str, est: dict) -> list[tuple[str, float]]:
     for what in ("activation", "gradient"):
         e = est["act_log2_ratio" if what == "activation" else "grad_log2_ratio"]
         if name == "standard":
-            out.append((f"standard {what} ratio upper CI {2**e.high:.3g} < 1/2", -1.0 - e.high))
+            out.append((against(f"standard {what} ratio upper CI", 2**e.high, 0.5, above=False), -1.0 - e.high))
         else:
-            out.append((f"xavier {what} ratio CI [{2**e.low:.3g}, {2**e.high:.3g}] inside [1/2, 2]",
+            out.append((inside(f"xavier {what} ratio CI", 2**e.low, 2**e.high, 0.5, 2.0),
                         1.0 - max(abs(e.low), abs(e.high))))  # fmt: skip
     spread = est["wgrad_log2_spread"]
-    out.append((f"{name} weight-gradient std max/min over layers upper CI {2**spread.high:.3g} < 2", 1.0 - spread.high))
+    out.append(
+        (
+            against(f"{name} weight-gradient std max/min over layers upper CI", 2**spread.high, 2.0, above=False),
+            1.0 - spread.high,
+        )
+    )
     sv, target = est["sv_mean"], SV_TARGET[name]
-    out.append((f"{name} mean singular value CI [{sv.low:.3f}, {sv.high:.3f}] inside {target:g} ± {SV_TOLERANCE:g}",
+    out.append((inside(f"{name} mean singular value CI", sv.low, sv.high, target - SV_TOLERANCE, target + SV_TOLERANCE,
+                       fmt=".3f", band=f"{target:g} ± {SV_TOLERANCE:g}"),
                 (SV_TOLERANCE - max(abs(sv.low - target), abs(sv.high - target))) / SV_TOLERANCE))  # fmt: skip
     return out
 

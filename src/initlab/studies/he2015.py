@@ -102,8 +102,10 @@ from initlab.studies.base import (
     StudyResult,
     Unit,
     Verdict,
+    against,
     chunks,
     fmt_ci,
+    inside,
 )
 from initlab.training import train
 
@@ -277,7 +279,7 @@ def _ratio_row(depth: int, init: str, e: dict, iterations: int) -> tuple[list[st
     name = "xavier" if init == XAVIER else "he"
     criteria = [
         (
-            f"{depth} layers, {name}: {word} ratio CI [{est.low:.3f}, {est.high:.3f}] in [{lo}, {hi}]",
+            inside(f"{depth} layers, {name}: {word} ratio CI", est.low, est.high, lo, hi, fmt=".3f"),
             _inside(est, lo, hi),
         )
         for word, est in (("forward", fwd), ("backward", bwd))
@@ -301,7 +303,16 @@ def _gradient_ratio(depth: int, xav: dict, he: dict) -> tuple[dict, str, tuple[s
         "band": GRAD_BAND,
     }
     paired = f"log2 |dZ1| ratio {fmt_ci(dz1)} (predicted {predicted:g}); log2 |dW1| ratio {fmt_ci(dw1)}"
-    text = f"{depth} layers: log2 |dZ1| xavier/he CI [{dz1.low:.2f}, {dz1.high:.2f}] in {predicted:g} ± {GRAD_BAND}"
+    band = f"{predicted:g} ± {GRAD_BAND}"
+    text = inside(
+        f"{depth} layers: log2 |dZ1| xavier/he CI",
+        dz1.low,
+        dz1.high,
+        predicted - GRAD_BAND,
+        predicted + GRAD_BAND,
+        fmt=".2f",
+        band=band,
+    )
     return data, paired, (text, _inside(dz1, predicted - GRAD_BAND, predicted + GRAD_BAND))
 
 
@@ -317,17 +328,26 @@ def _training_comparison(depth: int, xav: dict, he: dict) -> tuple[list[str], li
         paired.append(f"lowest-loss gap {fmt_ci(gap)}")
         criteria.append(
             (
-                f"{depth} layers, xavier: largest |loss - ln 2| upper CI {stall.high:.4f} < {STALL}",
+                against(
+                    f"{depth} layers, xavier: largest |loss - ln 2| upper CI", stall.high, STALL, above=False, fmt=".4f"
+                ),
                 STALL - stall.high,
             )
         )
-        criteria.append((f"{depth} layers: lowest-loss gap xavier - he lower CI {gap.low:.3f} > {GAP}", gap.low - GAP))
+        criteria.append(
+            (against(f"{depth} layers: lowest-loss gap xavier - he lower CI", gap.low, GAP, fmt=".3f"), gap.low - GAP)
+        )
     if depth == EARLIER_DEPTH:
         earlier = mean_ci(xav["time_to_leave"] - he["time_to_leave"])
         paired.append(f"time to leave ln 2, xavier - he {fmt_ci(earlier)} updates")
         criteria.append(
             (
-                f"{depth} layers: he leaves ln 2 earlier, xavier - he lower CI {earlier.low:.0f} > 0 updates",
+                against(
+                    f"{depth} layers: he leaves ln 2 earlier? xavier - he, updates, lower CI",
+                    earlier.low,
+                    0.0,
+                    fmt=".0f",
+                ),
                 earlier.low,
             )
         )

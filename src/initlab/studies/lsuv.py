@@ -105,6 +105,8 @@ from initlab.studies.base import (
     StudyResult,
     Unit,
     Verdict,
+    against,
+    apart,
     chunks,
     fmt_ci,
 )
@@ -259,21 +261,27 @@ def reduce(size: str, seeds: int, measured: Measured) -> StudyResult:
         out[activation] = entry
         if activation == "relu":
             criteria.append(
-                (f"relu: held-out accuracy lsuv - {best} lower CI {gap.low:+.2f} > -{DELTA:g} points", gap.low + DELTA)
+                (
+                    against(f"relu: held-out accuracy lsuv - {best}, points, lower CI", gap.low, -DELTA, fmt="+.2f"),
+                    gap.low + DELTA,
+                )
             )
         else:
-            text = f"gelu: lsuv mean held-out Var Z of every hidden layer within 1 ± {TOL:g} (worst CI bound off by {worst:.3f})"
+            what = "gelu: lsuv mean held-out Var Z of every hidden layer, the CI bound farthest from 1: off by"
+            text = against(what, worst, TOL, above=False, fmt=".3f")
             criteria.append((text, TOL - worst))
             for init in TEXTBOOK:
                 d = entry[init]["drift"]
                 low, high = d["mean"] - d["half_width"], d["mean"] + d["half_width"]
                 criteria.append(
                     (
-                        f"gelu, {init}: log2 drift CI [{low:.2f}, {high:.2f}] outside [-1, 1]",
+                        apart(f"gelu, {init}: log2 drift CI", low, high, -1.0, 1.0, fmt=".2f"),
                         max(-1.0 - high, low - 1.0),
                     )
                 )
-            criteria.append((f"gelu: held-out accuracy lsuv - {best} lower CI {gap.low:+.2f} > 0 points", gap.low))
+            criteria.append(
+                (against(f"gelu: held-out accuracy lsuv - {best}, points, lower CI", gap.low, 0.0, fmt="+.2f"), gap.low)
+            )
     return StudyResult("lsuv", size, seeds, header, rows, Verdict.all_of(criteria), out)
 
 

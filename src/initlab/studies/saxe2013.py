@@ -111,8 +111,10 @@ from initlab.studies.base import (
     StudyResult,
     Unit,
     Verdict,
+    against,
     chunks,
     fmt_ci,
+    inside,
 )
 
 WIDTH = 256  # hidden units per layer (the paper: 1000)
@@ -370,12 +372,12 @@ def _learning_times(depths, cap, by_depth, rows, criteria, data) -> None:
         rows.append([f"{name}: learning time, steps (median)", *times, f"slope {fmt_ci(slope)}"])
         rows.append([f"{name}: best rate x D (median)", *rates, ""])
         data[name] = {"steps": st, "rate": rate, "slopes": slopes, "slope": [slope.mean, slope.half_width]}
-        interval = f"CI [{slope.low:.3f}, {slope.high:.3f}]"
         if name == "orthogonal":
-            criteria.append((f"6A orthogonal: slope of log2 time vs log2 depth {interval} inside (-{SLOPE}, {SLOPE})",
+            criteria.append((inside("6A orthogonal: slope of log2 time vs log2 depth CI", slope.low, slope.high,
+                                    -SLOPE, SLOPE, fmt=".3f"),
                              SLOPE - max(abs(slope.low), abs(slope.high))))  # fmt: skip
         else:
-            criteria.append((f"6A gaussian: slope {interval} above {SLOPE}", slope.low - SLOPE))
+            criteria.append((against("6A gaussian: slope lower CI", slope.low, SLOPE, fmt=".3f"), slope.low - SLOPE))
 
 
 def _products(depths, by_depth, rows, criteria, data) -> None:
@@ -395,12 +397,17 @@ def _products(depths, by_depth, rows, criteria, data) -> None:
     rows.append(["gaussian product: share of σ² in [1/2, 2]", *(f"{v:.0%}" for v in isometric), "orthogonal: 100%"])
     rows.append(["orthogonal product: max |σ - 1|", *(f"{v:.1e}" for v in deviation), f"line {EXACT:.0e}"])
     worst = deviation.max()
-    criteria.append((f"6B orthogonal: max |σ - 1| = {worst:.1e} < {EXACT:.0e}",
+    criteria.append((against("6B orthogonal: max |σ - 1|", worst, EXACT, above=False, fmt=".1e"),
                      math.log10(EXACT) - math.log10(max(worst, 1e-300))))  # fmt: skip
     for what, estimates in (("mean σ²", means), ("Var σ² / exact", spreads)):
         j = int(np.argmin([_band_margin(e) for e in estimates]))
-        worst = f"worst D={depths[j]}: [{estimates[j].low:.3f}, {estimates[j].high:.3f}]"
-        text = f"6B gaussian: {what} CI inside {list(BAND)} at every depth ({worst})"
+        text = inside(
+            f"6B gaussian: {what} CI at the worst depth D={depths[j]}",
+            estimates[j].low,
+            estimates[j].high,
+            *BAND,
+            fmt=".3f",
+        )
         criteria.append((text, _band_margin(estimates[j])))
     data["products"] = {"exact_var": exact, "mean_sigma2": [[e.mean, e.half_width] for e in means],
                         "var_ratio": [[e.mean, e.half_width] for e in spreads], "max_deviation": deviation,

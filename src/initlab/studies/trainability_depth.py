@@ -76,7 +76,7 @@ import numpy as np
 from initlab import datasets, initializers, seeding
 from initlab import meanfield as mf
 from initlab.network import MLP
-from initlab.studies.base import Measured, Study, StudyResult, Unit, Verdict, chunks
+from initlab.studies.base import Measured, Study, StudyResult, Unit, Verdict, against, chunks
 from initlab.training import train
 
 SIGMA_B2 = 0.05
@@ -86,6 +86,7 @@ LEARNING_RATE = 0.03
 STEPS = 500
 RECORD_EVERY = 50
 THRESHOLD = 0.3  # held-out accuracy that counts as trained (chance: 0.1)
+SHARE = f"share of seeds reaching {THRESHOLD}"  # the verdict's words for a cell's trained fraction
 TRAINS, FAILS = 2.0, 6.0  # the lines: L <= 2 xi_c trains, L >= 6 xi_c does not
 SIZES = {
     "quick": dict(sigma_w2=(1.0, 2.0, 4.0), depths=(4, 24)),
@@ -208,12 +209,12 @@ def reduce(size: str, seeds: int, measured: Measured) -> StudyResult:
     ]
     if a:
         f, s2, d = min(a)
-        text = f"(a) all {len(a)} cells with L <= {TRAINS:g} ξc train; the least: σw²={s2:g}, L={d}"
-        criteria.append((f"{text}, {f:.2f} of seeds reach {THRESHOLD}", f - 0.5))
+        text = f"(a) cells with L <= {TRAINS:g} ξc should train ({len(a)} cells); the least: σw²={s2:g}, L={d}"
+        criteria.append((against(f"{text}: {SHARE}", f, 0.5, fmt=".2f"), f - 0.5))
     if b:
         f, s2, d = max(b)
-        text = f"(b) none of the {len(b)} cells with L >= {FAILS:g} ξc trains; the most: σw²={s2:g}, L={d}"
-        criteria.append((f"{text}, {f:.2f} of seeds reach {THRESHOLD}", 0.5 - f))
+        text = f"(b) cells with L >= {FAILS:g} ξc should not train ({len(b)} cells); the most: σw²={s2:g}, L={d}"
+        criteria.append((against(f"{text}: {SHARE}", f, 0.5, above=False, fmt=".2f"), 0.5 - f))
     if not (a and b):
         criteria.append(("the grid has cells on both sides of the lines", -math.inf))
     fine = np.linspace(1.0, 4.0, 41)
