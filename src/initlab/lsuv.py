@@ -62,6 +62,7 @@ def lsuv(
     tol: float = 0.1,
     max_iter: int = 10,
     init="orthogonal",
+    scale: float = 1.0,
 ) -> tuple[dict[str, np.ndarray], LSUVLog]:
     r"""LSUV-initialize ``models`` networks on the batch ``X``.
 
@@ -81,6 +82,9 @@ def lsuv(
         Most rescalings per layer (the paper's T_max).
     init : str or callable
         Initial weights before rescaling (default ``"orthogonal"``, as the paper).
+    scale : float
+        Multiplies every weight after the normalization (``W = scale * W_LSUV``; the log is of the
+        normalization, before it): initlab's scale factor, as :meth:`MLP.initialize` applies it.
 
     Returns
     -------
@@ -90,6 +94,7 @@ def lsuv(
     X, _ = net.check_data(X)
     tol = check_real("tol", tol, min_value=0.0, min_inclusive=False)
     max_iter = check_int("max_iter", max_iter, min_value=1)
+    scale = check_real("scale", scale)
     params = net.initialize(init, rng=rng, models=models, bias_init="zeros")
     models = params["W1"].shape[0]
     L = net.n_layers
@@ -116,4 +121,7 @@ def lsuv(
             after[:, l] = var
             converged[:, l] = np.abs(var - 1.0) <= tol
             A = g(Z) if l < L - 1 else output(Z)
+    if scale != 1:
+        for l in range(1, L + 1):
+            params[f"W{l}"] *= scale
     return params, LSUVLog(before, after, rounds, converged)

@@ -484,11 +484,7 @@ class MLP:
                 f"Got {bias_init!r} instead."
             )
         check_lsuv_options(options)
-        params, _ = lsuv(self, X, rng=rng, models=models, **options)
-        if scale != 1:
-            for key in params:
-                if key.startswith("W"):
-                    params[key] *= scale
+        params, _ = lsuv(self, X, rng=rng, models=models, scale=scale, **options)
         return params
 
     def check_params(self, params, name: str = "params") -> tuple[dict[str, np.ndarray], bool]:

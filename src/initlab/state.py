@@ -206,10 +206,6 @@ class TrainingState:
         self._g, self._out = net.hidden, net.output_function
 
     @property
-    def models(self) -> int:
-        return self.theta.shape[0]
-
-    @property
     def active(self) -> np.ndarray:
         """Indices of the models still training."""
         return np.flatnonzero(self.diverged_at < 0)
@@ -257,11 +253,9 @@ class TrainingState:
             work = self._works[(K, m)] = Workspace(self.net.layers, K, m)
         return work
 
-    def _examples(self, batch: _Batch, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """This iteration's examples for the batch: all of them, or one minibatch per model (K_a, n, b)."""
+    def _minibatch(self, batch: _Batch, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """This iteration's minibatch for each model of the batch: ``(K_a, n_0, b)`` and ``(K_a, n_L, b)``."""
         B = self.batch_size
-        if B is None:
-            return self.X, self.T
         j = i % self._n_batches
         if j == 0:  # a new epoch: every model (frozen ones too, to keep streams aligned) reshuffles
             self.order = np.stack([stream.permutation(self.X.shape[1]) for stream in self.streams])  # (K, m)
@@ -280,7 +274,7 @@ class TrainingState:
     def _iterate(self, batch: _Batch, i: int) -> _Batch:
         """Iteration ``i`` of the models in ``batch``; returns the batch that goes on."""
         net, g = self.net, self._g
-        Xi, Ti = (self.X, self.T) if self.batch_size is None else self._examples(batch, i)
+        Xi, Ti = (self.X, self.T) if self.batch_size is None else self._minibatch(batch, i)
         work = self._workspace(len(batch.active), Xi.shape[-1])
         Zs, As = forward_pass(*batch.views, Xi, g.forward, self._out, work)  # (K_a, n_l, m or b) each
         sound = logits_sound(Zs[-1])  # (K_a,)

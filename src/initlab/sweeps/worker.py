@@ -76,11 +76,7 @@ def initial_params(net: MLP, run: RunConfig, X: np.ndarray, rng: np.random.Gener
     """
     options = dict(run.init_options)
     if run.init == "lsuv":
-        params, _ = lsuv(net, X, rng=[rng], **options)
-        if run.scale != 1:
-            for key in params:
-                if key.startswith("W"):
-                    params[key] *= run.scale
+        params, _ = lsuv(net, X, rng=[rng], scale=run.scale, **options)
         return params
     if run.init == "random":
         options["scale"] = 1.0
