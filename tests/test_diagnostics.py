@@ -188,3 +188,21 @@ def test_distinct_units_equals_the_pairwise_definition(seed):
     W[2] = 0.0  # all the same (zeros init)
     W[2, 4, 1] = np.inf
     np.testing.assert_array_equal(diagnostics.distinct_units(W, b), _distinct_units_pairwise(W, b))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_distinct_units_settles_random_draws_at_once_and_the_rest_by_definition(seed):
+    """Random draws (all rows apart: the all-K fast path) next to models that are not: the same as the definition."""
+    rng = np.random.default_rng(seed)
+    K, n, d = 5, 30, 3
+    W, b = rng.normal(size=(K, n, d)), rng.normal(size=(K, n, 1)) * 0.1
+    W[1, 3] = W[1, 0]  # an exact copy
+    b[1, 3] = b[1, 0]
+    W[2, 8] = W[2, 1] + 1e-13  # a near copy
+    b[2, 8] = b[2, 1]
+    spread = np.argmax(W[3].max(axis=0) - W[3].min(axis=0))
+    W[3, 4, spread] = W[3, 2, spread]  # equal in the most spread-out column only: still distinct rows
+    W[4, 6, 0] = np.inf
+    expected = _distinct_units_pairwise(W, b)
+    assert expected[0] == n and expected[3] == n and expected[1] == expected[2] == n - 1
+    np.testing.assert_array_equal(diagnostics.distinct_units(W, b), expected)
