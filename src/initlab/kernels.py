@@ -89,6 +89,8 @@ _GELU_A = 0.044715
 
 def supported(net: MLP, loss: str = "stable") -> str | None:
     """None if the kernel can train ``net`` with ``loss``; otherwise the reason, for a message."""
+    if not isinstance(net, MLP):
+        return f"it compiles plain MLPs only, not a {type(net).__name__}"
     if net.activation not in _HIDDEN:
         return f"activation {net.activation!r} has no compiled form (compiled: {sorted(_HIDDEN)})"
     if net.output not in _OUTPUT:
@@ -837,6 +839,9 @@ def advance(state, n: int, *, threads: int | None = None) -> None:
     ``iteration`` moves on. The state must hold full-batch gradient descent (:func:`supported`,
     checked by :func:`initlab.training.train`); ``threads`` as in :func:`gd_flat`.
     """
+    reason = supported(state.net, state.loss)
+    if reason is not None:
+        raise ValueError(f"kernels.advance cannot train this state: {reason}. Advance it with state.advance (numpy).")
     start = state.iteration
     stop = min(start + n, state.iterations)
     if stop > start:

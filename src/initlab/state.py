@@ -15,6 +15,16 @@ Every model's parameters are one row of ``theta`` (K, P), laid out ``W1, b1, W2,
 (:func:`initlab.network.flatten_params`, :func:`~initlab.network.layer_views`): the update and the
 divergence test are then one array operation each.
 
+The network's passes
+--------------------
+The state reaches the network only through its *passes* (:func:`passes`): ``views(theta)``,
+``workspace(K, m)``, ``forward(views, X, work=None) -> (Z_L, A_L)`` (logits and probabilities),
+``backward(views, X, T, work) -> grads`` (K, P), ``flatten(params)`` and ``params(theta)``. An
+:class:`~initlab.network.MLP`'s are :func:`~initlab.network.forward_pass` /
+:func:`~initlab.network.backward_pass` on preallocated buffers (its fast path, unchanged); a
+:class:`~initlab.residual.ResidualMLP` brings its own (:meth:`~initlab.residual.ResidualMLP.passes`).
+Iterations, minibatches, the optimizer and divergence are written once, here, for both.
+
 Loss records
 ------------
 The loss of the whole training set is computed only at the recorded iterations ``0, record_every,
@@ -60,15 +70,51 @@ from initlab.network import (
     MLP,
     Workspace,
     backward_pass,
+    flatten_params,
     forward_pass,
     layer_views,
     logits_sound,
     loss_from_output,
     output_delta,
+    params_dict,
 )
 from initlab.optimizers import Optimizer
 
-__all__ = ["TrainingState", "engine_context"]
+__all__ = ["TrainingState", "engine_context", "passes"]
+
+
+class _MLPPasses:
+    """An MLP's passes over flat rows (see "The network's passes" above): the engine's functions of initlab.network."""
+
+    def __init__(self, net: MLP):
+        self.layers, self.output = net.layers, net.output
+        self._g, self._out = net.hidden, net.output_function
+
+    def views(self, theta: np.ndarray):
+        return layer_views(theta, self.layers)
+
+    def workspace(self, K: int, m: int) -> Workspace:
+        return Workspace(self.layers, K, m)
+
+    def flatten(self, params) -> np.ndarray:
+        return flatten_params(params)
+
+    def params(self, theta: np.ndarray) -> dict:
+        return params_dict(theta, self.layers)
+
+    def forward(self, views, X: np.ndarray, work: Workspace | None = None) -> tuple[np.ndarray, np.ndarray]:
+        Zs, As = forward_pass(*views, X, self._g.forward, self._out, work)
+        return Zs[-1], As[-1]
+
+    def backward(self, views, X: np.ndarray, T: np.ndarray, work: Workspace) -> np.ndarray:
+        dZ = output_delta(work.A[-1], T, out=work.dZ[-1])  # (K, n_L, m or b)
+        backward_pass(views[0], work.Z, work.A, X, dZ, self._g.derivative, work)
+        return work.grads
+
+
+def passes(net):
+    """The forward and backward passes of ``net`` over flat parameter rows: an MLP's fast path, or ``net.passes()``."""
+    return _MLPPasses(net) if isinstance(net, MLP) else net.passes()
 
 
 @functools.cache
@@ -130,17 +176,17 @@ class _Batch:
         self.full = full
 
     @classmethod
-    def gathered(cls, layers, active, theta, opt_state, alpha) -> _Batch:
+    def gathered(cls, net_passes, active, theta, opt_state, alpha) -> _Batch:
         """A batch of copies of the rows ``active`` (theta and optimizer state as given, already gathered)."""
         theta = np.array(theta)
         spare = np.empty_like(theta)
-        views, spare_views = layer_views(theta, layers), layer_views(spare, layers)
+        views, spare_views = net_passes.views(theta), net_passes.views(spare)
         return cls(active, theta, spare, views, spare_views, opt_state, alpha, full=False)
 
-    def keep(self, layers, keep: np.ndarray, theta: np.ndarray) -> _Batch:
+    def keep(self, net_passes, keep: np.ndarray, theta: np.ndarray) -> _Batch:
         """The batch of the models flagged ``keep``, continuing from ``theta`` (K_a, P)."""
         opt_state = tuple(v[keep] for v in self.opt_state)
-        return _Batch.gathered(layers, self.active[keep], theta[keep], opt_state, self.alpha[keep])
+        return _Batch.gathered(net_passes, self.active[keep], theta[keep], opt_state, self.alpha[keep])
 
     def swap(self) -> None:
         self.theta, self.spare = self.spare, self.theta
@@ -154,9 +200,9 @@ class TrainingState:
 
     Parameters
     ----------
-    net : MLP
+    net : MLP or ResidualMLP
     theta : (K, P) float64
-        Initial parameters, one row per model (:func:`initlab.network.flatten_params`); copied.
+        Initial parameters, one row per model (``passes(net).flatten(params)``); copied.
     X : (n_0, m) float64
     T : (n_L, m) float64 targets (one-hot for softmax), as :meth:`MLP.check_data` gives
     learning_rate : (K,) float64
@@ -172,13 +218,14 @@ class TrainingState:
     Attributes
     ----------
     theta : (K, P) every model's parameters now (a frozen model's last finite ones)
+    passes : the network's passes (:func:`passes`)
     opt_state : tuple of (K, P) arrays, the optimizer's (a frozen model's are stale)
     diverged_at : (K,) int64, the iteration of divergence, -1 while training
     iteration : int, the iterations done (a frozen model's clock runs on)
     losses : (K, n_records) float64, nan where not recorded or after divergence
     """
 
-    def __init__(self, net: MLP, theta, X, T, learning_rate, *, iterations: int, record_every: int, loss: str,
+    def __init__(self, net, theta, X, T, learning_rate, *, iterations: int, record_every: int, loss: str,
                  optimizer: Optimizer, batch_size: int | None = None, streams=None):  # fmt: skip
         self.net, self.X, self.T = net, X, T
         self.learning_rate = np.asarray(learning_rate, dtype=np.float64)
@@ -195,26 +242,27 @@ class TrainingState:
         self._n_batches = -(-m // batch_size) if batch_size is not None else 1
         self._XT = np.ascontiguousarray(X.T) if batch_size is not None else None  # (m, n_0)
         self._TT = np.ascontiguousarray(T.T) if batch_size is not None else None  # (m, n_L)
-        self._works: dict[tuple[int, int], Workspace] = {}
+        self.passes = passes(net)
+        self._works: dict[tuple[int, int], object] = {}  # (K_a, m or b) -> the passes' workspace
         self._alpha = self.learning_rate[:, np.newaxis]  # (K, 1)
         self._all = np.arange(K)
         self._all_training = True  # no model has diverged: the batch is the state's own arrays
         # The all-active batch: the state's own buffers (theta is its first) and their views, kept between calls.
         spare = np.empty_like(self.theta)
-        views = (layer_views(self.theta, net.layers), layer_views(spare, net.layers))
+        views = (self.passes.views(self.theta), self.passes.views(spare))
         self._full = _Batch(self._all, self.theta, spare, *views, self.opt_state, self._alpha, full=True)
-        self._g, self._out = net.hidden, net.output_function
 
     @property
     def active(self) -> np.ndarray:
         """Indices of the models still training."""
         return np.flatnonzero(self.diverged_at < 0)
 
-    def views(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """``W{l}`` (K, n_l, n_{l-1}) and ``b{l}`` (K, n_l, 1) views into :attr:`theta`."""
+    def views(self):
+        """Views into :attr:`theta`: an MLP's ``(Ws, bs)``, ``W{l}`` (K, n_l, n_{l-1}) and ``b{l}`` (K, n_l, 1);
+        a ResidualMLP's ``{name: (K, *shape)}``."""
         if self._full.theta is self.theta:
             return self._full.views
-        return layer_views(self.theta, self.net.layers)
+        return self.passes.views(self.theta)
 
     def advance(self, n: int) -> None:
         """Run ``n`` iterations with the numpy engine (not past :attr:`iterations`)."""
@@ -235,7 +283,7 @@ class TrainingState:
             return self._full
         active = self.active
         opt_state = tuple(v[active] for v in self.opt_state)
-        return _Batch.gathered(self.net.layers, active, self.theta[active], opt_state, self._alpha[active])
+        return _Batch.gathered(self.passes, active, self.theta[active], opt_state, self._alpha[active])
 
     def _settle(self, batch: _Batch) -> None:
         """After advancing: the batch's parameters (and optimizer state) become the state's."""
@@ -247,10 +295,10 @@ class TrainingState:
             full[batch.active] = part
 
     # ---- one iteration ------------------------------------------------------------------------
-    def _workspace(self, K: int, m: int) -> Workspace:
+    def _workspace(self, K: int, m: int):
         work = self._works.get((K, m))
         if work is None:
-            work = self._works[(K, m)] = Workspace(self.net.layers, K, m)
+            work = self._works[(K, m)] = self.passes.workspace(K, m)
         return work
 
     def _minibatch(self, batch: _Batch, i: int) -> tuple[np.ndarray, np.ndarray]:
@@ -273,33 +321,32 @@ class TrainingState:
 
     def _iterate(self, batch: _Batch, i: int) -> _Batch:
         """Iteration ``i`` of the models in ``batch``; returns the batch that goes on."""
-        net, g = self.net, self._g
+        net, ps = self.net, self.passes
         Xi, Ti = (self.X, self.T) if self.batch_size is None else self._minibatch(batch, i)
         work = self._workspace(len(batch.active), Xi.shape[-1])
-        Zs, As = forward_pass(*batch.views, Xi, g.forward, self._out, work)  # (K_a, n_l, m or b) each
-        sound = logits_sound(Zs[-1])  # (K_a,)
+        Z, A = ps.forward(batch.views, Xi, work)  # logits, probabilities (K_a, n_L, m or b)
+        sound = logits_sound(Z)  # (K_a,)
         if i % self.record_every == 0:
             if self.batch_size is None:
-                value = loss_from_output(self.loss, net.output, Zs[-1], As[-1], self.T)  # (K_a,)
+                value = loss_from_output(self.loss, net.output, Z, A, self.T)  # (K_a,)
             else:  # the loss of the whole training set, as with gd
-                Z_all, A_all = forward_pass(*batch.views, self.X, g.forward, self._out)
-                sound &= logits_sound(Z_all[-1])
-                value = loss_from_output(self.loss, net.output, Z_all[-1], A_all[-1], self.T)
+                Z_all, A_all = ps.forward(batch.views, self.X)
+                sound &= logits_sound(Z_all)
+                value = loss_from_output(self.loss, net.output, Z_all, A_all, self.T)
             self.losses[batch.active, i // self.record_every] = np.where(sound, value, np.nan)
         if not sound.all():
             self._freeze(batch, ~sound, i)
-            batch = batch.keep(self.net.layers, sound, batch.theta)
+            batch = batch.keep(ps, sound, batch.theta)
             if batch.active.size == 0:
                 return batch
             Xi, Ti = (Xi, Ti) if self.batch_size is None else (Xi[sound], Ti[sound])
             work = self._workspace(len(batch.active), Xi.shape[-1])
-            Zs, As = forward_pass(*batch.views, Xi, g.forward, self._out, work)
-        dZ = output_delta(As[-1], Ti, out=work.dZ[-1])  # (K_a, n_L, m or b)
-        backward_pass(batch.views[0], Zs, As, Xi, dZ, g.derivative, work)  # fills work.grads (K_a, P)
-        self.optimizer.update(batch.theta, work.grads, batch.alpha, batch.opt_state, i + 1, batch.spare)
+            ps.forward(batch.views, Xi, work)
+        grads = ps.backward(batch.views, Xi, Ti, work)  # (K_a, P)
+        self.optimizer.update(batch.theta, grads, batch.alpha, batch.opt_state, i + 1, batch.spare)
         ok = np.isfinite(batch.spare.sum(axis=1))  # (K_a,)
         if ok.all():
             batch.swap()
             return batch
         self._freeze(batch, ~ok, i)  # keep the parameters before this update
-        return batch.keep(self.net.layers, ok, batch.spare)
+        return batch.keep(ps, ok, batch.spare)

@@ -19,16 +19,14 @@ from initlab import optimizers, seeding
 from initlab.diagnostics import LayerStats, layer_stats
 from initlab.network import (
     MLP,
-    flatten_params,
-    forward_pass,
     logits_sound,
     loss_from_output,
-    params_dict,
     predicted_labels,
     remove_model_axis,
     true_labels,
 )
-from initlab.state import TrainingState, engine_context
+from initlab.residual import ResidualMLP
+from initlab.state import TrainingState, engine_context, passes
 from initlab.validation import check_choice, check_int, check_learning_rate
 
 __all__ = ["MAX_ITERATIONS", "History", "check_iterations", "initialize_and_train", "train"]
@@ -99,7 +97,7 @@ def check_iterations(iterations) -> int:
 
 
 def train(
-    net: MLP,
+    net: MLP | ResidualMLP,
     params,
     X,
     Y,
@@ -125,10 +123,13 @@ def train(
 
     Parameters
     ----------
-    net : MLP
+    net : MLP or ResidualMLP
+        A :class:`initlab.residual.ResidualMLP` trains with the numpy engine, without ``diagnostics``
+        (not yet written for residual nets).
     params : dict
         Initial parameters, ``{"W1": (K, n_1, n_0), ...}`` (:meth:`MLP.initialize`) or the
-        notebook's dict without model axis (K = 1). Not modified.
+        notebook's dict without model axis (K = 1); for a ResidualMLP, :meth:`ResidualMLP.initialize`'s.
+        Not modified.
     X : (n_0, m)
     Y : labels, see :meth:`MLP.check_data`
     learning_rate : float > 0 or (K,) array of them
@@ -172,7 +173,7 @@ def train(
     run = _check(net, params, X, Y, learning_rate=learning_rate, iterations=iterations, record_every=record_every,
                  loss=loss, optimizer=optimizer, batch_size=batch_size, rng=rng, diagnostics=diagnostics,
                  X_test=X_test, Y_test=Y_test, engine=engine, threads=threads)  # fmt: skip
-    state = TrainingState(net, flatten_params(run.params), run.X, run.T, run.learning_rate, iterations=run.iterations,
+    state = TrainingState(net, passes(net).flatten(run.params), run.X, run.T, run.learning_rate, iterations=run.iterations,
                           record_every=run.record_every, loss=run.loss, optimizer=run.optimizer,
                           batch_size=run.batch_size, streams=run.streams)  # fmt: skip
     with engine_context():
@@ -266,17 +267,24 @@ class _Checked:
     threads: int | None
 
 
-def _check(net: MLP, params, X, Y, *, learning_rate, iterations, record_every, loss, optimizer, batch_size, rng,
+def _check(net: MLP | ResidualMLP, params, X, Y, *, learning_rate, iterations, record_every, loss, optimizer, batch_size, rng,
            diagnostics, X_test, Y_test, engine, threads) -> _Checked:  # fmt: skip
     """Every check of :func:`train`, in the order its parameters come."""
+    if not isinstance(net, (MLP, ResidualMLP)):
+        raise TypeError(f"The 'net' parameter must be an initlab MLP or ResidualMLP. Got {type(net).__name__} instead.")
     loss = net.check_loss(loss)
     P, had_axis = net.check_params(params)
     X, T = net.check_data(X, Y)
-    K = P["W1"].shape[0]
+    K = len(next(iter(P.values())))  # every array has the model axis now
     iterations = check_iterations(iterations)
     record_every = check_int("record_every", record_every, min_value=1)
     lr = check_learning_rate(learning_rate, K)
     diag_every = _check_diagnostics(diagnostics, record_every)
+    if diag_every and not isinstance(net, MLP):
+        raise ValueError(
+            f"The 'diagnostics' parameter is not available for a {type(net).__name__} yet (per-layer statistics of "
+            f"residual nets are still to be written). Got diagnostics={diagnostics!r}; leave it out."
+        )
     opt = optimizer if isinstance(optimizer, optimizers.Optimizer) else optimizers.get(optimizer)
     B = optimizers.check_batch_size(batch_size, opt, X.shape[1])
     fix = f"pass one for each of the {K} models in params"
@@ -323,11 +331,10 @@ def _segments(iterations: int, *every: int):
 
 def _history(run: _Checked, state: TrainingState, stats: list, wall_time: float) -> History:
     """The History of a trained state (evaluated on the training set and the test set)."""
-    net = state.net
-    Ws, bs = state.views()
-    train_accuracy, final_loss = _evaluate(net, Ws, bs, run.X, run.T, run.loss)
-    test_accuracy = _evaluate(net, Ws, bs, run.X_test, run.T_test, run.loss)[0] if run.X_test is not None else None
-    trained = params_dict(state.theta, net.layers)
+    views = state.views()
+    train_accuracy, final_loss = _evaluate(state, views, run.X, run.T, run.loss)
+    test_accuracy = _evaluate(state, views, run.X_test, run.T_test, run.loss)[0] if run.X_test is not None else None
+    trained = state.passes.params(state.theta)
     return History(
         loss=state.losses,
         record_iterations=np.arange(0, run.iterations, run.record_every),
@@ -348,16 +355,21 @@ def _history(run: _Checked, state: TrainingState, stats: list, wall_time: float)
     )
 
 
-def _evaluate(net: MLP, Ws, bs, X: np.ndarray, T: np.ndarray, loss: str) -> tuple[np.ndarray, np.ndarray]:
+def _evaluate(state: TrainingState, views, X: np.ndarray, T: np.ndarray, loss: str) -> tuple[np.ndarray, np.ndarray]:
     """Share of correct labels and loss per model, (K,) each; the loss is nan where the logits have diverged."""
-    Zs, As = forward_pass(Ws, bs, X, net.hidden.forward, net.output_function)
-    accuracy = (predicted_labels(net.output, As[-1]) == true_labels(net.output, T)).mean(axis=(1, 2))
-    return accuracy, np.where(logits_sound(Zs[-1]), loss_from_output(loss, net.output, Zs[-1], As[-1], T), np.nan)
+    output = state.net.output
+    Z, A = state.passes.forward(views, X)
+    accuracy = (predicted_labels(output, A) == true_labels(output, T)).mean(axis=(1, 2))
+    return accuracy, np.where(logits_sound(Z), loss_from_output(loss, output, Z, A, T), np.nan)
 
 
-def _check_engine(engine: str, threads, net: MLP, loss: str, opt: optimizers.Optimizer, B):
+def _check_engine(engine: str, threads, net: MLP | ResidualMLP, loss: str, opt: optimizers.Optimizer, B):
     """``(kernels module, threads)`` for ``engine="numba"`` (after checking it can do this run), ``(None, None)`` for numpy."""
     check_choice("engine", engine, ("numpy", "numba"))
+    if engine == "numba" and not isinstance(net, MLP):
+        raise ValueError(
+            f"The 'engine' parameter 'numba' compiles plain MLPs only; got a {type(net).__name__}. Use engine='numpy'."
+        )
     if engine == "numpy":
         if threads is not None and check_int("threads", threads, min_value=1) != 1:
             raise ValueError(
