@@ -367,3 +367,241 @@ def test_open_flag_opens_the_served_url_in_the_browser(monkeypatch):
         assert main(["playground", "--port", str(port), "--open"]) == 0
     assert served == [("127.0.0.1", port)]
     assert opened == [f"http://127.0.0.1:{port}/"]
+
+
+# ---------------------------------------------------------------------------- seeds, speed, aliases, lsuv (issue 14)
+def test_aliases_are_one_table_and_never_clash_with_their_field():
+    from initlab.playground.config import ALIASES
+
+    config, errors = validate({"lr": 0.1, "k": 4, "iters": 50, "act": "tanh", "data": "moons", "layers": [8, 8],
+                               "init_scale": 0.5, "optimizer": "sgd", "bs": 32})  # fmt: skip
+    assert errors == []
+    assert (config.learning_rate, config.seeds, config.iterations, config.activation, config.dataset) == (
+        0.1, 4, 50, "tanh", "moons"
+    )  # fmt: skip
+    assert (config.hidden, config.scale, config.batch_size) == ((8, 8), 0.5, 32)
+    assert validate({"optimizer": "sgd", "batch": 16})[0].batch_size == 16
+    for given in ({"lr": 0.1, "learning_rate": 0.2}, {"bs": 8, "batch": 8, "optimizer": "sgd"}):
+        config, errors = validate(given)
+        assert config is None and len(errors) == 1 and "short name" in errors[0]["message"]
+        assert errors[0]["field"] in ("lr", "batch")
+    assert options()["aliases"] == ALIASES and set(ALIASES.values()) <= set(PlaygroundConfig.__dataclass_fields__)
+    config, errors = validate({"learnig_rate": 0.1})  # still refused, with the short names listed
+    assert config is None and errors[0]["field"] == "learnig_rate" and "lr (learning_rate)" in errors[0]["message"]
+
+
+def test_seeds_speed_and_paused_fields():
+    assert validate({"seeds": 32})[0].seeds == 32 and validate({"speed": None})[0].speed is None
+    assert PlaygroundConfig().speed == 1000 and PlaygroundConfig().seeds == 1
+    assert validate({"paused": True})[1] == [] and validate({"action": "train", "paused": False})[1] == []
+    for field, value, words in (("seeds", 33, "between 1 and 32"), ("seeds", 0, "between 1 and 32"),
+                                ("speed", 0, "between 1 and 100000"), ("speed", "fast", "an integer"),
+                                ("paused", "yes", "true or false")):  # fmt: skip
+        config, errors = validate({field: value})
+        assert config is None and [e["field"] for e in errors] == [field] and words in errors[0]["message"]
+
+
+def test_seeds_times_parameters_is_bounded_with_a_message_naming_both():
+    from initlab.network import parameter_count
+    from initlab.playground.config import MAX_PARAMETERS
+
+    config, errors = validate({"hidden": [64] * 8, "seeds": 32})
+    assert config is None and [e["field"] for e in errors] == ["seeds"]
+    message = errors[0]["message"]
+    assert "64x8 hidden layers" in message and "32 seeds" in message and "or a smaller network" in message
+    P = parameter_count((2, *[64] * 8, 1))
+    most = MAX_PARAMETERS // P
+    assert f"at most {most}" in message
+    assert validate({"hidden": [64] * 8, "seeds": most})[1] == []
+    assert validate({"hidden": [64] * 8, "seeds": most + 1})[1][0]["field"] == "seeds"
+    _, errors = validate({"init": "notebook_he", "seed": 2**32 - 2, "seeds": 4})  # RandomState takes < 2**32
+    assert errors[0]["field"] == "seed" and "seed + k" in errors[0]["message"]
+
+
+def test_lsuv_is_an_initializer_of_the_page_with_its_formula():
+    config, errors = validate({"init": "lsuv", "init_options": {"tol": 0.05, "max_iter": 3}})
+    assert errors == [] and config.init_options == (("max_iter", 3), ("tol", 0.05))
+    _, errors = validate({"init": "lsuv", "init_options": {"mode": "fan_in"}})
+    assert errors[0]["field"] == "init_options" and "tol, max_iter" in errors[0]["message"]
+    entries = options()["initializers"]
+    assert "Var(Z[l])" in entries["lsuv"]["summary"] and [o["name"] for o in entries["lsuv"]["options"]] == [
+        "tol", "max_iter"
+    ]  # fmt: skip
+    assert all(entry["summary"] for entry in entries.values())  # every initializer keeps its formula
+
+
+# ---------------------------------------------------------------------------- the WebSocket actions of issue 14
+def _ws(url):
+    return ws_client.connect(url.replace("http", "ws") + "/ws")
+
+
+def _send(ws, **message):
+    ws.send(json.dumps(message))
+
+
+def _quiet(ws, seconds=0.3):
+    """Whatever arrives within ``seconds`` (nothing is expected)."""
+    got = []
+    with contextlib.suppress(TimeoutError):
+        while True:
+            got.append(json.loads(ws.recv(timeout=seconds)))
+    return got
+
+
+def test_ws_step_from_a_paused_start_equals_trains_iterations(url):
+    from initlab.training import train
+
+    cfg = replace(NOTEBOOK, init="he_normal", seeds=2, optimizer="adam", learning_rate=0.01, iterations=7)
+    with _ws(url) as ws:
+        _send(ws, action="step")
+        assert "no run to step" in json.loads(ws.recv(timeout=10))["errors"][0]["message"]
+        _send(ws, action="train", paused=True, **cfg.to_json())
+        got = _messages(ws, lambda m: m["type"] == "progress")
+        assert [m["type"] for m in got] == ["start", "status", "progress"] and got[1]["status"] == "paused"
+        assert got[0]["seeds"] == ["3/0", "3/1"] and got[2]["iteration"] == 0
+        assert _quiet(ws) == []  # paused at 0: nothing trains
+        _send(ws, action="step", n=1)
+        one = json.loads(ws.recv(timeout=10))
+        assert one["type"] == "progress" and one["iteration"] == 1 and not one["done"]
+        run = Run(cfg)
+        history = train(run.net, run.net.initialize("he_normal", rng=3, models=2), run.X, run.data.Y_train,
+                        learning_rate=0.01, iterations=1, optimizer="adam")  # fmt: skip
+        for l in range(3):  # full precision over the wire: exactly the library's one update
+            np.testing.assert_array_equal(np.array(one["weights"]["W"][l]), history.params[f"W{l + 1}"][0])
+            np.testing.assert_array_equal(np.array(one["weights"]["b"][l]), history.params[f"b{l + 1}"][0, :, 0])
+        for n in (0, 1001, "2", True):
+            _send(ws, action="step", n=n)
+            error = json.loads(ws.recv(timeout=10))
+            assert error["errors"][0]["field"] == "n" and "from 1 to 1000" in error["errors"][0]["message"]
+        _send(ws, action="step", n=3)
+        assert json.loads(ws.recv(timeout=10))["iteration"] == 4
+        assert _quiet(ws) == []  # still paused
+        _send(ws, action="resume")
+        _send(ws, action="step", n=1)  # while training: refused (or the run is already done)
+        got = _messages(ws, lambda m: m.get("status") == "done")
+        assert [m["iteration"] for m in got if m["type"] == "progress"][-1] == 7
+        _send(ws, action="step", n=1)
+        assert json.loads(ws.recv(timeout=10))["type"] == "error"  # a done run cannot be stepped
+
+
+def test_ws_step_to_the_end_reports_done(url):
+    with _ws(url) as ws:
+        _send(ws, action="train", paused=True, iterations=3)
+        _messages(ws, lambda m: m["type"] == "progress")
+        _send(ws, action="step", n=10)
+        got = _messages(ws, lambda m: m.get("status") == "done")
+        assert got[0]["type"] == "progress" and got[0]["iteration"] == 3 and got[0]["done"]
+
+
+def test_ws_speed_paces_the_run_and_can_change(url):
+    with _ws(url) as ws:
+        _send(ws, action="train", speed=200, iterations=100_000)
+        _messages(ws, lambda m: m["type"] == "progress" and m["iteration"] > 0)
+        start, first = time.monotonic(), None
+        last = 0
+        while time.monotonic() - start < 1.0:
+            m = json.loads(ws.recv(timeout=5))
+            if m["type"] == "progress":
+                first = m["iteration"] if first is None else first
+                last = m["iteration"]
+        assert 50 <= last - first <= 400  # ~200 in a second (loosely: not a timing test)
+        _send(ws, action="step", n=1)
+        m = _messages(ws, lambda m: m["type"] == "error")[-1]
+        assert "pause it" in m["errors"][0]["message"]
+        for bad in (0, 100_001, "fast", 2.5):
+            _send(ws, action="speed", speed=bad)
+            m = _messages(ws, lambda m: m["type"] == "error")[-1]
+            assert m["errors"][0]["field"] == "speed" and "100000" in m["errors"][0]["message"]
+        _send(ws, action="speed")
+        assert _messages(ws, lambda m: m["type"] == "error")[-1]["errors"][0]["field"] == "speed"
+        _send(ws, action="speed", speed=None)  # as fast as it goes
+        got = _messages(ws, lambda m: m["type"] == "progress", timeout=5)
+        begin = got[-1]["iteration"]
+        time.sleep(1.0)
+        later = [m["iteration"] for m in _quiet(ws, 0.5) if m["type"] == "progress"]
+        assert later[-1] - begin > 1000
+        _send(ws, action="reset")
+        _messages(ws, lambda m: m.get("status") == "idle")
+
+
+def test_ws_select_shows_another_model(url):
+    with _ws(url) as ws:
+        _send(ws, action="select", model=0)
+        assert json.loads(ws.recv(timeout=10))["errors"][0]["field"] == "model"
+        _send(ws, action="train", paused=True, k=3, iterations=100, init="he_normal")
+        got = _messages(ws, lambda m: m["type"] == "progress")
+        zero = got[-1]
+        assert zero["selected"] == 0 and len(zero["models"]) == 3 and got[0]["config"]["seeds"] == 3
+        _send(ws, action="select", model=2)
+        two = json.loads(ws.recv(timeout=10))
+        assert two["type"] == "progress" and two["selected"] == 2 and two["iteration"] == 0
+        assert two["weights"] != zero["weights"] and two["boundary"]["p"] != zero["boundary"]["p"]
+        assert two["loss"] == zero["models"][2]["loss"] and two["models"] == zero["models"]
+        for bad in (3, -1, "1", None):
+            _send(ws, action="select", model=bad)
+            m = json.loads(ws.recv(timeout=10))
+            assert m["errors"][0]["field"] == "model" and "from 0 to 2" in m["errors"][0]["message"]
+
+
+def test_ws_export_reply(url, monkeypatch):
+    import sys
+    import types
+
+    import initlab
+
+    def render(fmt, net, params, *, init, init_options, scale, settings):
+        if fmt not in ("pytorch", "jax", "json"):
+            raise ValueError(f"The 'fmt' parameter must be one of 'pytorch', 'jax', 'json'. Got {fmt!r} instead.")
+        text = json.dumps({"W1": params["W1"].tolist(), "settings": settings})
+        return types.SimpleNamespace(filename=f"net.{fmt}", media_type="application/json", text=text)
+
+    fake = types.ModuleType("initlab.export")
+    fake.render = render
+    monkeypatch.setitem(sys.modules, "initlab.export", fake)
+    monkeypatch.setattr(initlab, "export", fake, raising=False)
+    with _ws(url) as ws:
+        _send(ws, action="export", format="json")
+        assert "no run to export" in json.loads(ws.recv(timeout=10))["errors"][0]["message"]
+        _send(ws, action="train", paused=True, seeds=2, iterations=10)
+        _messages(ws, lambda m: m["type"] == "progress")
+        _send(ws, action="select", model=1)
+        selected = json.loads(ws.recv(timeout=10))
+        _send(ws, action="export", format="json")
+        m = json.loads(ws.recv(timeout=10))
+        assert set(m) == {"type", "format", "filename", "media_type", "text"}
+        assert (m["type"], m["format"], m["filename"], m["media_type"]) == (
+            "export",
+            "json",
+            "net.json",
+            "application/json",
+        )
+        body = json.loads(m["text"])
+        assert body["W1"] == selected["weights"]["W"][0] and body["settings"]["model"] == 1
+        for bad in ("onnx", 3):
+            _send(ws, action="export", format=bad)
+            m = json.loads(ws.recv(timeout=10))
+            assert m["type"] == "error" and m["errors"][0]["field"] == "format"
+
+
+def test_ws_export_with_the_real_module(url):
+    pytest.importorskip("initlab.export")
+    with _ws(url) as ws:
+        _send(ws, action="train", paused=True, seeds=2, iterations=10)
+        _messages(ws, lambda m: m["type"] == "progress")
+        for fmt in ("pytorch", "jax", "json"):
+            _send(ws, action="export", format=fmt)
+            m = json.loads(ws.recv(timeout=10))
+            assert m["type"] == "export" and m["format"] == fmt and m["filename"] and m["text"]
+        _send(ws, action="export", format="onnx")
+        assert json.loads(ws.recv(timeout=10))["errors"][0]["field"] == "format"
+
+
+def test_ws_train_with_aliases_and_unknown_fields(url):
+    with _ws(url) as ws:
+        _send(ws, action="train", lr=0.05, k=2, iters=5, speed=None)
+        got = _messages(ws, lambda m: m.get("status") == "done")
+        assert got[0]["config"]["learning_rate"] == 0.05 and got[0]["config"]["seeds"] == 2
+        assert len(got[0]["seeds"]) == 2 and [m for m in got if m["type"] == "progress"][-1]["iteration"] == 5
+        _send(ws, action="train", lr=0.05, learning_rate=0.05, colour="red")
+        errors = json.loads(ws.recv(timeout=10))["errors"]
+        assert {e["field"] for e in errors} == {"lr", "colour"}

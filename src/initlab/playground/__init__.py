@@ -7,42 +7,60 @@ The page (``static/``) draws everything itself on canvas: no CDN, works offline.
 
 Driving the page from a script
 ------------------------------
-These element ids are stable (tests use them; see ``tests/test_playground_browser.py``):
+These element ids are stable (tests use them; see ``tests/test_playground_page.py``):
 
 =========================  ==================================================================
 id                         what
 =========================  ==================================================================
 ``#dataset``               select: circles, moons, spirals, xor, gaussian_quantiles
 ``#noise``                 number; empty = the set's default (circles: the notebook's data)
-``#hidden``                text, units per hidden layer, e.g. ``10,5`` (``#depth``, ``#width`` fill it)
+``#hidden``                text, units per hidden layer, e.g. ``10,5``; ``#depth`` and ``#width``
+``#depth``, ``#width``     numbers that always agree with ``#hidden`` (editing one rewrites the
+                           others; ``#width`` is blank with placeholder "mixed" for e.g. ``10,5``)
 ``#activation``            select
-``#init``                  select: every registered initializer, and ``notebook_he``
+``#init``                  select: every initializer of ``options()`` (LSUV and ``notebook_he``
+                           included), each option's title its formula; ``#init-summary`` the chosen one's
 ``#init-opt-<name>``       the selected initializer's options (e.g. ``#init-opt-scale``)
 ``#scale``                 number, multiplies every initial weight
 ``#optimizer``, ``#lr``    select (gd, sgd, momentum, adam), learning rate
 ``#iterations``, ``#seed`` numbers
-``#notebook``              button: the notebook's experiment (circles, 2-10-5-1 relu, He seed 3, gd 0.01, 15000)
-``#train``, ``#pause``,    buttons (``#pause`` reads "Resume" while paused)
-``#reset``
-``#pin``, ``#unpin``       buttons: keep the finished run to compare (``#pinned``, ``#pinned-boundary``)
+``#seeds``                 number 1..32: models trained at once, one initial draw each (the spread)
+``#notebook``              button: the notebook's experiment (circles, 2-10-5-1 relu, He seed 3, gd 0.01, 15000, 1 seed)
+``#train``, ``#pause``,    buttons (``#pause`` reads "Resume" while paused); ``#step``: one update (from
+``#step``, ``#reset``      idle it starts the run paused and does one)
+``#speed``                 select: 10, 100, 1000, 10000 iterations per second or ``max``; a change paces the running run
+``#reseed``, ``#restart``  buttons: a new random ``#seed`` and train; the same settings and seed again (same initial weights)
+``#pin``, ``#unpin``       buttons: keep the run to compare (up to 4, ``#pinned`` holds one card each, side by side,
+                           with a ``.unpin-one`` button; the newest card's ``#pinned-boundary``, ``#pinned-summary``); unpin all
+``#export-pytorch``,       buttons: download the selected model as a runnable PyTorch / JAX script or as JSON
+``#export-jax``,           (the server's ``export`` reply, named by its ``filename``)
+``#export-json``
 ``#status``                text and ``data-status``: connecting, idle, training, paused, done, diverged, error, disconnected
-``#error``                 the server's messages for bad values (the fields get class ``invalid``)
-``#iteration-value``       ``done / total``
+``#error``                 the server's messages for bad values (the fields get class ``invalid``) and refused URL parameters
+``#iteration-value``       ``done / total`` (of the selected model)
 ``#loss-value``,           train and test loss (4 decimals)
 ``#test-loss-value``
 ``#accuracy-value``,       train and test accuracy (3 decimals)
 ``#test-accuracy-value``
-``#boundary-summary``      "one colour: class 0 everywhere" or "two regions: 30% class 1"
+``#model``                 select: the model (seed) whose boundary, diagram and layers are shown (so does a click on its dot)
+``#boundary``              canvas: the decision boundary per pixel, from the weights; ``#boundary-summary`` "one colour:
+                           class 0 everywhere" or "two regions: 30% class 1"
+``#network``               canvas: the diagram, each unit's square shaded by the function it computes
 ``#symmetry``              one line per layer: "layer 1: 1 distinct unit of 10 (symmetric)"
-``#loss-chart``,           canvases: loss curves, decision boundary, std of activations and
-``#boundary``,             gradient norm against depth
-``#std-chart``
+``#loss-chart``            canvas: the loss fan (median and band over the seeds) of the run and each pinned run
+``#accuracy-chart``        canvas: one dot per seed and run; ``#spread`` "he_normal: train accuracy 54-100% over 8 seeds"
+``#table``                 one row per run (current, pinned): init, seeds, train and test accuracy median [min-max], a comment
+``#std-chart``             canvas: std of activations and gradient norm against depth
 ``#layers``                one ``.layer-row`` (``#layer-1``, ...) per layer: activation and gradient histograms
 =========================  ==================================================================
 
-``window.playground`` holds the last progress message (``last``: boundary probabilities, per-layer
-statistics), the run's ``config``, its loss ``history`` and the ``pinned`` run. The page's settings
-are in its URL (``?dataset=moons&hidden=8,8&init=random&opt.scale=3``), so a link reproduces them.
+``window.playground`` holds the last progress message (``last``: the selected model's ``weights``, per-layer
+statistics, every model's numbers in ``models``), the run's ``config``, ``initial`` (the first message of the run:
+its initial weights), the selected model's loss ``history``, every model's curves in ``fan``, the ``pinned`` runs,
+``diagram`` (the unit rectangles ``initlabDraw.network`` returned) and ``dots`` (where each accuracy dot is).
+The page's settings are in its URL (``?dataset=moons&hidden=8,8&init=random&opt.scale=3&seeds=8&speed=max``;
+the short names of ``options()["aliases"]`` are accepted, e.g. ``?lr=0.1&k=8``; an unknown parameter is shown in
+``#error`` and kept in the address), so a link reproduces them.
 """
 
 from .config import LIMITS, NOTEBOOK, PlaygroundConfig, options, validate

@@ -3,18 +3,25 @@
 Every request (``POST /api/validate`` and each ``train`` message on the WebSocket) goes through
 :func:`validate`, which never raises on user input: it returns a :class:`PlaygroundConfig` or a list of
 ``{"field", "message"}`` errors, one per bad field, each naming what was allowed and what came.
+Short names people type in URLs (``lr``, ``k``, ...) are accepted through the one table :data:`ALIASES`.
+
+Size: a run trains ``seeds`` models of ``P = parameter_count((2, *hidden, 1))`` parameters at once;
+``seeds * P`` is bounded by :data:`MAX_PARAMETERS` (one tab's memory and snapshot cost stay small).
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from dataclasses import asdict, dataclass
 
-from initlab import activations, datasets, initializers, optimizers
+from initlab import activations, datasets, initializers, lsuv, optimizers
+from initlab.network import DATA_DEPENDENT, LSUV_OPTIONS, check_lsuv_options, parameter_count
 from initlab.validation import excerpt
 
-__all__ = ["DATASETS", "LIMITS", "NOTEBOOK", "NOTEBOOK_INIT", "PlaygroundConfig", "options", "validate"]
+__all__ = ["ALIASES", "DATASETS", "LIMITS", "MAX_PARAMETERS", "NOTEBOOK", "NOTEBOOK_INIT", "PlaygroundConfig",
+           "check_speed", "options", "validate"]  # fmt: skip
 
 #: The data sets of the page: the 2-D binary problems (one sigmoid output, a boundary to draw).
 DATASETS = ("circles", "moons", "spirals", "xor", "gaussian_quantiles")
@@ -30,7 +37,25 @@ LIMITS = {
     "noise": (0.0, 1.0),
     "scale": (0.0, 1000.0),
     "seed": (0, 2**32 - 1),
+    "seeds": (1, 32),  # K models trained at once (the engine's model axis)
+    "speed": (1, 100_000),  # iterations per second
 }
+#: The most parameters one run trains at once: ``seeds * parameter_count`` (e.g. 32 seeds of 2-10-5-1: 2,816).
+MAX_PARAMETERS = 400_000
+#: Short names accepted for fields (a URL's ``?lr=0.1&k=8``): alias -> field. Served in ``options()["aliases"]``.
+ALIASES = {
+    "lr": "learning_rate",
+    "bs": "batch_size",
+    "batch": "batch_size",
+    "iters": "iterations",
+    "act": "activation",
+    "k": "seeds",
+    "data": "dataset",
+    "layers": "hidden",
+    "init_scale": "scale",
+}
+#: Keys of a ``train`` message that are not config fields (the server reads them).
+MESSAGE_KEYS = ("action", "paused")
 
 
 @dataclass(frozen=True)
@@ -41,7 +66,7 @@ class PlaygroundConfig:
     noise: float | None = None  # None: the data set's default (circles: the notebook's data)
     hidden: tuple[int, ...] = (10, 5)  # units per hidden layer
     activation: str = "relu"
-    init: str = "he_normal"  # an initializer name or NOTEBOOK_INIT
+    init: str = "he_normal"  # an initializer name, NOTEBOOK_INIT, or "lsuv" (data-dependent: on the training inputs)
     init_options: tuple[tuple[str, object], ...] = ()
     scale: float = 1.0  # multiplies every initial weight
     optimizer: str = "gd"
@@ -49,6 +74,8 @@ class PlaygroundConfig:
     batch_size: int | None = None  # examples per update (sgd, momentum, adam); None: all of them
     iterations: int = 15000
     seed: int = 3
+    seeds: int = 1  # K models: model k is row k of MLP.initialize(rng=seed, models=K); notebook_he: seed + k
+    speed: int | None = 1000  # iterations per second (pacing, to watch it happen); None: as fast as it goes
 
     def to_json(self) -> dict:
         out = asdict(self)
@@ -64,7 +91,10 @@ NOTEBOOK = PlaygroundConfig(init=NOTEBOOK_INIT)
 def options() -> dict:
     """The choices and limits the page offers (``GET /api/options``), from the registries."""
     notebook = "the notebook's He: randn(n_l, n_{l-1}) * sqrt(2/n_{l-1}) from RandomState(seed), course.py"
-    inits = {NOTEBOOK_INIT: {"summary": notebook, "options": []}, **initializers.describe()}
+    defaults = inspect.signature(lsuv.lsuv).parameters
+    lsuv_options = [{"name": n, "default": defaults[n].default, "required": False} for n in LSUV_OPTIONS]
+    inits = {NOTEBOOK_INIT: {"summary": notebook, "options": []}, **initializers.describe(),
+             "lsuv": {"summary": lsuv.SUMMARY, "options": lsuv_options}}  # fmt: skip
     all_sets = datasets.available()
     return {
         "datasets": {name: all_sets[name] for name in DATASETS},
@@ -72,6 +102,8 @@ def options() -> dict:
         "initializers": inits,
         "optimizers": optimizers.available(),
         "limits": {k: list(v) for k, v in LIMITS.items()},
+        "max_parameters": MAX_PARAMETERS,
+        "aliases": dict(ALIASES),
         "defaults": PlaygroundConfig().to_json(),
         "notebook": NOTEBOOK.to_json(),
     }
@@ -119,11 +151,96 @@ def _batch_size(errors: _Errors, raw: dict, dataset: str, optimizer: str) -> int
         return None
 
 
+def _resolve_aliases(errors: _Errors, raw: dict) -> dict:
+    """``raw`` with every alias of :data:`ALIASES` renamed to its field; an alias given with its field (or
+    with another alias of it) is an error, named by the alias."""
+    out = {k: v for k, v in raw.items() if k not in ALIASES}
+    given: dict[str, str] = {}  # field -> the name it came under
+    for key, value in raw.items():
+        field = ALIASES.get(key)
+        if field is None:
+            continue
+        other = field if field in raw else given.get(field)
+        if other is not None:
+            errors.add(key, f"{key!r} is a short name for {field!r}, and {other!r} was given too. Give one of them.")
+            continue
+        given[field] = key
+        out[field] = value
+    return out
+
+
+def _unknown(errors: _Errors, raw: dict) -> None:
+    known = set(PlaygroundConfig.__dataclass_fields__)
+    for key in raw:
+        if key not in known and key not in MESSAGE_KEYS:
+            shorts = ", ".join(f"{a} ({f})" for a, f in ALIASES.items())
+            errors.add(str(key)[:100], f"Unknown field {excerpt(key)}. Allowed: {', '.join(sorted(known))}; short names: {shorts}.")  # fmt: skip
+    if "paused" in raw and not isinstance(raw["paused"], bool):
+        errors.add("paused", f"The 'paused' field must be true or false. Got {excerpt(raw['paused'])} instead.")
+
+
+def _hidden(errors: _Errors, raw: dict, default: tuple[int, ...]) -> tuple[int, ...]:
+    hidden = raw.get("hidden", list(default))
+    (dlo, dhi), (wlo, whi) = LIMITS["depth"], LIMITS["width"]
+    if not isinstance(hidden, (list, tuple)) or not dlo <= len(hidden) <= dhi:
+        errors.add("hidden", f"The 'hidden' field must list {dlo} to {dhi} hidden layers (units per layer, e.g. [10, 5]). Got {excerpt(hidden)} instead.")  # fmt: skip
+        return default
+    if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and wlo <= n <= whi for n in hidden):
+        errors.add(
+            "hidden",
+            f"Every hidden layer must have between {wlo} and {whi} units. Got {excerpt(list(hidden))} instead.",
+        )
+        return default
+    return tuple(int(n) for n in hidden)
+
+
+def _init_options(errors: _Errors, raw: dict, init: str) -> dict:
+    """The initializer's options, checked by the initializer's own factory (or :func:`check_lsuv_options`)."""
+    init_options = raw.get("init_options") or {}
+    if not isinstance(init_options, dict):
+        errors.add(
+            "init_options",
+            f"The 'init_options' field must be an object of option names to values. Got {excerpt(init_options)} instead.",
+        )
+        return {}
+    if init == NOTEBOOK_INIT and init_options:
+        errors.add(
+            "init_options",
+            f"The {NOTEBOOK_INIT!r} initializer takes no options (the notebook's formula). Got {excerpt(init_options)}.",
+        )
+    elif init != NOTEBOOK_INIT and not any(e["field"] == "init" for e in errors):
+        try:
+            check_lsuv_options(init_options) if init in DATA_DEPENDENT else initializers.get(init, **init_options)
+        except (TypeError, ValueError) as exc:
+            errors.add("init_options", f"Initializer {excerpt(init)}: {exc}")
+    return init_options
+
+
+def _hidden_text(hidden: tuple[int, ...]) -> str:
+    if len(set(hidden)) == 1:
+        return f"{hidden[0]}x{len(hidden)} hidden layer{'s' if len(hidden) > 1 else ''}"
+    return f"hidden layers {list(hidden)}"
+
+
+def _check_size(errors: _Errors, config: PlaygroundConfig) -> None:
+    """``seeds * parameter_count <= MAX_PARAMETERS``; notebook_he's seeds ``seed + k`` within RandomState's range."""
+    P = parameter_count((2, *config.hidden, 1))
+    if config.seeds * P > MAX_PARAMETERS:
+        errors.add("seeds", f"{_hidden_text(config.hidden)} with {config.seeds} seeds trains {config.seeds * P:,} "
+                            f"parameters at once ({P:,} per model); the most is {MAX_PARAMETERS:,}: use fewer seeds "
+                            f"(at most {max(1, MAX_PARAMETERS // P)} here) or a smaller network.")  # fmt: skip
+    top = LIMITS["seed"][1]
+    if config.init == NOTEBOOK_INIT and config.seed + config.seeds - 1 > top:
+        errors.add("seed", f"With init {NOTEBOOK_INIT!r} model k uses seed + k, which must stay <= {top}. Got seed "
+                           f"{config.seed} with {config.seeds} seeds; use a seed <= {top - config.seeds + 1}.")  # fmt: skip
+
+
 def validate(raw) -> tuple[PlaygroundConfig | None, list[dict]]:
     """A request's JSON -> ``(PlaygroundConfig, [])``, or ``(None, errors)`` with one ``{field, message}`` per bad field.
 
     Missing fields take :class:`PlaygroundConfig`'s defaults; unknown fields are errors (a typo would
-    otherwise be silently ignored). ``action`` is allowed and ignored.
+    otherwise be silently ignored). A short name of :data:`ALIASES` stands for its field (not both at
+    once). ``action`` and ``paused`` (a bool) are the message's own keys, allowed and not part of the config.
     """
     errors = _Errors()
     if not isinstance(raw, dict):
@@ -131,56 +248,36 @@ def validate(raw) -> tuple[PlaygroundConfig | None, list[dict]]:
             {"field": "config", "message": f"The config must be a JSON object. Got {type(raw).__name__} instead."}
         ]
     d = PlaygroundConfig()
-    known = set(PlaygroundConfig.__dataclass_fields__) | {"action"}
-    for key in raw:
-        if key not in known:
-            errors.add(
-                str(key)[:100], f"Unknown field {excerpt(key)}. Allowed: {', '.join(sorted(known - {'action'}))}."
-            )
-
+    raw = _resolve_aliases(errors, raw)
+    _unknown(errors, raw)
     dataset = _choice(errors, raw, "dataset", d.dataset, DATASETS)
     noise = raw.get("noise")
     if noise is not None:
         noise = _number(errors, raw, "noise", None, integer=False)
-    hidden = raw.get("hidden", list(d.hidden))
-    (dlo, dhi), (wlo, whi) = LIMITS["depth"], LIMITS["width"]
-    if not isinstance(hidden, (list, tuple)) or not dlo <= len(hidden) <= dhi:
-        errors.add("hidden", f"The 'hidden' field must list {dlo} to {dhi} hidden layers (units per layer, e.g. [10, 5]). Got {excerpt(hidden)} instead.")  # fmt: skip
-        hidden = d.hidden
-    elif not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and wlo <= n <= whi for n in hidden):
-        errors.add(
-            "hidden",
-            f"Every hidden layer must have between {wlo} and {whi} units. Got {excerpt(list(hidden))} instead.",
-        )
-        hidden = d.hidden
+    hidden = _hidden(errors, raw, d.hidden)
     activation = _choice(errors, raw, "activation", d.activation, activations.available())
-    init = _choice(errors, raw, "init", d.init, (NOTEBOOK_INIT, *initializers.available()))
-    init_options = raw.get("init_options") or {}
-    if not isinstance(init_options, dict):
-        errors.add(
-            "init_options",
-            f"The 'init_options' field must be an object of option names to values. Got {excerpt(init_options)} instead.",
-        )
-        init_options = {}
-    elif init == NOTEBOOK_INIT and init_options:
-        errors.add(
-            "init_options",
-            f"The {NOTEBOOK_INIT!r} initializer takes no options (the notebook's formula). Got {excerpt(init_options)}.",
-        )
-    elif init != NOTEBOOK_INIT and not any(e["field"] == "init" for e in errors):
-        try:
-            initializers.get(init, **init_options)
-        except (TypeError, ValueError) as exc:
-            errors.add("init_options", f"Initializer {excerpt(init)}: {exc}")
+    init = _choice(errors, raw, "init", d.init, (NOTEBOOK_INIT, *initializers.available(), *DATA_DEPENDENT))
+    init_options = _init_options(errors, raw, init)
     scale = _number(errors, raw, "scale", d.scale, integer=False)
     optimizer = _choice(errors, raw, "optimizer", d.optimizer, optimizers.available())
     learning_rate = _number(errors, raw, "learning_rate", d.learning_rate, integer=False)
     batch_size = _batch_size(errors, raw, dataset, optimizer)
     iterations = _number(errors, raw, "iterations", d.iterations, integer=True)
     seed = _number(errors, raw, "seed", d.seed, integer=True)
+    seeds = _number(errors, raw, "seeds", d.seeds, integer=True)
+    speed = None if raw.get("speed", d.speed) is None else _number(errors, raw, "speed", d.speed, integer=True)
     if errors:
         return None, list(errors)
-    config = PlaygroundConfig(dataset=dataset, noise=noise, hidden=tuple(int(n) for n in hidden), activation=activation, init=init,
-                       init_options=tuple(sorted(init_options.items())), scale=scale, optimizer=optimizer,
-                       learning_rate=learning_rate, batch_size=batch_size, iterations=iterations, seed=seed)  # fmt: skip
-    return config, []
+    config = PlaygroundConfig(dataset=dataset, noise=noise, hidden=hidden, activation=activation, init=init,
+                              init_options=tuple(sorted(init_options.items())), scale=scale, optimizer=optimizer,
+                              learning_rate=learning_rate, batch_size=batch_size, iterations=iterations, seed=seed,
+                              seeds=seeds, speed=speed)  # fmt: skip
+    _check_size(errors, config)
+    return (None, list(errors)) if errors else (config, [])
+
+
+def check_speed(value) -> tuple[int | None, list[dict]]:
+    """The ``speed`` action's value: ``(speed, [])`` (None: as fast as it goes) or ``(None, errors)``, as the field."""
+    errors = _Errors()
+    speed = None if value is None else _number(errors, {"speed": value}, "speed", None, integer=True)
+    return speed, list(errors)

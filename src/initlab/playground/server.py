@@ -1,18 +1,42 @@
 """The playground's web server: the static page, ``GET /api/options``, ``POST /api/validate`` and ``/ws``.
 
 The WebSocket protocol (JSON both ways; one :class:`~initlab.playground.session.Run` per connection,
-so tabs never share state, and closing a tab cancels its training):
+so tabs never share state, and closing a tab cancels its training). A run trains K = ``seeds`` models
+at once; one of them, the *selected* one (model 0 until a ``select``), is the one whose boundary,
+layers, weights and curve are sent.
 
 client -> server
-    ``{"action": "train", <PlaygroundConfig fields>}``, ``{"action": "pause"}``, ``{"action": "resume"}``,
-    ``{"action": "reset"}``
+    ``{"action": "train", <PlaygroundConfig fields>, "paused": false}``: start a run (``paused: true``
+    starts it paused at iteration 0); ``action`` and ``paused`` are the only non-config keys, and
+    the short names of :data:`~initlab.playground.config.ALIASES` are accepted.
+    ``{"action": "pause"}``, ``{"action": "resume"}``, ``{"action": "reset"}``.
+    ``{"action": "step", "n": 1}``: n updates (1 <= n <= :data:`MAX_STEP`) of a paused run, then one
+    progress message; the status stays "paused" (or becomes "done"). An error when nothing is paused.
+    ``{"action": "speed", "speed": 200 | null}``: the pacing of the run from now on, in iterations per
+    second (validated as the ``speed`` field; null: as fast as the machine goes).
+    ``{"action": "select", "model": k}``: show model k (0 <= k < K) from now on; a progress message follows.
+    ``{"action": "export", "format": "pytorch" | "jax" | "json"}``: the selected model's current
+    weights as a file (:func:`initlab.export.render`).
 server -> client
     ``{"type": "error", "errors": [{"field", "message"}, ...]}`` (the connection stays open);
-    ``{"type": "start", "config", "points", "layers"}`` when a run starts;
-    ``{"type": "progress", "iteration", "loss", "test_loss", "accuracy", "test_accuracy",
-    "boundary": {"n", "extent", "p"}, "layers": [...], "curve": [[iteration, loss, test_loss], ...],
-    "done", "diverged"}`` several times a second (``curve``: the loss points since the last message);
-    ``{"type": "status", "status": "training" | "paused" | "idle" | "done"}``.
+    ``{"type": "start", "config", "points", "seeds"}`` when a run starts (``seeds``: each model's seed
+    label, :meth:`~initlab.playground.session.Run.seed_labels`: the int ``seed + k`` for
+    ``notebook_he``, else the string ``"seed/k"``);
+    ``{"type": "progress", "iteration", "iterations", "done", "diverged", "loss", "test_loss",
+    "accuracy", "test_accuracy", "boundary": {"n", "extent", "p"}, "layers": [...],
+    "curve": [[iteration, loss, test_loss], ...], "selected", "activation", "output",
+    "weights": {"W": [W1, ...], "b": [b1, ...]}, "models": [{"loss", "test_loss", "accuracy",
+    "test_accuracy", "diverged"}, ...], "curves": [[iteration, [loss_0, ..., loss_{K-1}]], ...]}``
+    about 1 / :data:`FRAME_SECONDS` times a second: everything but ``models`` and ``curves`` is of
+    the selected model (``Wl``: n_l rows of n_{l-1} floats, full precision; ``bl``: n_l floats);
+    ``curve``/``curves``: the points since the last message, null where diverged or not finite;
+    ``done``: every model diverged or the iterations are done;
+    ``{"type": "status", "status": "training" | "paused" | "idle" | "done"}``;
+    ``{"type": "export", "format", "filename", "media_type", "text"}``.
+
+Pacing: at ``speed`` S iterations per second each frame trains about ``S * FRAME_SECONDS`` updates
+(at least 1, fewer if the machine is slower) and then waits out the rest of its ``n / S`` seconds;
+with ``speed`` null each frame trains as many updates as fit in ``FRAME_SECONDS``.
 
 Limits (:mod:`initlab.playground.guard` keeps other hosts and web pages out): at most
 ``max_connections`` sockets (more are closed with 1013, "try again later"), at most
@@ -31,6 +55,7 @@ import gc
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -39,7 +64,9 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from .config import options, validate
+from initlab.validation import excerpt
+
+from .config import check_speed, options, validate
 from .guard import MAX_MESSAGE, LocalOnly, allowed_hosts, is_loopback
 from .session import Run
 
@@ -47,6 +74,9 @@ __all__ = ["create_app", "is_loopback", "probe", "running", "serve"]
 
 STATIC = Path(__file__).resolve().parent / "static"
 FRAME_SECONDS = 0.12  # training time between two progress messages: ~8 updates a second
+MAX_STEP = 1000  # most updates of one "step" action
+MAX_CHUNK = 5000  # most updates of one frame (a chunk in a worker thread)
+ACTIONS = ("train", "pause", "resume", "reset", "step", "speed", "select", "export")
 IDLE_SECONDS = 900.0  # a socket with no message and nothing training for this long is closed
 MAX_CONNECTIONS = 32
 MAX_TRAININGS = 2 * (os.cpu_count() or 1)
@@ -136,8 +166,13 @@ class _Connection:
         self.limits = limits
         self.run: Run | None = None
         self.task: asyncio.Task | None = None
-        self.resume = asyncio.Event()
+        self.resume = asyncio.Event()  # clear while paused
         self.resume.set()
+        self.wake = asyncio.Event()  # ends a frame's pacing wait early (pause, speed)
+        self.lock = asyncio.Lock()  # one computation on the run at a time: a frame, a step, a select, an export
+        self.handlers = {"train": self.on_train, "pause": self.on_pause, "resume": self.on_resume,
+                         "reset": self.on_reset, "step": self.on_step, "speed": self.on_speed,
+                         "select": self.on_select, "export": self.on_export}  # fmt: skip
 
     async def serve(self):
         if self.limits.connections >= self.limits.max_connections:  # accepted, so the page learns why
@@ -148,11 +183,12 @@ class _Connection:
         try:
             await self.ws.accept()
             while True:
-                training = self.task is not None and not self.task.done()
                 try:
-                    message = await asyncio.wait_for(self.ws.receive(), None if training else self.limits.idle_seconds)
+                    message = await asyncio.wait_for(
+                        self.ws.receive(), None if self.training else self.limits.idle_seconds
+                    )
                 except asyncio.TimeoutError:
-                    if self.task is not None and not self.task.done():
+                    if self.training:
                         continue  # a run started while we waited: not idle
                     await self.ws.close(code=1001, reason="idle: reload the page to go on")
                     break
@@ -173,59 +209,147 @@ class _Connection:
             await self.stop()
             self.release()
 
+    @property
+    def training(self) -> bool:
+        """A run's task is alive (training or paused)."""
+        return self.task is not None and not self.task.done()
+
     async def handle(self, text: str) -> None:
         message = _parse(text)
         if message is None:
             return await self.send(_error("message", 'Messages must be JSON objects, e.g. {"action": "train"}.'))
         action = message.get("action")
-        if action == "train":
-            config, errors = validate(message)
-            if errors:
-                return await self.send({"type": "error", "errors": _clipped(errors)})
-            await self.stop()
-            self.release()
-            if self.limits.trainings >= self.limits.max_trainings:
-                return await self.send(_error("config", f"The server is busy: {self.limits.trainings} runs are training (the most "
-                                                        "it runs at once). Try again when one of them ends."))  # fmt: skip
-            try:
-                self.run = await asyncio.to_thread(Run, config)
-            except (TypeError, ValueError) as exc:  # a combination the engine refuses
-                return await self.send(_error("config", str(exc)))
-            await self.send({"type": "start", "config": config.to_json(), "points": self.run.points()})
-            self.resume.set()
-            self.task = asyncio.create_task(self.train())
-        elif action == "pause" and self.task is not None and not self.task.done():
+        handler = self.handlers.get(action) if isinstance(action, str) else None
+        if handler is None:
+            shown = repr(action) if len(repr(action)) <= 100 else repr(action)[:100] + "..."
+            allowed = ", ".join(repr(a) for a in ACTIONS)
+            return await self.send(_error("action", f"Unknown action {shown}. Allowed: {allowed}."))
+        await handler(message)
+
+    async def on_train(self, message: dict) -> None:
+        config, errors = validate(message)
+        if errors:
+            return await self.send({"type": "error", "errors": _clipped(errors)})
+        await self.stop()
+        self.release()
+        if self.limits.trainings >= self.limits.max_trainings:
+            return await self.send(_error("config", f"The server is busy: {self.limits.trainings} runs are training (the most "
+                                                    "it runs at once). Try again when one of them ends."))  # fmt: skip
+        try:
+            self.run = await asyncio.to_thread(Run, config)
+        except (TypeError, ValueError) as exc:  # a combination the engine refuses
+            return await self.send(_error("config", str(exc)))
+        start = {"type": "start", "config": config.to_json(), "points": self.run.points(), "seeds": self.run.seed_labels()}  # fmt: skip
+        await self.send(start)
+        if message.get("paused", False):
             self.resume.clear()
+        else:
+            self.resume.set()
+        await self.send({"type": "status", "status": "training" if self.resume.is_set() else "paused"})
+        await self.send(await asyncio.to_thread(self.run.snapshot))  # iteration 0, before any step or frame
+        self.task = asyncio.create_task(self.train())
+
+    async def on_pause(self, message: dict) -> None:
+        if self.training:
+            self.resume.clear()
+            self.wake.set()
             await self.send({"type": "status", "status": "paused"})
-        elif action == "resume" and self.task is not None and not self.task.done():
+
+    async def on_resume(self, message: dict) -> None:
+        if self.training:
             self.resume.set()
             await self.send({"type": "status", "status": "training"})
-        elif action == "reset":
-            await self.stop()
-            self.release()
-            await self.send({"type": "status", "status": "idle"})
-        elif action not in ("pause", "resume"):
-            shown = repr(action) if len(repr(action)) <= 100 else repr(action)[:100] + "..."
-            await self.send(_error("action", f"Unknown action {shown}. Allowed: 'train', 'pause', 'resume', 'reset'."))
+
+    async def on_reset(self, message: dict) -> None:
+        await self.stop()
+        self.release()
+        await self.send({"type": "status", "status": "idle"})
+
+    async def on_step(self, message: dict) -> None:
+        n = message.get("n", 1)
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_STEP:
+            return await self.send(_error("n", f"The 'n' field of a step must be an integer from 1 to {MAX_STEP}. Got {excerpt(n)} instead."))  # fmt: skip
+        if not self.training or self.run.done:
+            return await self.send(_error("action", "There is no run to step (none, or it is done). Start one paused: "
+                                                    '{"action": "train", ..., "paused": true}.'))  # fmt: skip
+        if self.resume.is_set():
+            return await self.send(_error("action", 'The run is training; pause it ({"action": "pause"}) to step it.'))
+        async with self.lock:
+            await asyncio.to_thread(self.run.step, n)
+            await self.send(await asyncio.to_thread(self.run.snapshot))
+        if self.run.done:
+            self.resume.set()  # the training task sees the end and reports "done"
+
+    async def on_speed(self, message: dict) -> None:
+        if "speed" not in message:
+            return await self.send(_error("speed", 'The speed action needs a \'speed\': iterations per second, or null '
+                                                   'for as fast as it goes, e.g. {"action": "speed", "speed": 200}.'))  # fmt: skip
+        speed, errors = check_speed(message["speed"])
+        if errors:
+            return await self.send({"type": "error", "errors": _clipped(errors)})
+        if self.run is not None:
+            self.run.config = replace(self.run.config, speed=speed)  # the pacing of the next frame
+            self.wake.set()
+
+    async def on_select(self, message: dict) -> None:
+        model = message.get("model")
+        if self.run is None:
+            return await self.send(_error("model", "There is no run to select a model of; start one with train."))
+        K = self.run.K
+        if isinstance(model, bool) or not isinstance(model, int) or not 0 <= model < K:
+            return await self.send(_error("model", f"The 'model' field must be an integer from 0 to {K - 1} (this run "
+                                                   f"trains {K} seed{'s' if K > 1 else ''}). Got {excerpt(model)} instead."))  # fmt: skip
+        async with self.lock:
+            self.run.select(model)
+            await self.send(await asyncio.to_thread(self.run.snapshot))
+
+    async def on_export(self, message: dict) -> None:
+        fmt = message.get("format")
+        if self.run is None:
+            return await self.send(_error("format", "There is no run to export; start one with train."))
+        if not isinstance(fmt, str):
+            return await self.send(_error("format", f"The 'format' field must be a format name such as 'pytorch', 'jax' or 'json'. Got {excerpt(fmt)} instead."))  # fmt: skip
+        try:
+            async with self.lock:
+                out = await asyncio.to_thread(self.run.export, fmt)
+        except ImportError:
+            return await self.send(_error("format", "Export is not available in this installation (initlab.export)."))
+        except (TypeError, ValueError) as exc:
+            return await self.send(_error("format", str(exc)))
+        await self.send({"type": "export", "format": fmt, "filename": out.filename, "media_type": out.media_type,
+                         "text": out.text})  # fmt: skip
 
     async def train(self) -> None:
+        """Train frames until the run is done: each ~FRAME_SECONDS of updates (or paced by speed), then a progress."""
         run = self.run
         self.limits.trainings += 1
         try:
-            await self.send({"type": "status", "status": "training"})
-            await self.send(await asyncio.to_thread(run.snapshot))
-            chunk = 20
+            chunk = 20  # the updates that fit in FRAME_SECONDS, measured as it goes
             while not run.done:
                 await self.resume.wait()
-                start = time.perf_counter()
-                await asyncio.to_thread(run.step, chunk)
-                elapsed = time.perf_counter() - start
+                if run.done:  # a step finished it while paused
+                    break
+                frame, speed = time.perf_counter(), run.config.speed
+                n = chunk if speed is None else min(chunk, max(1, round(speed * FRAME_SECONDS)))
+                async with self.lock:
+                    start = time.perf_counter()
+                    await asyncio.to_thread(run.step, n)
+                    elapsed = time.perf_counter() - start
+                    await self.send(await asyncio.to_thread(run.snapshot))
                 # Aim at FRAME_SECONDS of training per message, whatever the network's size.
-                chunk = max(1, min(5000, int(chunk * FRAME_SECONDS / max(elapsed, 1e-4))))
-                await self.send(await asyncio.to_thread(run.snapshot))
+                chunk = max(1, min(MAX_CHUNK, int(n * FRAME_SECONDS / max(elapsed, 1e-4))))
+                if speed is not None:  # pacing: this frame's n updates take n / speed seconds
+                    await self.pace(frame + n / speed - time.perf_counter())
             await self.send({"type": "status", "status": "done"})
         finally:
             self.limits.trainings -= 1
+
+    async def pace(self, seconds: float) -> None:
+        """Wait ``seconds`` unless woken (pause, a new speed)."""
+        if seconds > 0:
+            self.wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), seconds)
 
     def release(self) -> None:
         """Drop the run and hand its memory back to the system (its arrays were allocated in worker threads,

@@ -1,12 +1,23 @@
-"""One playground run: data, network and a training state advanced in chunks, summarized for the page.
+"""One playground run: data, K networks and one training state advanced in chunks, summarized for the page.
 
-:class:`Run` wraps the library's :class:`initlab.state.TrainingState` with K = 1, so ``step(a)``
-then ``step(b)`` is the same computation as one ``train`` of ``a + b`` updates (the optimizer's
+:class:`Run` wraps the library's :class:`initlab.state.TrainingState` with K = ``config.seeds``
+models (one row each, trained in the same batched matrix products), so ``step(a)`` then ``step(b)``
+is the same computation as one :func:`initlab.training.train` of ``a + b`` updates (the optimizer's
 moments, its step counter and the minibatch order carry over), with the library's one divergence
-rule; what it adds is the view: the loss curve with the test loss, the decision boundary, the
-per-layer statistics. Seeds: the initial draw is ``MLP.initialize(rng=seed)`` (or the notebook's
-He from ``RandomState(seed)``), the minibatch order model 0's order stream of
-:func:`initlab.seeding.run_streams` ``(seed)``.
+rule, per model; what it adds is the view: the loss curves with the test loss, the decision
+boundary, the per-layer statistics and the weights of the *selected* model, and every model's
+loss and accuracy (the spread over seeds).
+
+Seeds (the rule of :mod:`initlab.seeding`, model k the same whatever K is):
+
+* initial draw: model k is row k of ``MLP.initialize(init, rng=seed, models=K)`` (``"lsuv"``: with
+  ``X`` = the training inputs); for ``notebook_he`` it is ``course.initialize_parameters_he(seed=seed + k)``
+  (model 0 is the notebook's draw). Seed labels (:meth:`Run.seed_labels`): ``seed + k`` (an int) for
+  ``notebook_he``, else the string ``"seed/k"`` (the stream ``SeedSequence(seed, spawn_key=(k,))``).
+* minibatch order (``batch_size``): model k's is the k-th child of the *order root*
+  ``seeding.split(seed)[1]``, i.e. ``train(..., rng=seeding.split(seed)[1])``, so a model's
+  initialization and its minibatch order never share random numbers (with K = 1 this is
+  ``seeding.run_streams(seed)[1]``, the playground's order before K existed).
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ from initlab import course, datasets, initializers, optimizers, seeding
 from initlab.diagnostics import layer_stats
 from initlab.jsonable import finite_or_none
 from initlab.network import (
+    DATA_DEPENDENT,
     MLP,
     backward_pass,
     flatten_params,
@@ -38,15 +50,21 @@ BINS = 24  # histogram bins per layer
 
 
 class Run:
-    """The state of one tab's training: ``step(n)`` trains, ``snapshot()`` describes it as JSON.
+    """The state of one tab's training: ``step(n)`` trains K models, ``snapshot()`` describes them as JSON.
 
     Parameters
     ----------
     config : PlaygroundConfig (validated)
+
+    Attributes
+    ----------
+    selected : int, 0 <= selected < K: the model whose boundary, layers, weights and curve are shown
+    cancelled : bool, set from another thread (a closed tab): :meth:`step` returns at the next curve point
     """
 
     def __init__(self, config: PlaygroundConfig):
         self.config = config
+        self.K = config.seeds
         # The notebook's circles keep the notebook's own seeding; every other set is seeded 0 (shareable URLs).
         rng = None if datasets.is_notebook_data(config.dataset, noise=config.noise) else 0
         self.data = datasets.load(config.dataset, noise=config.noise, rng=rng)
@@ -55,14 +73,18 @@ class Run:
         self.X, self.T = X, Y.astype(np.float64)
         self.X_test, self.T_test = self.data.X_test, self.data.Y_test.astype(np.float64)
         self.record_every = max(1, config.iterations // CURVE_POINTS)
+        order_root = seeding.split(config.seed)[1]
         self.state = TrainingState(self.net, flatten_params(self._initial_params()), self.X, self.T,
-                                   np.array([config.learning_rate]), iterations=config.iterations,
+                                   np.full(self.K, config.learning_rate), iterations=config.iterations,
                                    record_every=self.record_every, loss="stable",
                                    optimizer=optimizers.get(config.optimizer), batch_size=config.batch_size,
-                                   streams=[seeding.run_streams(config.seed)[1]])  # fmt: skip
-        self.curve: list[list] = []  # [iteration, loss, test_loss] since the last snapshot
+                                   streams=seeding.model_streams(order_root, self.K))  # fmt: skip
+        self.selected = 0
+        # The curve points since the last snapshot: (iteration, loss (K,), test loss (K,)), nan where diverged;
+        # the snapshot turns them into the selected model's curve and every model's curves.
+        self._points: list[tuple[int, np.ndarray, np.ndarray]] = []
         self._curve_last = -1  # the last iteration on the curve (a snapshot adds its own point)
-        self.cancelled = False  # set from another thread (a closed tab): step() returns at the next record point
+        self.cancelled = False
         X_all = np.concatenate([X, self.X_test], axis=1)
         lo, hi = X_all.min(axis=1), X_all.max(axis=1)
         pad = 0.15 * (hi - lo)
@@ -73,68 +95,142 @@ class Run:
         self.grid = np.stack([gx.ravel(), gy.ravel()])  # (2, GRID*GRID)
 
     def _initial_params(self) -> dict:
-        """``{"W1": (1, n_1, n_0), ...}``: the notebook's He draw, or the chosen initializer from the seed."""
+        """``{"W1": (K, n_1, n_0), ...}``: the notebook's He draws (seeds ``seed + k``), or the chosen initializer."""
         config = self.config
         if config.init == NOTEBOOK_INIT:
-            params = course.initialize_parameters_he(list(self.net.layers), seed=config.seed)
-            return {k: v[np.newaxis] * (config.scale if k.startswith("W") else 1.0) for k, v in params.items()}
+            draws = [
+                course.initialize_parameters_he(list(self.net.layers), seed=config.seed + k) for k in range(self.K)
+            ]
+            return {key: np.stack([d[key] for d in draws]) * (config.scale if key.startswith("W") else 1.0)
+                    for key in draws[0]}  # fmt: skip
+        options = dict(config.init_options)
+        if config.init in DATA_DEPENDENT:  # LSUV normalizes each layer's output on the training inputs
+            return self.net.initialize(config.init, rng=config.seed, models=self.K, scale=config.scale, X=self.X,
+                                       **options)  # fmt: skip
         # Bind the options first: an initializer's own 'scale' (random, variance_scaling) is not the scale factor.
-        init = initializers.get(config.init, **dict(config.init_options))
-        return self.net.initialize(init, rng=config.seed, scale=config.scale)
+        init = initializers.get(config.init, **options)
+        return self.net.initialize(init, rng=config.seed, models=self.K, scale=config.scale)
+
+    def seed_labels(self) -> list:
+        """Each model's seed: ``seed + k`` for notebook_he, else ``"seed/k"`` (its stream's seed and spawn key)."""
+        seed = self.config.seed
+        if self.config.init == NOTEBOOK_INIT:
+            return [seed + k for k in range(self.K)]
+        return [f"{seed}/{k}" for k in range(self.K)]
+
+    def select(self, model: int) -> None:
+        """Show model ``model`` from now on (trusted: the server checks 0 <= model < K)."""
+        self.selected = int(model)
+
+    @property
+    def diverged_models(self) -> np.ndarray:
+        """(K,) bool: which models have diverged (and are frozen)."""
+        return self.state.diverged_at >= 0
 
     @property
     def diverged(self) -> bool:
-        return bool(self.state.diverged_at[0] >= 0)
+        """Whether the selected model has diverged."""
+        return bool(self.diverged_models[self.selected])
 
     @property
     def iteration(self) -> int:
-        """Updates done: the state's clock, or the iteration of divergence."""
-        return int(self.state.diverged_at[0]) if self.diverged else self.state.iteration
+        """Updates done: the state's clock, or, once every model has diverged, the last iteration of divergence."""
+        if self.diverged_models.all():
+            return int(self.state.diverged_at.max())
+        return self.state.iteration
 
     @property
     def done(self) -> bool:
-        return self.diverged or self.iteration >= self.config.iterations
+        """Every model has diverged, or the iterations are done."""
+        return bool(self.diverged_models.all()) or self.iteration >= self.config.iterations
 
     def views(self):
+        """``W{l}`` (K, n_l, n_{l-1}) and ``b{l}`` (K, n_l, 1) of every model (:meth:`TrainingState.views`)."""
         return self.state.views()
+
+    def selected_params(self) -> dict:
+        """The selected model's ``{"W1": (n_1, n_0), "b1": (n_1, 1), ...}`` (copies, no model axis)."""
+        Ws, bs = self.views()
+        k, out = self.selected, {}
+        for l, (W, b) in enumerate(zip(Ws, bs), start=1):
+            out[f"W{l}"], out[f"b{l}"] = W[k].copy(), b[k].copy()
+        return out
 
     def step(self, n: int) -> int:
         """Train up to ``n`` more updates (not past ``config.iterations``), in pieces that end at the curve's points.
 
-        Returns how many updates were done (fewer when the model diverges or the run is cancelled).
+        Returns how many updates were done (fewer when every model diverges or the run is cancelled).
         """
         begin = self.iteration
         stop = min(begin + max(n, 0), self.config.iterations)
         with engine_context():
-            while self.iteration < stop and not self.diverged and not self.cancelled:
+            while self.iteration < stop and not self.done and not self.cancelled:
                 i = self.iteration
                 if i % self.record_every == 0 and i > self._curve_last:
                     self._record()
                 self.state.advance(min(stop, i - i % self.record_every + self.record_every) - i)
         return self.iteration - begin
 
-    def _record(self) -> None:
-        """The loss and test loss now onto the curve (none where the logits are past the divergence line)."""
-        net = self.net
+    def _evaluate(self) -> tuple[np.ndarray, ...]:
+        """Train loss, train accuracy, test loss, test accuracy of every model as its parameters are now (a
+        diverged model: its last finite ones), (K,) each: one batched forward pass per data set."""
         Ws, bs = self.views()
         with np.errstate(all="ignore"):
-            Z_L = forward_pass(Ws, bs, self.X, net.hidden.forward, net.output_function)[0][-1]
-            if not logits_sound(Z_L)[0]:
-                return
-            loss = loss_from_output("stable", net.output, Z_L, None, self.T)[0]
-            Z_test = forward_pass(Ws, bs, self.X_test, net.hidden.forward, net.output_function)[0][-1]
-            test_loss = loss_from_output("stable", net.output, Z_test, None, self.T_test)[0]
-        self.curve.append([self.iteration, finite_or_none(loss), finite_or_none(test_loss)])
+            loss, accuracy = _evaluate(self.net, Ws, bs, self.X, self.T)
+            test_loss, test_accuracy = _evaluate(self.net, Ws, bs, self.X_test, self.T_test)
+        return loss, accuracy, test_loss, test_accuracy
+
+    def _record(self) -> None:
+        """Every model's loss and test loss now onto the curves."""
+        loss, _, test_loss, _ = self._evaluate()
+        self._add_point(loss, test_loss)
+
+    def _add_point(self, loss: np.ndarray, test_loss: np.ndarray) -> None:
+        """A point of the curves; a model that has diverged (it no longer trains) gets nan (null on the page)."""
+        frozen = self.diverged_models
+        self._points.append((self.iteration, np.where(frozen, np.nan, loss), np.where(frozen, np.nan, test_loss)))
         self._curve_last = self.iteration
 
     def snapshot(self) -> dict:
-        """Loss, accuracy, boundary and per-layer statistics now, as plain JSON values."""
-        net = self.net
+        """The selected model's loss, accuracy, boundary, layers and weights, every model's summary, as JSON values.
+
+        Cost: one batched forward pass over the K models per data set; everything else is of one model.
+        """
+        k = self.selected
+        loss, accuracy, test_loss, test_accuracy = self._evaluate()
         Ws, bs = self.views()
+        W1s, b1s = [W[k : k + 1] for W in Ws], [b[k : k + 1] for b in bs]  # the selected model, K = 1
         with np.errstate(all="ignore"):
-            train = _evaluate(net, Ws, bs, self.X, self.T)
-            test = _evaluate(net, Ws, bs, self.X_test, self.T_test)
-            P = forward_pass(Ws, bs, self.grid, net.hidden.forward, net.output_function)[1][-1][0, 0]  # (GRID*GRID,)
+            P = forward_pass(W1s, b1s, self.grid, self.net.hidden.forward, self.net.output_function)[1][-1][0, 0]
+        models = [{"loss": finite_or_none(loss[j]), "test_loss": finite_or_none(test_loss[j]),
+                   "accuracy": finite_or_none(accuracy[j]), "test_accuracy": finite_or_none(test_accuracy[j]),
+                   "diverged": bool(self.diverged_models[j])} for j in range(self.K)]  # fmt: skip
+        curve, curves = self._take_curves(loss, test_loss)
+        return {
+            "type": "progress",
+            "iteration": self.iteration,
+            "iterations": self.config.iterations,
+            "done": self.done,
+            **models[k],  # loss, test_loss, accuracy, test_accuracy, diverged: of the selected model
+            "boundary": {
+                "n": GRID,
+                "extent": self.extent,
+                "p": [round(float(p), 3) if np.isfinite(p) else 0.5 for p in P],
+            },
+            "layers": self._layers(W1s, b1s),
+            "curve": curve,
+            "curves": curves,
+            "selected": k,
+            "activation": self.net.activation,
+            "output": self.net.output,
+            "weights": {"W": [W[0].tolist() for W in W1s], "b": [b[0, :, 0].tolist() for b in b1s]},
+            "models": models,
+        }
+
+    def _layers(self, Ws, bs) -> list[dict]:
+        """Per-layer statistics and histograms of one model (``Ws``, ``bs`` with K = 1)."""
+        net = self.net
+        with np.errstate(all="ignore"):
             stats = layer_stats(net, Ws, bs, self.X, self.T)
             Zs, As = forward_pass(Ws, bs, self.X, net.hidden.forward, net.output_function)
             dWs, _ = backward_pass(Ws, Zs, As, self.X, output_delta(As[-1], self.T), net.hidden.derivative)
@@ -142,7 +238,7 @@ class Run:
         for l in range(net.n_layers):
             layers.append({
                 "units": int(stats.units[l]),
-                "activation": net.activation if l < net.n_layers - 1 else "sigmoid",
+                "activation": net.activation if l < net.n_layers - 1 else net.output,
                 "a_std": finite_or_none(stats.a_std[0, l]),
                 "z_std": finite_or_none(stats.z_std[0, l]),
                 "grad_norm": finite_or_none(stats.grad_W_norm[0, l]),
@@ -152,32 +248,29 @@ class Run:
                 "a_hist": _histogram(As[l]),
                 "g_hist": _histogram(dWs[l]),
             })  # fmt: skip
-        return {
-            "type": "progress",
-            "iteration": self.iteration,
-            "iterations": self.config.iterations,
-            "done": self.done,
-            "diverged": self.diverged,
-            "loss": train[0],
-            "accuracy": train[1],
-            "test_loss": test[0],
-            "test_accuracy": test[1],
-            "boundary": {
-                "n": GRID,
-                "extent": self.extent,
-                "p": [round(float(p), 3) if np.isfinite(p) else 0.5 for p in P],
-            },
-            "layers": layers,
-            "curve": self._take_curve(train[0], test[0]),
-        }
+        return layers
 
-    def _take_curve(self, loss, test_loss) -> list[list]:
-        """The recorded loss points since the last snapshot, ending with the current one."""
-        curve, self.curve = self.curve, []
+    def _take_curves(self, loss: np.ndarray, test_loss: np.ndarray) -> tuple[list[list], list[list]]:
+        """The points since the last snapshot, ending with the current one: the selected model's
+        ``[[iteration, loss, test_loss], ...]`` and every model's ``[[iteration, [loss_0, ...]], ...]``."""
         if self.iteration > self._curve_last:
-            curve.append([self.iteration, loss, test_loss])
-            self._curve_last = self.iteration
-        return curve
+            self._add_point(loss, test_loss)
+        points, self._points = self._points, []
+        k = self.selected
+        curve = [[i, finite_or_none(L[k]), finite_or_none(T[k])] for i, L, T in points]
+        curves = [[i, [finite_or_none(v) for v in L]] for i, L, _ in points]
+        return curve, curves
+
+    def export(self, fmt: str):
+        """The selected model's current weights as a file (:func:`initlab.export.render`): an ``Export``
+        with ``filename``, ``media_type`` and ``text``. Raises ValueError for an unknown ``fmt``."""
+        from initlab import export  # one direction only: export never imports the playground
+
+        config = self.config
+        settings = {**config.to_json(), "model": self.selected, "seed": self.seed_labels()[self.selected],
+                    "iteration": self.iteration}  # fmt: skip
+        return export.render(fmt, self.net, self.selected_params(), init=config.init,
+                             init_options=dict(config.init_options), scale=config.scale, settings=settings)  # fmt: skip
 
     def points(self) -> dict:
         """The data to draw under the boundary: train and test points with labels."""
@@ -195,11 +288,12 @@ class Run:
         }
 
 
-def _evaluate(net: MLP, Ws, bs, X, T) -> tuple[float | None, float | None]:
+def _evaluate(net: MLP, Ws, bs, X, T) -> tuple[np.ndarray, np.ndarray]:
+    """Loss (nan where the logits are past the divergence line) and accuracy of every model, (K,) each."""
     Zs, As = forward_pass(Ws, bs, X, net.hidden.forward, net.output_function)
-    loss = loss_from_output("stable", net.output, Zs[-1], As[-1], T)[0]
-    accuracy = (predicted_labels(net.output, As[-1]) == T.astype(np.int64)).mean()
-    return finite_or_none(loss), finite_or_none(accuracy)
+    loss = np.where(logits_sound(Zs[-1]), loss_from_output("stable", net.output, Zs[-1], As[-1], T), np.nan)
+    accuracy = (predicted_labels(net.output, As[-1]) == T.astype(np.int64)).mean(axis=(1, 2))
+    return loss, accuracy
 
 
 def _histogram(values: np.ndarray) -> dict:

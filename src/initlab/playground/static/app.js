@@ -1,15 +1,27 @@
-// initlab playground: controls, a WebSocket to the server's training, and our own canvas drawing.
-// Scripts can drive the page by element id (see the README) and read window.playground.
+// initlab playground: the controls, the URL, a WebSocket to the server's training, and the views.
+// Drawing is window.initlabDraw's (draw.js); this file decides what to draw where, and when.
+// Scripts drive the page by element id (the table in initlab/playground/__init__.py) and read window.playground.
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
-  const state = { options: null, ws: null, history: [], last: null, points: null, config: null, pinned: null, status: "connecting" };
+  const draw = () => window.initlabDraw || {};
+  const MAX_PINS = 4;
+  const SPEEDS = [10, 100, 1000, 10000];
+  // Okabe-Ito (colour-blind safe), avoiding the class colours orange/blue: the current run, then the pinned ones.
+  const RUN_COLORS = ["#000000", "#009E73", "#CC79A7", "#D55E00", "#56B4E9"];
+  const state = {
+    options: null, ws: null, status: "connecting",
+    config: null, points: null, seedLabels: [], last: null, initial: null, history: [], fan: { iterations: [], losses: [] },
+    pinned: [], diagram: null, dots: null, urlErrors: [], unknownParams: [], drawErrors: {}, nextPinId: 1,
+  };
   window.playground = state;
 
-  const COLORS = { c0: [214, 96, 77], c1: [67, 147, 195], train: "#23395b", test: "#e08a00", pinned: "#999" };
   // config field -> control id (errors from the server name config fields)
   const CONTROL = { dataset: "dataset", noise: "noise", hidden: "hidden", activation: "activation", init: "init",
-    init_options: "init-options", scale: "scale", optimizer: "optimizer", learning_rate: "lr", batch_size: "batch-size", iterations: "iterations", seed: "seed" };
+    init_options: "init-options", scale: "scale", optimizer: "optimizer", learning_rate: "lr", batch_size: "batch-size",
+    iterations: "iterations", seed: "seed", seeds: "seeds", speed: "speed" };
+  const URL_FIELDS = Object.keys(CONTROL).filter((k) => k !== "init_options");
+  const SELECTS = ["dataset", "activation", "init", "optimizer"];
 
   // ---------------------------------------------------------------- reading and writing controls
   function parseNumber(text) {
@@ -31,28 +43,35 @@
     }
     return out;
   }
+  function readSpeed() { return $("speed").value === "max" ? null : Number($("speed").value); }
   function readConfig() {
     const noise = $("noise").value.trim(), batch = $("batch-size").value.trim();
     return {
       dataset: $("dataset").value, noise: noise === "" ? null : parseNumber(noise), hidden: parseHidden($("hidden").value),
       activation: $("activation").value, init: $("init").value, init_options: readInitOptions(), scale: parseNumber($("scale").value),
       optimizer: $("optimizer").value, learning_rate: parseNumber($("lr").value), batch_size: batch === "" ? null : parseNumber(batch),
-      iterations: parseNumber($("iterations").value),
-      seed: parseNumber($("seed").value),
+      iterations: parseNumber($("iterations").value), seed: parseNumber($("seed").value), seeds: parseNumber($("seeds").value),
+      speed: readSpeed(),
     };
   }
+  function setSpeed(speed) {
+    const value = speed === null || speed === "max" ? "max" : String(speed);
+    if (![...$("speed").options].some((o) => o.value === value)) {  // a pace from a link: offer it too
+      const o = document.createElement("option");
+      o.value = value; o.textContent = `${value} it/s`;
+      $("speed").appendChild(o);
+    }
+    $("speed").value = value;
+  }
   function setControls(cfg) {
-    if (cfg.dataset !== undefined) $("dataset").value = cfg.dataset;
+    const plain = { dataset: "dataset", activation: "activation", scale: "scale", optimizer: "optimizer", learning_rate: "lr",
+      iterations: "iterations", seed: "seed", seeds: "seeds" };
+    for (const [field, id] of Object.entries(plain)) if (cfg[field] !== undefined) $(id).value = cfg[field];
     if (cfg.noise !== undefined) $("noise").value = cfg.noise === null ? "" : cfg.noise;
-    if (cfg.hidden !== undefined) { $("hidden").value = [].concat(cfg.hidden).join(","); syncDepthWidth(); }
-    if (cfg.activation !== undefined) $("activation").value = cfg.activation;
-    if (cfg.init !== undefined) { $("init").value = cfg.init; renderInitOptions(cfg.init_options || {}); }
-    if (cfg.scale !== undefined) $("scale").value = cfg.scale;
-    if (cfg.optimizer !== undefined) $("optimizer").value = cfg.optimizer;
-    if (cfg.learning_rate !== undefined) $("lr").value = cfg.learning_rate;
     if (cfg.batch_size !== undefined) $("batch-size").value = cfg.batch_size === null ? "" : cfg.batch_size;
-    if (cfg.iterations !== undefined) $("iterations").value = cfg.iterations;
-    if (cfg.seed !== undefined) $("seed").value = cfg.seed;
+    if (cfg.hidden !== undefined) { $("hidden").value = [].concat(cfg.hidden).join(","); syncDepthWidth(); }
+    if (cfg.init !== undefined) { $("init").value = cfg.init; renderInitOptions(cfg.init_options || {}); }
+    if (cfg.speed !== undefined) setSpeed(cfg.speed);
   }
   function fillSelect(id, names, describe) {
     const sel = $(id);
@@ -67,8 +86,9 @@
   function renderInitOptions(values) {
     const box = $("init-options");
     box.innerHTML = "";
-    const entry = state.options.initializers[$("init").value];
-    $("init-summary").textContent = entry ? entry.summary : "";
+    const name = $("init").value, entry = state.options.initializers[name];
+    $("init-summary").textContent = entry ? `${name}: ${entry.summary}` : "";
+    $("init").title = entry ? entry.summary : "";
     for (const opt of entry ? entry.options : []) {
       const label = document.createElement("label");
       label.textContent = opt.name + (opt.required ? " *" : "");
@@ -82,14 +102,29 @@
       box.appendChild(label);
     }
   }
+
+  // ---------------------------------------------------------------- hidden <-> depth and width (one source: #hidden)
   function syncDepthWidth() {
     const h = parseHidden($("hidden").value);
-    if (Array.isArray(h)) { $("depth").value = h.length; $("width").value = h[0]; }
+    if (!Array.isArray(h)) return;  // mid-typing: leave depth and width as they were
+    $("depth").value = h.length;
+    const uniform = h.every((n) => n === h[0]);
+    $("width").value = uniform ? h[0] : "";
+    $("width").placeholder = uniform ? "" : "mixed";
   }
-  function fromDepthWidth() {
-    const d = parseInt($("depth").value, 10), w = parseInt($("width").value, 10);
-    if (d >= 1 && w >= 1) $("hidden").value = Array(d).fill(w).join(",");
-    updateURL();
+  function fromDepth() {
+    const d = parseInt($("depth").value, 10), h = parseHidden($("hidden").value);
+    if (!(d >= 1)) return;
+    const old = Array.isArray(h) && h.length ? h : [parseInt($("width").value, 10) || 10];
+    const next = Array.from({ length: d }, (_, i) => (i < old.length ? old[i] : old[old.length - 1]));
+    $("hidden").value = next.join(",");
+    syncDepthWidth(); updateURL();
+  }
+  function fromWidth() {
+    const w = parseInt($("width").value, 10), d = parseInt($("depth").value, 10) || 1;
+    if (!(w >= 1)) return;
+    $("hidden").value = Array(d).fill(w).join(",");
+    syncDepthWidth(); updateURL();
   }
 
   // ---------------------------------------------------------------- the URL is the shareable state
@@ -97,17 +132,44 @@
     const cfg = readConfig(), q = new URLSearchParams();
     for (const [k, v] of Object.entries(cfg)) {
       if (k === "init_options") for (const [o, ov] of Object.entries(v)) q.set("opt." + o, ov);
+      else if (k === "speed") q.set(k, v === null ? "max" : v);
       else if (v !== null && v !== "") q.set(k, Array.isArray(v) ? v.join(",") : v);
     }
+    for (const [k, v] of state.unknownParams) q.append(k, v);  // refused, shown in #error, not silently dropped
     history.replaceState(null, "", "?" + q.toString());
     $("share").href = location.href;
   }
-  function readURL() {
-    const q = new URLSearchParams(location.search), cfg = {}, opts = {};
-    for (const [k, v] of q) {
-      if (k.startsWith("opt.")) opts[k.slice(4)] = v;
-      else if (k in CONTROL) cfg[k] = v;
+  const clip = (s, n = 40) => (String(s).length > n ? String(s).slice(0, n) + "..." : String(s));
+  function urlProblem(key, value, field) {
+    if (SELECTS.includes(field)) {
+      const allowed = [...$(CONTROL[field]).options].map((o) => o.value);
+      if (!allowed.includes(value)) return `URL parameter '${key}' must be one of ${allowed.join(", ")}. Got '${clip(value)}'; using the default.`;
+    } else if (["noise", "scale", "learning_rate", "batch_size", "iterations", "seed", "seeds"].includes(field)) {
+      if (value.trim() === "" || !Number.isFinite(Number(value))) return `URL parameter '${key}' must be a number. Got '${clip(value)}'; using the default.`;
+    } else if (field === "speed" && value !== "max" && !(Number.isInteger(Number(value)) && Number(value) > 0)) {
+      return `URL parameter '${key}' must be 'max' or iterations per second, e.g. 100. Got '${clip(value)}'; using the default.`;
     }
+    return null;
+  }
+  function readURL() {
+    const q = new URLSearchParams(location.search), aliases = state.options.aliases || {}, cfg = {}, opts = {}, from = {};
+    const errors = [];
+    for (const [key, value] of q) {
+      if (key.startsWith("opt.")) { opts[key.slice(4)] = value; continue; }
+      const field = URL_FIELDS.includes(key) ? key : aliases[key];
+      if (!field) {
+        state.unknownParams.push([key, value]);
+        const short = Object.entries(aliases).map(([a, f]) => `${a} (${f})`).join(", ");
+        errors.push(`Unknown URL parameter '${clip(key)}'. Allowed: ${URL_FIELDS.join(", ")}, opt.<option> for the initializer's options, ` +
+                    `and the short names ${short}. Its value was not used: fix its name or remove it from the address.`);
+        continue;
+      }
+      if (field in from) { errors.push(`URL parameters '${from[field]}' and '${clip(key)}' both set '${field}': keep one.`); continue; }
+      from[field] = key;
+      const problem = urlProblem(key, value, field);
+      if (problem) errors.push(problem); else cfg[field] = value;
+    }
+    state.urlErrors = errors;
     if (Object.keys(cfg).length === 0 && Object.keys(opts).length === 0) return;
     cfg.init_options = opts;
     if (cfg.init === undefined) cfg.init = $("init").value;
@@ -119,19 +181,23 @@
     state.status = s;
     const el = $("status");
     el.textContent = s; el.dataset.status = s;
-    $("pause").disabled = !(s === "training" || s === "paused");
+    const live = s === "training" || s === "paused";
+    $("pause").disabled = !live;
     $("pause").textContent = s === "paused" ? "Resume" : "Pause";
-    $("pin").disabled = !(state.last && (s === "done" || s === "diverged" || s === "paused"));
+    $("pin").disabled = !(state.last && (s === "done" || s === "diverged" || s === "paused")) || state.pinned.length >= MAX_PINS;
+    $("restart").disabled = !state.config;
+    for (const f of ["pytorch", "jax", "json"]) $("export-" + f).disabled = !state.last;
   }
   function showErrors(errors) {
     clearErrors();
     const box = $("error");
-    box.textContent = errors.map((e) => e.message).join("\n");
-    box.hidden = false;
+    box.textContent = [...state.urlErrors, ...errors.map((e) => e.message)].join("\n");
+    box.hidden = box.textContent === "";
     for (const e of errors) { const c = $(CONTROL[e.field]); if (c) c.classList.add("invalid"); }
   }
   function clearErrors() {
-    $("error").hidden = true; $("error").textContent = "";
+    $("error").textContent = state.urlErrors.join("\n");  // a refused URL parameter stays visible
+    $("error").hidden = state.urlErrors.length === 0;
     for (const el of document.querySelectorAll(".invalid")) el.classList.remove("invalid");
   }
   const fmt = (x, d = 4) => (x === null || x === undefined ? "nan" : Number(x).toFixed(d));
@@ -143,102 +209,110 @@
     $("test-accuracy-value").textContent = m ? fmt(m.test_accuracy, 3) : "-";
   }
 
-  // ---------------------------------------------------------------- drawing
-  function ctxOf(canvas) { const c = canvas.getContext("2d"); c.clearRect(0, 0, canvas.width, canvas.height); return c; }
-  function drawAxes(c, W, H, pad, xlabel, ylabels) {
-    c.strokeStyle = "#888"; c.lineWidth = 1;
-    c.beginPath(); c.moveTo(pad.l, pad.t); c.lineTo(pad.l, H - pad.b); c.lineTo(W - pad.r, H - pad.b); c.stroke();
-    c.fillStyle = "#555"; c.font = "11px sans-serif";
-    c.fillText(xlabel, W - pad.r - c.measureText(xlabel).width, H - 4);
-    for (const [y, text] of ylabels) c.fillText(text, 2, y + 4);
+  // ---------------------------------------------------------------- what a run says in words (the table, the spread)
+  function runLabel(c) {  // the initializer, its options that differ from their defaults, the scale factor
+    const entry = state.options.initializers[c.init], defaults = {};
+    for (const o of entry ? entry.options : []) defaults[o.name] = o.default;
+    const opts = Object.entries(c.init_options || {}).filter(([k, v]) => String(v) !== String(defaults[k]))
+      .map(([k, v]) => `${k}=${v}`).join(", ");
+    return `${c.init}${opts ? `(${opts})` : ""}${Number(c.scale) !== 1 ? ` x${c.scale}` : ""}`;
   }
-  function drawLoss() {
-    const cv = $("loss-chart"), c = ctxOf(cv), W = cv.width, H = cv.height, pad = { l: 44, r: 10, t: 10, b: 22 };
-    const runs = [];
-    if (state.pinned) runs.push({ h: state.pinned.history, color: COLORS.pinned, n: state.pinned.config.iterations });
-    runs.push({ h: state.history, color: COLORS.train, n: state.config ? state.config.iterations : 1 });
-    let ymax = 0, xmax = 1;
-    for (const r of runs) {
-      xmax = Math.max(xmax, r.n);
-      for (const p of r.h) for (const v of [p.loss, p.test_loss]) if (v !== null && Number.isFinite(v)) ymax = Math.max(ymax, v);
-    }
-    ymax = Math.min(ymax || 1, 10);
-    const X = (i) => pad.l + (i / xmax) * (W - pad.l - pad.r), Y = (v) => H - pad.b - (Math.min(v, ymax) / ymax) * (H - pad.t - pad.b);
-    drawAxes(c, W, H, pad, `iteration (0 to ${xmax})`, [[Y(ymax), fmt(ymax, 2)], [Y(ymax / 2), fmt(ymax / 2, 2)], [Y(0), "0"]]);
-    for (const r of runs) for (const [key, dash] of [["loss", []], ["test_loss", [5, 4]]]) {
-      c.strokeStyle = r.color; c.lineWidth = 2; c.setLineDash(dash); c.beginPath();
-      let started = false;
-      for (const p of r.h) {
-        const v = p[key];
-        if (v === null || !Number.isFinite(v)) { started = false; continue; }
-        if (started) c.lineTo(X(p.iteration), Y(v)); else { c.moveTo(X(p.iteration), Y(v)); started = true; }
+  function quantiles(values) {
+    const v = values.filter((x) => x !== null && Number.isFinite(x)).sort((a, b) => a - b);
+    if (!v.length) return null;
+    const mid = v.length >> 1, median = v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+    return { median, min: v[0], max: v[v.length - 1], n: v.length };
+  }
+  const pct = (x) => `${Math.round(100 * x)}`;
+  const range = (q) => (q ? `${pct(q.median)}% [${pct(q.min)}-${pct(q.max)}%]` : "-");
+  function summarize(run) {
+    const m = run.last, models = (m && m.models) || (m ? [m] : []), K = models.length;
+    const train = quantiles(models.map((x) => x.accuracy)), test = quantiles(models.map((x) => x.test_accuracy));
+    const diverged = models.filter((x) => x.diverged).length;
+    const symmetric = m && m.layers && m.layers.slice(0, -1).some((l) => l.distinct_units === 1 && l.units > 1);
+    let comment;
+    if (!m) comment = "not started";
+    else if (symmetric) comment = "symmetric: every unit the same";
+    else if (diverged) comment = `diverged in ${diverged} of ${K} seed${K === 1 ? "" : "s"}`;
+    else if (K > 1 && train && train.max - train.min > 0.1) comment = `spread ${pct(train.min)}-${pct(train.max)}%: one draw is a gamble`;
+    else if (train && train.median < 0.75) comment = `learns little: median ${pct(train.median)}%`;
+    else if (K === 1) comment = "one seed: try 8 to see the spread";
+    else comment = "reliable";
+    return { label: runLabel(run.config), K, train, test, comment };
+  }
+  function renderTable(runs) {
+    const rows = runs.map((run) => {
+      const s = summarize(run);
+      return `<tr><td><span class="swatch" style="background:${run.color}"></span>${esc(run.name)}</td><td>${esc(s.label)}</td>` +
+        `<td>${s.K}</td><td>${range(s.train)}</td><td>${range(s.test)}</td><td>${esc(s.comment)}</td></tr>`;
+    });
+    $("table").querySelector("tbody").innerHTML = rows.join("");
+    const cur = runs.find((r) => r.current), s = cur && summarize(cur);
+    $("spread").textContent = s && s.train
+      ? `${s.label}: train accuracy ${s.train.min === s.train.max ? pct(s.train.min) : `${pct(s.train.min)}-${pct(s.train.max)}`}% over ${s.K} seed${s.K === 1 ? "" : "s"}`
+      : "";
+  }
+  function esc(s) { return String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]); }
+
+  // ---------------------------------------------------------------- drawing (initlabDraw draws; we size and feed)
+  function fit(canvas, maxWidth, aspect) {
+    const box = canvas.parentElement, avail = Math.max(120, box.clientWidth);
+    const w = Math.floor(Math.min(maxWidth, avail)), h = Math.round(w * aspect);
+    canvas.style.width = w + "px"; canvas.style.height = h + "px";
+    canvas.width = w; canvas.height = h;  // CSS pixels; initlabDraw scales by devicePixelRatio itself
+    return canvas;
+  }
+  function safely(name, fn) {
+    try { const out = fn(); delete state.drawErrors[name]; return out; }
+    catch (e) { state.drawErrors[name] = String(e); return undefined; }
+  }
+  function allRuns() {
+    const runs = state.config ? [{ name: "current", current: true, color: RUN_COLORS[0], config: state.config, last: state.last,
+      fan: state.fan, selected: state.last ? state.last.selected : 0 }] : [];
+    return runs.concat(state.pinned.map((p) => ({ ...p, name: `pinned ${p.id}` })));
+  }
+  function drawFanAndDots(runs) {
+    const fanSeries = runs.map((r) => ({ label: `${r.name}: ${runLabel(r.config)}`, color: r.color, iterations: r.fan.iterations,
+      losses: r.fan.losses, selected: r.current ? r.selected : null }));
+    const iterations = Math.max(1, ...runs.map((r) => r.config.iterations));
+    state.fanBox = (safely("lossFan", () => draw().lossFan(fit($("loss-chart"), 560, 0.6), fanSeries, { iterations })) || {}).box || null;
+    const dotSeries = runs.filter((r) => r.last).map((r) => ({ label: r.name, color: r.color, current: !!r.current,
+      models: (r.last.models || [r.last]).map((x) => ({ accuracy: x.accuracy, test_accuracy: x.test_accuracy })),
+      selected: r.current ? r.selected : null }));
+    const cv = fit($("accuracy-chart"), 560, 0.1 + 0.12 * Math.max(1, dotSeries.length));
+    const out = safely("accuracyDots", () => draw().accuracyDots(cv, dotSeries, {}));
+    state.dots = out && out.box ? { box: out.box, series: dotSeries, dots: dotPositions(out.box, dotSeries) } : null;
+  }
+  /** Where accuracyDots put each train dot (its layout: rows between box.t and box.b, x from 0..1 over box.l..box.r). */
+  function dotPositions(box, series) {
+    const rowH = (box.b - box.t) / Math.max(1, series.length), out = [];
+    series.forEach((s, i) => s.models.forEach((m, k) => {
+      if (m.accuracy !== null && Number.isFinite(m.accuracy)) {
+        out.push({ series: i, current: s.current, model: k, x: box.l + m.accuracy * (box.r - box.l), y: box.t + rowH * (i + 0.5) - 4 });
       }
-      c.stroke(); c.setLineDash([]);
-    }
+    }));
+    return out;
   }
-  function drawBoundary(cv, boundary, points) {
-    const c = ctxOf(cv), W = cv.width, H = cv.height;
-    if (!boundary) return;
-    const n = boundary.n, [x0, x1, y0, y1] = boundary.extent, cw = W / n, ch = H / n;
-    // The predicted class's colour, stronger where the network is surer (opaque, so cells leave no seams).
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
-      const p = boundary.p[i * n + j], base = p > 0.5 ? COLORS.c1 : COLORS.c0, strength = 0.3 + 0.45 * Math.abs(2 * p - 1);
-      const col = base.map((a) => Math.round(255 + (a - 255) * strength));
-      c.fillStyle = `rgb(${col[0]},${col[1]},${col[2]})`;
-      const xa = Math.floor(j * cw), xb = Math.ceil((j + 1) * cw), ya = Math.floor(H - (i + 1) * ch), yb = Math.ceil(H - i * ch);
-      c.fillRect(xa, ya, xb - xa, yb - ya);  // row i is the i-th y from the bottom
+  function drawMain(m) {
+    const cv = $("boundary");
+    if (!m || !m.weights) {
+      fit(cv, 560, 1).getContext("2d").clearRect(0, 0, cv.width, cv.height);
+      fit($("network"), 420, 0.8).getContext("2d").clearRect(0, 0, $("network").width, $("network").height);
+      state.diagram = null; $("boundary-summary").textContent = "";
+      return;
     }
-    if (!points) return;
-    const px = (x) => ((x - x0) / (x1 - x0)) * W, py = (y) => H - ((y - y0) / (y1 - y0)) * H;
-    for (const [set, hollow] of [[points.train, false], [points.test, true]]) {
-      for (let k = 0; k < set.x.length; k++) {
-        const col = set.label[k] ? COLORS.c1 : COLORS.c0;
-        c.beginPath(); c.arc(px(set.x[k]), py(set.y[k]), 2.6, 0, 2 * Math.PI);
-        c.strokeStyle = "#222"; c.lineWidth = 0.7;
-        c.fillStyle = hollow ? "#fff" : `rgb(${col})`;
-        c.fill(); c.stroke();
-      }
-    }
+    const out = safely("boundary", () => draw().boundary(fit(cv, 560, 1), m.weights, m.activation, m.boundary.extent, state.points, {}));
+    $("boundary-summary").textContent = boundarySummary(m.boundary, out);
+    state.diagram = safely("network", () => draw().network(fit($("network"), 420, 0.8), m.weights, m.activation, m.boundary.extent, {})) || null;
   }
-  function boundarySummary(boundary) {
-    if (!boundary) return "";
-    const ones = boundary.p.filter((p) => p > 0.5).length, all = boundary.p.length;
-    if (ones === 0) return "one colour: class 0 everywhere";
-    if (ones === all) return "one colour: class 1 everywhere";
-    return `two regions: ${Math.round((100 * ones) / all)}% class 1`;
-  }
-  function drawStd(layers, pinnedLayers) {
-    const cv = $("std-chart"), c = ctxOf(cv), W = cv.width, H = cv.height, pad = { l: 44, r: 90, t: 10, b: 22 };
-    if (!layers) return;
-    const series = [["a_std", COLORS.train, layers, []], ["grad_norm", COLORS.test, layers, []]];
-    if (pinnedLayers) series.push(["a_std", COLORS.pinned, pinnedLayers, [4, 3]], ["grad_norm", COLORS.pinned, pinnedLayers, [1, 3]]);
-    const logs = [];
-    for (const [key, , ls] of series) for (const l of ls) if (l[key] > 0) logs.push(Math.log10(l[key]));
-    let lo = Math.floor(Math.min(...logs, -1)), hi = Math.ceil(Math.max(...logs, 1));
-    lo = Math.max(lo, -12);
-    const L = Math.max(layers.length, pinnedLayers ? pinnedLayers.length : 0);
-    const X = (l) => pad.l + (L > 1 ? (l / (L - 1)) : 0.5) * (W - pad.l - pad.r);
-    const Y = (v) => { const g = v > 0 ? Math.max(Math.log10(v), lo) : lo; return H - pad.b - ((g - lo) / (hi - lo)) * (H - pad.t - pad.b); };
-    drawAxes(c, W, H, pad, "layer 1 .. L", [[Y(10 ** hi), `1e${hi}`], [Y(10 ** lo), `1e${lo}`]]);
-    for (const [key, color, ls, dash] of series) {
-      c.strokeStyle = color; c.fillStyle = color; c.lineWidth = 2; c.setLineDash(dash); c.beginPath();
-      ls.forEach((l, i) => (i ? c.lineTo(X(i), Y(l[key])) : c.moveTo(X(i), Y(l[key]))));
-      c.stroke(); c.setLineDash([]);
-      ls.forEach((l, i) => { c.beginPath(); c.arc(X(i), Y(l[key]), 3, 0, 2 * Math.PI); c.fill(); });
-    }
-    c.font = "11px sans-serif";
-    c.fillStyle = COLORS.train; c.fillText("std of A[l]", W - pad.r + 6, pad.t + 10);
-    c.fillStyle = COLORS.test; c.fillText("|dW[l]|", W - pad.r + 6, pad.t + 26);
-  }
-  function drawHist(cv, hist, color) {
-    const c = ctxOf(cv), W = cv.width, H = cv.height - 12;
-    if (!hist || !hist.counts.length) return;
-    const max = Math.max(...hist.counts), bw = W / hist.counts.length;
-    c.fillStyle = color;
-    hist.counts.forEach((n, i) => { const h = max ? (n / max) * H : 0; c.fillRect(i * bw + 0.5, H - h, Math.max(bw - 1, 1), h); });
-    c.fillStyle = "#555"; c.font = "10px sans-serif";
-    const lo = Number(hist.lo).toPrecision(2), hi = Number(hist.hi).toPrecision(2);
-    c.fillText(lo, 0, H + 11); c.fillText(hi, W - c.measureText(hi).width, H + 11);
+  function boundarySummary(boundary, drawn) {
+    let share = null;
+    if (boundary && boundary.p) share = boundary.p.filter((p) => p > 0.5).length / boundary.p.length;
+    else if (drawn) share = drawn.share1;
+    if (share === null) return "";
+    if (share === 0) return "one colour: class 0 everywhere";
+    if (share === 1) return "one colour: class 1 everywhere";
+    return `two regions: ${Math.max(1, Math.min(99, Math.round(100 * share)))}% class 1`;
   }
   function drawLayers(layers) {
     const box = $("layers");
@@ -247,18 +321,20 @@
       layers.forEach((_, i) => {
         const row = document.createElement("div");
         row.className = "layer-row"; row.id = `layer-${i + 1}`;
-        row.innerHTML = `<span class="name"></span><canvas width="180" height="56"></canvas><canvas width="180" height="56"></canvas><span class="stats"></span>`;
+        row.innerHTML = `<span class="name"></span><canvas width="170" height="60"></canvas><canvas width="170" height="60"></canvas><span class="stats"></span>`;
         box.appendChild(row);
       });
     }
+    const C = draw().COLORS || {};
     layers.forEach((l, i) => {
       const row = box.children[i], [ca, cg] = row.querySelectorAll("canvas");
       row.querySelector(".name").textContent = `layer ${i + 1} (${l.units} ${l.activation})`;
-      drawHist(ca, l.a_hist, "rgba(35,57,91,0.8)");
-      drawHist(cg, l.g_hist, "rgba(224,138,0,0.8)");
+      safely("histogram", () => draw().histogram(ca, l.a_hist, C.std || "#0072B2"));
+      safely("histogram", () => draw().histogram(cg, l.g_hist, C.grad || "#D55E00"));
       const dead = l.dead_fraction === null ? "" : `, dead ${Math.round(l.dead_fraction * 100)}%`;
       const sat = l.saturated_fraction === null ? "" : `, saturated ${Math.round(l.saturated_fraction * 100)}%`;
-      row.querySelector(".stats").textContent = `std(A) ${fmt(l.a_std, 3)}, |dW| ${Number(l.grad_norm).toExponential(1)}${dead}${sat}`;
+      const g = l.grad_norm === null ? "nan" : Number(l.grad_norm).toExponential(1);
+      row.querySelector(".stats").textContent = `std(A) ${fmt(l.a_std, 3)}, |dW| ${g}${dead}${sat}`;
     });
   }
   function drawSymmetry(layers) {
@@ -267,14 +343,41 @@
       return l.distinct_units === 1 && l.units > 1 ? `<span class="sym">${text} (symmetric)</span>` : text;
     }).join("\n");
   }
+  function drawPinned() {
+    const box = $("pinned-cards");
+    $("pinned").hidden = state.pinned.length === 0;
+    $("unpin").disabled = state.pinned.length === 0;
+    box.innerHTML = "";
+    state.pinned.forEach((p, i) => {
+      const latest = i === state.pinned.length - 1, s = summarize(p);
+      const card = document.createElement("div");
+      card.className = "pin-card"; card.style.borderColor = p.color; card.dataset.pin = p.id;
+      card.innerHTML = `<div class="pin-title"><span class="swatch" style="background:${p.color}"></span>` +
+        `<span ${latest ? 'id="pinned-summary"' : ""} class="pin-text"></span>` +
+        `<button class="unpin-one" title="unpin this run" aria-label="unpin pinned ${p.id}">&times;</button></div>` +
+        `<canvas ${latest ? 'id="pinned-boundary"' : ""} width="200" height="200"></canvas>`;
+      card.querySelector(".pin-text").textContent = `pinned ${p.id}: ${s.label}, ${s.K} seed${s.K === 1 ? "" : "s"}, train ${range(s.train)}, loss ${fmt(p.last.loss)}`;
+      card.querySelector("button").addEventListener("click", () => unpinOne(p.id));
+      box.appendChild(card);
+      const cv = card.querySelector("canvas");
+      if (p.last.weights) safely("boundary", () => draw().boundary(cv, p.last.weights, p.last.activation, p.last.boundary.extent, p.points, { legend: false }));
+    });
+  }
+  let pending = false;
   function render() {
-    const m = state.last;
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => { pending = false; renderNow(); });
+  }
+  function renderNow() {
+    const m = state.last, runs = allRuns(), newest = state.pinned[state.pinned.length - 1];
     showReadouts(m);
-    drawLoss();
-    drawBoundary($("boundary"), m && m.boundary, state.points);
-    $("boundary-summary").textContent = m ? boundarySummary(m.boundary) : "";
-    drawStd(m && m.layers, state.pinned && state.pinned.last.layers);
+    drawMain(m);
+    drawFanAndDots(runs);
+    renderTable(runs);
+    safely("depthChart", () => draw().depthChart(fit($("std-chart"), 420, 0.45), m ? m.layers : null, newest ? newest.last.layers : null));
     if (m) { drawLayers(m.layers); drawSymmetry(m.layers); } else { $("layers").innerHTML = ""; $("symmetry").textContent = "-"; }
+    setStatus(state.status);
   }
 
   // ---------------------------------------------------------------- the connection
@@ -288,43 +391,126 @@
       ws.onclose = () => { if (state.ws === ws) { state.ws = null; setStatus("disconnected"); } };
     });
   }
+  function clearRun() {
+    state.config = null; state.points = null; state.last = null; state.initial = null; state.history = [];
+    state.fan = { iterations: [], losses: [] }; state.seedLabels = [];
+    $("model").innerHTML = "";
+  }
+  function onStart(m) {
+    clearErrors();
+    clearRun();
+    state.config = m.config; state.points = m.points;
+    setStatus(state.startPaused ? "paused" : "training");  // not the previous run's "done" while the server confirms
+    state.seedLabels = m.seeds || [m.config.seed];
+    state.seedLabels.forEach((label, k) => {
+      const o = document.createElement("option");
+      o.value = k; o.textContent = `model ${k}: seed ${label}`;
+      $("model").appendChild(o);
+    });
+    render();
+  }
+  function onProgress(m) {
+    state.last = m;
+    if (state.initial === null) state.initial = { iteration: m.iteration, weights: m.weights, selected: m.selected };
+    for (const [iteration, loss, test_loss] of m.curve || []) state.history.push({ iteration, loss, test_loss });
+    for (const [iteration, losses] of m.curves || []) { state.fan.iterations.push(iteration); state.fan.losses.push(losses); }
+    if (m.selected !== undefined) $("model").value = m.selected;
+    render();
+  }
   function onMessage(m) {
     if (m.type === "error") { showErrors(m.errors); setStatus("error"); }
-    else if (m.type === "start") {
-      clearErrors();
-      state.config = m.config; state.points = m.points; state.history = []; state.last = null;
-      render();
-    } else if (m.type === "progress" && state.config) {  // none after a reset (a message may be in flight)
-      state.last = m;
-      for (const [iteration, loss, test_loss] of m.curve) state.history.push({ iteration, loss, test_loss });
-      render();
-    } else if (m.type === "status") {
-      if (m.status === "idle") { state.history = []; state.last = null; state.points = null; state.config = null; render(); }
+    else if (m.type === "start") onStart(m);
+    else if (m.type === "progress" && state.config) onProgress(m);  // none after a reset (a message may be in flight)
+    else if (m.type === "export") download(m);
+    else if (m.type === "status") {
+      if (m.status === "idle") { clearRun(); render(); }
       setStatus(m.status === "done" && state.last && state.last.diverged ? "diverged" : m.status);
     }
   }
   async function send(message) { (await connect()).send(JSON.stringify(message)); }
+  function download(m) {
+    const url = URL.createObjectURL(new Blob([m.text], { type: m.media_type || "text/plain" }));
+    const a = document.createElement("a");
+    a.href = url; a.download = m.filename; a.hidden = true;
+    document.body.appendChild(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  }
 
   // ---------------------------------------------------------------- actions
-  function train() { clearErrors(); updateURL(); send({ action: "train", ...readConfig() }); }
+  function train(paused = false) {
+    clearErrors(); updateURL();
+    state.startPaused = paused;
+    return send({ action: "train", ...readConfig(), paused });
+  }
   function pauseOrResume() { send({ action: state.status === "paused" ? "resume" : "pause" }); }
+  async function step() {
+    if (state.status === "paused") return send({ action: "step", n: 1 });
+    if (state.status === "training") { await send({ action: "pause" }); return send({ action: "step", n: 1 }); }
+    await train(true);  // from idle (or a finished run): start paused at iteration 0, then one update
+    return send({ action: "step", n: 1 });
+  }
+  function reseed() {
+    const hi = state.options.limits.seed ? state.options.limits.seed[1] : 2 ** 32 - 1;
+    let seed;
+    do seed = Math.floor(Math.random() * Math.min(hi, 999_999)); while (String(seed) === $("seed").value);
+    $("seed").value = seed;
+    train();
+  }
+  function restart() {
+    const speed = readSpeed();  // the pace is the viewer's, not part of the draw
+    if (state.config) setControls(state.config);  // the run's own settings and seed: the same initial weights
+    setSpeed(speed);
+    train();
+  }
+  function changeSpeed() {
+    updateURL();
+    if (state.status === "training" || state.status === "paused") send({ action: "speed", speed: readSpeed() });
+  }
   function reset() {
     send({ action: "reset" });
-    state.history = []; state.last = null; state.points = null; state.config = null;
-    clearErrors(); render();
+    clearRun(); clearErrors(); render();
   }
   function pin() {
-    if (!state.last) return;
-    state.pinned = { history: state.history.slice(), last: state.last, points: state.points, config: state.config };
-    $("pinned").hidden = false; $("unpin").disabled = false;
-    drawBoundary($("pinned-boundary"), state.last.boundary, state.points);
-    const c = state.config;
-    $("pinned-summary").textContent = `${c.init} x${c.scale}, ${c.optimizer} ${c.learning_rate}: loss ${fmt(state.last.loss)}, ${boundarySummary(state.last.boundary)}`;
-    render();
+    if (!state.last || state.pinned.length >= MAX_PINS) return;
+    const used = new Set(state.pinned.map((p) => p.color));
+    const color = RUN_COLORS.slice(1).find((c) => !used.has(c));
+    state.pinned.push({ id: state.nextPinId++, color, config: state.config, last: state.last, points: state.points,
+      history: state.history.slice(), fan: { iterations: state.fan.iterations.slice(), losses: state.fan.losses.slice() } });
+    drawPinned(); render();
   }
-  function unpin() { state.pinned = null; $("pinned").hidden = true; $("unpin").disabled = true; render(); }
+  function unpinOne(id) { state.pinned = state.pinned.filter((p) => p.id !== id); drawPinned(); render(); }
+  function unpin() { state.pinned = []; drawPinned(); render(); }
   function notebook() { setControls(state.options.notebook); clearErrors(); updateURL(); }
+  function selectModel(k) { if (state.config && k >= 0 && k < state.seedLabels.length) send({ action: "select", model: k }); }
+  function clickDot(ev) {
+    const dots = state.dots && state.dots.dots;
+    if (!dots) return;
+    const r = ev.target.getBoundingClientRect(), x = ev.clientX - r.left, y = ev.clientY - r.top;
+    let best = null, bestD = 12 * 12;
+    for (const d of dots) {
+      const dd = (d.x - x) ** 2 + (d.y - y) ** 2;
+      if (d.current && dd < bestD) { best = d; bestD = dd; }
+    }
+    if (best && state.config) selectModel(best.model);
+  }
 
+  function wire() {
+    $("init").addEventListener("change", () => { renderInitOptions({}); updateURL(); });
+    for (const id of ["dataset", "noise", "activation", "scale", "optimizer", "lr", "batch-size", "iterations", "seed", "seeds"]) $(id).addEventListener("change", updateURL);
+    $("hidden").addEventListener("input", syncDepthWidth);
+    $("hidden").addEventListener("change", () => { syncDepthWidth(); updateURL(); });
+    $("depth").addEventListener("change", fromDepth);
+    $("width").addEventListener("change", fromWidth);
+    $("speed").addEventListener("change", changeSpeed);
+    $("model").addEventListener("change", () => selectModel(Number($("model").value)));
+    $("accuracy-chart").addEventListener("click", clickDot);
+    const actions = { train: () => train(), pause: pauseOrResume, step, reseed, restart, reset, pin, unpin, notebook,
+      "export-pytorch": () => send({ action: "export", format: "pytorch" }), "export-jax": () => send({ action: "export", format: "jax" }),
+      "export-json": () => send({ action: "export", format: "json" }) };
+    for (const [id, fn] of Object.entries(actions)) $(id).addEventListener("click", fn);
+    let width = window.innerWidth;
+    window.addEventListener("resize", () => { if (window.innerWidth !== width) { width = window.innerWidth; render(); drawPinned(); } });
+  }
   async function start() {
     state.options = await (await fetch("/api/options")).json();
     const o = state.options;
@@ -332,20 +518,12 @@
     fillSelect("activation", o.activations);
     fillSelect("init", Object.keys(o.initializers), (n) => o.initializers[n].summary);
     fillSelect("optimizer", Object.keys(o.optimizers), (n) => o.optimizers[n]);
+    if (o.limits.seeds) { $("seeds").min = o.limits.seeds[0]; $("seeds").max = o.limits.seeds[1]; }
     setControls(o.defaults);
     readURL();
     updateURL();
-    $("init").addEventListener("change", () => { renderInitOptions({}); updateURL(); });
-    for (const id of ["dataset", "noise", "hidden", "activation", "scale", "optimizer", "lr", "batch-size", "iterations", "seed"]) $(id).addEventListener("change", updateURL);
-    $("hidden").addEventListener("change", syncDepthWidth);
-    $("depth").addEventListener("change", fromDepthWidth);
-    $("width").addEventListener("change", fromDepthWidth);
-    $("train").addEventListener("click", train);
-    $("pause").addEventListener("click", pauseOrResume);
-    $("reset").addEventListener("click", reset);
-    $("pin").addEventListener("click", pin);
-    $("unpin").addEventListener("click", unpin);
-    $("notebook").addEventListener("click", notebook);
+    clearErrors();
+    wire();
     render();
     await connect();
   }
