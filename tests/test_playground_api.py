@@ -14,6 +14,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from initlab import seeding
+
 pytest.importorskip("starlette", reason="the playground needs the web extra: pip install -e '.[web]'")
 pytest.importorskip("uvicorn")
 ws_client = pytest.importorskip("websockets.sync.client")
@@ -112,7 +114,7 @@ def test_a_run_is_the_librarys_training_state():
 
     cfg = replace(NOTEBOOK, init="he_normal", optimizer="momentum", learning_rate=0.05, iterations=240)
     run = Run(cfg)
-    params = run.net.initialize("he_normal", rng=cfg.seed)
+    params = run.net.initialize("he_normal", rng=seeding.split(cfg.seed)[0])
     for n in (7, 100, 1, 132):
         run.step(n)
     history = train(run.net, params, run.X, run.data.Y_train, learning_rate=0.05, iterations=240,
@@ -131,9 +133,10 @@ def test_minibatches_follow_the_seed_rule_and_the_one_batch_size_rule():
     assert errors == [] and cfg.batch_size == 64
     run = Run(cfg)
     run.step(11), run.step(19)
-    history = train(run.net, run.net.initialize("he_normal", rng=cfg.seed), run.X, run.data.Y_train, learning_rate=0.1,
+    init_rng, order_rng = seeding.split(cfg.seed)  # initlab train --seed: init and order streams
+    history = train(run.net, run.net.initialize("he_normal", rng=init_rng), run.X, run.data.Y_train, learning_rate=0.1,
                     iterations=30, record_every=run.record_every, optimizer="sgd", batch_size=64,
-                    rng=[seeding.run_streams(cfg.seed)[1]])  # fmt: skip
+                    rng=order_rng)  # fmt: skip
     np.testing.assert_array_equal(run.state.theta, flatten_params(history.params))
     for bad, pattern in ((dict(batch_size=64), "goes with a minibatch optimizer"),  # gd is full-batch
                          (dict(optimizer="sgd", batch_size=301), "must be <= 300"),
@@ -171,7 +174,7 @@ def test_a_diverging_run_stops_where_train_says_it_diverges():
     cfg = replace(NOTEBOOK, hidden=(64,) * 8, init="random", init_options=(("scale", 10.0),), learning_rate=10.0,
                   iterations=200)  # fmt: skip
     run = Run(cfg)
-    params = run.net.initialize(initializers.get("random", scale=10.0), rng=cfg.seed)
+    params = run.net.initialize(initializers.get("random", scale=10.0), rng=seeding.split(cfg.seed)[0])
     assert run.step(200) == run.iteration < 200 and run.diverged and run.done
     history = train(run.net, params, run.X, run.data.Y_train, learning_rate=10.0, iterations=200, record_every=1)
     assert history.diverged_at[0] == run.iteration
@@ -464,7 +467,7 @@ def test_ws_step_from_a_paused_start_equals_trains_iterations(url):
         one = json.loads(ws.recv(timeout=10))
         assert one["type"] == "progress" and one["iteration"] == 1 and not one["done"]
         run = Run(cfg)
-        history = train(run.net, run.net.initialize("he_normal", rng=3, models=2), run.X, run.data.Y_train,
+        history = train(run.net, run.net.initialize("he_normal", rng=seeding.split(3)[0], models=2), run.X, run.data.Y_train,
                         learning_rate=0.01, iterations=1, optimizer="adam")  # fmt: skip
         for l in range(3):  # full precision over the wire: exactly the library's one update
             np.testing.assert_array_equal(np.array(one["weights"]["W"][l]), history.params[f"W{l + 1}"][0])

@@ -15,12 +15,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from initlab import course, initializers, seeding
+from initlab import course, seeding
 from initlab.network import flatten_params
 from initlab.playground import NOTEBOOK, validate
 from initlab.playground import session as session_module
 from initlab.playground.session import GRID, Run
-from initlab.training import train
+from initlab.training import initialize_and_train
 
 
 def _config(**fields):
@@ -30,13 +30,13 @@ def _config(**fields):
 
 
 def _train_like(run: Run, iterations: int, **options):
-    """The library's run of the same K models: ``MLP.initialize(rng=seed, models=K)``, orders from the order root."""
+    """``initlab train``'s recipe for the same K models (initialize_and_train, rng=seed): the page's run."""
     cfg = run.config
-    init = initializers.get(cfg.init, **dict(cfg.init_options))
-    params = run.net.initialize(init, rng=cfg.seed, models=cfg.seeds, scale=cfg.scale)
-    return train(run.net, params, run.X, run.data.Y_train, learning_rate=cfg.learning_rate, iterations=iterations,
-                 record_every=run.record_every, optimizer=cfg.optimizer, batch_size=cfg.batch_size,
-                 rng=seeding.split(cfg.seed)[1], **options)  # fmt: skip
+    assert cfg.scale == 1.0  # the recipe has no scale factor
+    return initialize_and_train(run.net, run.X, run.data.Y_train, init=cfg.init, init_options=dict(cfg.init_options),
+                                models=cfg.seeds, rng=cfg.seed, learning_rate=cfg.learning_rate, iterations=iterations,
+                                record_every=run.record_every, optimizer=cfg.optimizer, batch_size=cfg.batch_size,
+                                **options)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- the K models are train's K models
@@ -90,7 +90,7 @@ def test_lsuv_normalizes_every_models_first_layer_on_the_training_inputs():
     Ws, _ = run.views()
     for k in range(3):
         assert abs(np.var(Ws[0][k] @ run.X) - 1.0) <= 0.1  # LSUV's tolerance, on Var(Z1) over units and examples
-    expected = run.net.initialize("lsuv", X=run.X, rng=run.config.seed, models=3)
+    expected = run.net.initialize("lsuv", X=run.X, rng=seeding.split(run.config.seed)[0], models=3)
     np.testing.assert_array_equal(run.state.theta, flatten_params(expected))
     run.step(50)
     snap = run.snapshot()

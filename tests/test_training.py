@@ -277,3 +277,19 @@ def test_numba_engine_refuses_what_it_cannot_do():
         train(net, params, X, Y, optimizer="adam", iterations=2, engine="numba")
     with pytest.raises(ValueError, match="The 'engine' parameter of .*|'engine' parameter must be one of"):
         train(net, params, X, Y, iterations=2, engine="jax")
+
+
+def test_initialize_and_train_gives_init_options_to_the_initializer_not_the_scale_factor():
+    """'random' has its own 'scale' option (its std); MLP.initialize's 'scale' multiplies the draw: not to be mixed."""
+    from initlab import initializers, seeding
+    from initlab.network import MLP
+    from initlab.training import initialize_and_train
+
+    net = MLP((2, 8, 1))
+    X = np.random.default_rng(0).normal(size=(2, 20))
+    Y = (X[0] > 0).astype(float)[np.newaxis]
+    history = initialize_and_train(net, X, Y, init="random", init_options={"scale": 0.5}, models=2, rng=4,
+                                   iterations=1, record_every=1, learning_rate=1e-12)  # fmt: skip
+    expected = net.initialize(initializers.get("random", scale=0.5), rng=seeding.split(4)[0], models=2)
+    np.testing.assert_allclose(history.params["W1"], expected["W1"], rtol=1e-9)  # one update of lr 1e-12
+    assert 0.3 < expected["W1"].std() < 0.7  # std 0.5, not 0.5 x 10 or 10 x 0.5

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from initlab import optimizers, seeding
+from initlab import initializers, optimizers, seeding
 from initlab.diagnostics import LayerStats, layer_stats
 from initlab.network import (
     MLP,
@@ -238,6 +238,10 @@ def initialize_and_train(
             f"The 'init_options' parameter must be a dict of option names to values, e.g. {{'mode': 'fan_out'}}. "
             f"Got {init_options!r} instead."
         )
+    if isinstance(init, str) and init in initializers.available():
+        # Bind the options to the initializer first: its own 'scale' (random, variance_scaling) is an
+        # option of the distribution, not MLP.initialize's scale factor.
+        init, init_options = initializers.get(init, **init_options), {}
     init_rng, order_rng = seeding.split(rng)
     params = net.initialize(init, rng=init_rng, models=models, **init_options)
     return train(net, params, X, Y, learning_rate=learning_rate, iterations=iterations, record_every=record_every,

@@ -10,14 +10,16 @@ loss and accuracy (the spread over seeds).
 
 Seeds (the rule of :mod:`initlab.seeding`, model k the same whatever K is):
 
-* initial draw: model k is row k of ``MLP.initialize(init, rng=seed, models=K)`` (``"lsuv"``: with
-  ``X`` = the training inputs); for ``notebook_he`` it is ``course.initialize_parameters_he(seed=seed + k)``
-  (model 0 is the notebook's draw). Seed labels (:meth:`Run.seed_labels`): ``seed + k`` (an int) for
-  ``notebook_he``, else the string ``"seed/k"`` (the stream ``SeedSequence(seed, spawn_key=(k,))``).
-* minibatch order (``batch_size``): model k's is the k-th child of the *order root*
-  ``seeding.split(seed)[1]``, i.e. ``train(..., rng=seeding.split(seed)[1])``, so a model's
-  initialization and its minibatch order never share random numbers (with K = 1 this is
-  ``seeding.run_streams(seed)[1]``, the playground's order before K existed).
+The page's run is ``initlab train --seed S --seeds K`` (:func:`initlab.training.initialize_and_train`
+with ``rng=seed``, the same data rule): ``seeding.split(seed)`` gives the init and the order streams.
+
+* initial draw: model k is row k of ``MLP.initialize(init, rng=split(seed)[0], models=K)``
+  (``"lsuv"``: with ``X`` = the training inputs); for ``notebook_he`` it is
+  ``course.initialize_parameters_he(seed=seed + k)`` (model 0 is the notebook's draw). Seed labels
+  (:meth:`Run.seed_labels`): ``seed + k`` (an int) for ``notebook_he``, else the string ``"seed/k"``
+  (model k of ``--seed seed``).
+* minibatch order (``batch_size``): model k's is the k-th child of ``split(seed)[1]``, so a model's
+  initialization and its minibatch order never share random numbers.
 """
 
 from __future__ import annotations
@@ -73,12 +75,12 @@ class Run:
         self.X, self.T = X, Y.astype(np.float64)
         self.X_test, self.T_test = self.data.X_test, self.data.Y_test.astype(np.float64)
         self.record_every = max(1, config.iterations // CURVE_POINTS)
-        order_root = seeding.split(config.seed)[1]
-        self.state = TrainingState(self.net, flatten_params(self._initial_params()), self.X, self.T,
+        init_rng, order_rng = seeding.split(config.seed)  # initlab train's recipe (training.initialize_and_train)
+        self.state = TrainingState(self.net, flatten_params(self._initial_params(init_rng)), self.X, self.T,
                                    np.full(self.K, config.learning_rate), iterations=config.iterations,
                                    record_every=self.record_every, loss="stable",
                                    optimizer=optimizers.get(config.optimizer), batch_size=config.batch_size,
-                                   streams=seeding.model_streams(order_root, self.K))  # fmt: skip
+                                   streams=seeding.model_streams(order_rng, self.K))  # fmt: skip
         self.selected = 0
         # The curve points since the last snapshot: (iteration, loss (K,), test loss (K,)), nan where diverged;
         # the snapshot turns them into the selected model's curve and every model's curves.
@@ -94,7 +96,7 @@ class Run:
         gx, gy = np.meshgrid(xs, ys)  # row i: y = ys[i]
         self.grid = np.stack([gx.ravel(), gy.ravel()])  # (2, GRID*GRID)
 
-    def _initial_params(self) -> dict:
+    def _initial_params(self, init_rng) -> dict:
         """``{"W1": (K, n_1, n_0), ...}``: the notebook's He draws (seeds ``seed + k``), or the chosen initializer."""
         config = self.config
         if config.init == NOTEBOOK_INIT:
@@ -105,11 +107,11 @@ class Run:
                     for key in draws[0]}  # fmt: skip
         options = dict(config.init_options)
         if config.init in DATA_DEPENDENT:  # LSUV normalizes each layer's output on the training inputs
-            return self.net.initialize(config.init, rng=config.seed, models=self.K, scale=config.scale, X=self.X,
+            return self.net.initialize(config.init, rng=init_rng, models=self.K, scale=config.scale, X=self.X,
                                        **options)  # fmt: skip
         # Bind the options first: an initializer's own 'scale' (random, variance_scaling) is not the scale factor.
         init = initializers.get(config.init, **options)
-        return self.net.initialize(init, rng=config.seed, models=self.K, scale=config.scale)
+        return self.net.initialize(init, rng=init_rng, models=self.K, scale=config.scale)
 
     def seed_labels(self) -> list:
         """Each model's seed: ``seed + k`` for notebook_he, else ``"seed/k"`` (its stream's seed and spawn key)."""

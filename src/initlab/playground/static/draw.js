@@ -428,7 +428,7 @@
     axes(c, box, X, Y, xt.map((v) => [v, fmt(v)]), yt.map((v) => [v, fmt(v)]), "iteration", "loss");
     legendRow(c, items, box.l, 8, w);
     c.save(); c.beginPath(); c.rect(box.l, box.t - 2, box.r - box.l + 2, box.b - box.t + 2); c.clip();
-    for (const { fan, color, selected } of fans) {
+    for (const { fan, color } of fans) {  // every band first, so no band hides another run's line
       const pts = fan.filter((p) => Number.isFinite(p.lo) && Number.isFinite(p.hi));
       if (pts.length) {
         c.globalAlpha = 0.22; c.fillStyle = color; c.beginPath();
@@ -436,6 +436,8 @@
         for (let i = pts.length - 1; i >= 0; i--) c.lineTo(X(pts[i].it), Y(pts[i].lo));
         c.closePath(); c.fill(); c.globalAlpha = 1;
       }
+    }
+    for (const { fan, color, selected } of fans) {
       c.strokeStyle = color; c.lineWidth = 2; polyline(c, fan, X, Y, "med");
       if (selected) { c.lineWidth = 1.5; c.setLineDash([4, 3]); polyline(c, fan, X, Y, "sel"); c.setLineDash([]); }
     }
