@@ -85,7 +85,7 @@ from initlab import activations, initializers, seeding
 from initlab.network import MLP, _draw, _resolve_initializer, loss_from_output, output_delta, predicted_labels
 from initlab.validation import check_choice, check_finite_array, check_int, check_options, check_real, excerpt
 
-__all__ = ["LN_EPS", "NORMS", "SCALARS", "STRUCTURAL", "ResidualMLP", "ResidualPasses"]
+__all__ = ["LN_EPS", "NORMS", "SCALARS", "STRUCTURAL", "ResidualMLP", "ResidualPasses", "scalars_for"]
 
 #: LayerNorm's epsilon (torch.nn.LayerNorm's default).
 LN_EPS = 1e-5
@@ -123,6 +123,19 @@ STRUCTURAL = {
 }
 #: Bounds of the architecture's sizes (a net beyond them is refused, not built).
 MAX_WIDTH, MAX_BLOCKS, MAX_BRANCH_DEPTH, MAX_UNITS = 65_536, 4_096, 64, 1_000_000
+
+
+def scalars_for(init) -> str:
+    """The ``scalars=`` a residual net needs for initializer ``init``: the structural one's, else ``"none"``.
+
+    The one place where a configuration (CLI, sweep spec, estimator, playground) that names only an
+    initializer gets its net: ``ResidualMLP(..., scalars=scalars_for(init))``.
+
+    >>> scalars_for("fixup"), scalars_for("rezero"), scalars_for("zero_last"), scalars_for("he_normal")
+    ('fixup', 'alpha', 'none', 'none')
+    """
+    needs = STRUCTURAL[init][2] if isinstance(init, str) and init in STRUCTURAL else None
+    return needs or "none"
 
 
 def _sum_em(a: np.ndarray) -> np.ndarray:
