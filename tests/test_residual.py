@@ -386,13 +386,12 @@ def test_dict_without_model_axis_comes_back_without_it():
     assert history.params["W_branch"].shape == (2, 2, 4, 4) and history.loss.shape == (1, 3)
 
 
-def test_numba_engine_and_diagnostics_are_refused_in_one_line():
+def test_numba_engine_is_refused_in_one_line():
     net = ResidualMLP(2, 4, 1, 2)
     params, (X, Y) = net.initialize(rng=0), data(n_in=2)
     with pytest.raises(ValueError, match=r"^The 'engine' parameter 'numba' .*ResidualMLP\. Use engine='numpy'\.$"):
         train(net, params, X, Y, engine="numba")
-    with pytest.raises(ValueError, match="'diagnostics'.*ResidualMLP.*leave it out"):
-        train(net, params, X, Y, diagnostics=True)
+    # diagnostics are per block now (tests/test_residual_diagnostics.py)
     with pytest.raises(TypeError, match="'net'.*MLP or ResidualMLP"):
         train("net", params, X, Y)
     from initlab import kernels

@@ -165,10 +165,30 @@ def train(
         show_default=False,
     ),
     activation: str = typer.Option("relu", "--activation", help="Hidden activation."),
+    blocks: int = typer.Option(
+        None,
+        "--blocks",
+        help="Train a residual MLP of B blocks x <- x + F(x) instead (initlab.residual.ResidualMLP); --layers is "
+        "then inputs,width,outputs, one width for the trunk and every branch layer [default: features,10,outputs].",
+        show_default=False,
+    ),
+    branch_depth: int = typer.Option(
+        None,
+        "--branch-depth",
+        help="Linear layers per residual branch, with --blocks [default: 2].",
+        show_default=False,
+    ),
+    norm: str = typer.Option(
+        None,
+        "--norm",
+        help="With --blocks: 'none', or 'layer' for a LayerNorm at the start of every branch (pre-LN) [default: none].",
+        show_default=False,
+    ),
     init: str = typer.Option(
         "he_normal",
         "--init",
-        help="Weight initializer (list: `initlab initializers`), or lsuv (data-dependent: normalized on the training inputs).",
+        help="Weight initializer (list: `initlab initializers`), or lsuv (data-dependent: normalized on the training "
+        "inputs); with --blocks also the structural fixup, rezero, skipinit, zero_last.",
     ),
     init_option: list[str] = typer.Option(
         None,
@@ -217,27 +237,23 @@ def train(
     All seeds train together along the model axis. Prints a table (or --json) and writes loss curves
     with a band over seeds, the decision boundary of the median seed (2-D data) and results.json to --out.
     """
-    from . import initializers, optimizers
-    from .network import DATA_DEPENDENT, check_lsuv_options
+    from . import optimizers
     from .report import train as report
+    from .residual import ResidualMLP
     from .training import initialize_and_train
     from .validation import check_choice
 
+    residual = _residual_options(blocks, branch_depth, norm, init)
     with user_input():
         data = _training_data(dataset, csv, target, test_fraction, n_train, n_test, noise, classes, data_seed)
-        net = _network(data, layers, activation)
+        net = _network(data, layers, activation, residual, init)
         iterations, seeds, seed, record_every, learning_rate = _schedule(
             iterations, seeds, seed, record_every, learning_rate
         )
         check_choice("optimizer", optimizer, optimizers.available())
         _check_training_memory(net, data, seeds, records=iterations // record_every + 1)
     init_options = _parse_options("--init-option", init_option)
-    if init in DATA_DEPENDENT:  # lsuv: MLP.initialize normalizes on the training inputs
-        with user_input():
-            check_lsuv_options(init_options)
-        init_fn, init_kwargs = init, {**init_options, "X": data.X_train}
-    else:
-        init_fn, init_kwargs = _bound("--init", init, init_options, initializers.get), {}
+    init_fn, init_kwargs = _initializer(net, init, init_options, data.X_train)
     opt_options = _parse_options("--optimizer-option", optimizer_option)
     opt = _bound("--optimizer", optimizer, opt_options, optimizers.get)
     with user_input():
@@ -250,14 +266,15 @@ def train(
         history = initialize_and_train(
             net, data.X_train, data.Y_train, init=init_fn, init_options=init_kwargs, models=seeds, rng=seed, learning_rate=learning_rate,
             iterations=iterations, record_every=record_every, optimizer=opt, batch_size=batch_size,
-            diagnostics=iterations, X_test=data.X_test, Y_test=data.Y_test, progress=progress.update,
+            diagnostics=False if isinstance(net, ResidualMLP) else iterations,  # per-layer views: plain MLPs only
+            X_test=data.X_test, Y_test=data.Y_test, progress=progress.update,
         )  # fmt: skip
     config = {
         "dataset": None if csv is not None else data.name, "csv": None if csv is None else str(csv), "target": target,
-        "layers": list(net.layers), "activation": activation, "init": init, "init_options": init_options,
-        "optimizer": optimizer, "optimizer_options": opt_options, "learning_rate": learning_rate,
-        "batch_size": batch_size, "iterations": iterations, "record_every": record_every, "seeds": seeds,
-        "seed": seed, "data_seed": data_seed,
+        "layers": list(report.layers(net)), **report.residual_config(net), "activation": activation, "init": init,
+        "init_options": init_options, "optimizer": optimizer, "optimizer_options": opt_options,
+        "learning_rate": learning_rate, "batch_size": batch_size, "iterations": iterations,
+        "record_every": record_every, "seeds": seeds, "seed": seed, "data_seed": data_seed,
     }  # fmt: skip
     _show_training(report.TrainRun(config, data, net, history), out, as_json=as_json)
 
@@ -295,16 +312,84 @@ def _training_data(dataset, csv, target, test_fraction, n_train, n_test, noise, 
                              rng=0 if data_seed is None else data_seed)  # fmt: skip
 
 
-def _network(data, layers: str | None, activation: str):
-    """The MLP of --layers (default: features, 10, 5, outputs) and --activation, fitted to ``data``'s
-    features and classes; a ValueError naming the option otherwise."""
+def _residual_options(blocks, branch_depth, norm, init: str) -> tuple[int, int, str] | None:
+    """``(blocks, branch_depth, norm)`` of a residual net (``--blocks`` given), or None for a plain MLP.
+
+    --branch-depth and --norm without --blocks, and a structural initializer (:data:`initlab.residual.STRUCTURAL`)
+    without --blocks, are UserErrors naming --blocks. The values themselves are checked by ResidualMLP.
+    """
+    from .residual import STRUCTURAL
+
+    if blocks is not None:
+        return blocks, 2 if branch_depth is None else branch_depth, "none" if norm is None else norm
+    for flag, value in (("--branch-depth", branch_depth), ("--norm", norm)):
+        if value is not None:
+            raise UserError(f"'{flag}' goes with '--blocks B' (a residual net); a plain MLP has no branches. Add --blocks, or leave out {flag}.")  # fmt: skip
+    if init in STRUCTURAL:
+        raise UserError(
+            f"'--init' {init} is a structural initializer of residual nets ({STRUCTURAL[init][1]}): it needs "
+            "'--blocks B'. Add --blocks (e.g. --blocks 8), or choose a per-matrix initializer (`initlab initializers`)."
+        )
+    return None
+
+
+def _network(data, layers: str | None, activation: str, residual: tuple[int, int, str] | None, init: str):
+    """The net of --layers and --activation, fitted to ``data``'s features and classes; a ValueError naming the option otherwise.
+
+    Plain (``residual`` None): the MLP of --layers, default features, 10, 5, outputs. Residual
+    (``(blocks, branch_depth, norm)`` from :func:`_residual_options`): --layers must be
+    ``inputs,width,outputs`` (default features, 10, outputs), and the net is
+    ``ResidualMLP(n_in, width, n_out, blocks, ..., scalars=scalars_for(init))``.
+    """
     from .activations import available
     from .network import MLP
+    from .residual import ResidualMLP, scalars_for
     from .validation import check_choice
 
-    net_layers = data.check_layers(_parse_layers(layers) if layers is not None else data.default_layers())
+    given = _parse_layers(layers) if layers is not None else None
+    if residual is not None and given is not None and len(given) != 3:
+        raise ValueError(
+            f"The 'layers' parameter with --blocks must be inputs,width,outputs: one width, shared by the residual "
+            f"trunk and every branch layer, e.g. {data.n_features},16,{data.n_outputs}. Got {layers} instead; give one "
+            "width, or leave out --blocks for a plain MLP."
+        )
+    default = data.default_layers() if residual is None else data.default_layers((10,))
+    net_layers = data.check_layers(given if given is not None else default)
     check_choice("activation", activation, available())
-    return MLP(net_layers, activation, data.output)
+    if residual is None:
+        return MLP(net_layers, activation, data.output)
+    blocks, branch_depth, norm = residual
+    n_in, width, n_out = net_layers
+    return ResidualMLP(n_in, width, n_out, blocks, branch_depth=branch_depth, activation=activation,
+                       output=data.output, norm=norm, scalars=scalars_for(init))  # fmt: skip
+
+
+def _initializer(net, init: str, options: dict, X_train) -> tuple[object, dict]:
+    """``(init, init_options)`` for :func:`initlab.training.initialize_and_train`, checked now (UserError, one line).
+
+    A per-matrix initializer is bound to its options (:func:`_bound`). ``lsuv`` and, for a residual
+    net, a structural initializer go by name with their options; those are checked by drawing one
+    model with the library's own rule (``net.initialize(init, rng=0, models=1, ...)``), so a name
+    or option the net refuses is refused here, before anything is written.
+    """
+    from . import initializers
+    from .network import DATA_DEPENDENT, MLP, check_lsuv_options
+    from .residual import STRUCTURAL
+
+    if init in DATA_DEPENDENT:  # lsuv: the net's initialize normalizes on the training inputs
+        with user_input():
+            check_lsuv_options(options)
+        kwargs = {**options, "X": X_train}
+    elif init in STRUCTURAL:  # a plain MLP never gets here (_residual_options)
+        kwargs = dict(options)
+    else:
+        return _bound("--init", init, options, initializers.get), {}
+    if not isinstance(net, MLP):
+        try:
+            net.initialize(init, rng=0, models=1, **kwargs)
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"'--init' {init}{_options_text(options)}: {exc}") from None
+    return init, kwargs
 
 
 def _schedule(iterations, seeds, seed, record_every, learning_rate):
@@ -324,13 +409,25 @@ def _schedule(iterations, seeds, seed, record_every, learning_rate):
 
 
 def _check_training_memory(net, data, seeds: int, *, records: int) -> None:
-    """Refuse (ValueError) a training this machine lacks the memory for, before it starts."""
+    """Refuse (ValueError) a training this machine lacks the memory for, before it starts.
+
+    A residual net counts as a plain MLP with ``width`` repeated ``1 + B (m + 1 [+ 2 with LayerNorm])``
+    times between ``n_in`` and ``n_out`` (the rule of :func:`initlab.sweeps.plan.chunk_bytes`, an upper bound:
+    one hidden layer per array of ``width`` units per example a block keeps for its backward pass).
+    """
     from .budget import check_memory, training_bytes
+    from .network import MLP
+    from .report.train import architecture
 
     m = data.X_train.shape[1]
-    check_memory(training_bytes(net.layers, seeds, m, records),
-                 f"Training {seeds} model{'s' * (seeds > 1)} of {'-'.join(map(str, net.layers))} on {m:,} examples",
-                 "Use fewer --seeds, narrower --layers or fewer training examples.")  # fmt: skip
+    if isinstance(net, MLP):
+        layers = net.layers
+    else:
+        per_block = net.branch_depth + 1 + (2 if net.norm == "layer" else 0)
+        layers = (net.n_in, *[net.width] * (1 + net.blocks * per_block), net.n_out)
+    check_memory(training_bytes(layers, seeds, m, records),
+                 f"Training {seeds} model{'s' * (seeds > 1)} of {architecture(net)} on {m:,} examples",
+                 "Use fewer --seeds, narrower --layers, fewer --blocks or fewer training examples.")  # fmt: skip
 
 
 def _bound(flag: str, name: str, options: dict, get):
@@ -359,21 +456,30 @@ def _show_training(run, out: Path, *, as_json: bool) -> None:
 
 @app.command("initializers")
 def list_initializers() -> None:
-    """List every weight initializer with its formula and options (for --init and --init-option)."""
+    """List every weight initializer with its formula and options (for --init and --init-option): the
+    per-matrix ones (any net), LSUV, then the structural ones of residual nets (with --blocks)."""
     import inspect
 
     from . import initializers, lsuv
     from .network import LSUV_OPTIONS
+    from .residual import STRUCTURAL
 
     listing = initializers.describe()
     defaults = inspect.signature(lsuv.lsuv).parameters  # LSUV's options: the ones MLP.initialize passes on
     listing["lsuv"] = {"summary": lsuv.SUMMARY, "options": [
         {"name": o, "required": False, "default": defaults[o].default} for o in LSUV_OPTIONS]}  # fmt: skip
-    width = max(map(len, listing))
+    width = max(map(len, [*listing, *STRUCTURAL]))
     for name, entry in listing.items():
         print(f"{name:<{width}}  {entry['summary']}")
         options = [o["name"] + (" (required)" if o["required"] else f"={o['default']!r}") for o in entry["options"]]
         print(f"{'':<{width}}  options: {', '.join(options) if options else 'none'}")
+    print("\nstructural initializers of residual nets (initlab train --blocks B; initlab.residual.ResidualMLP):")
+    for name, (formula, paper, scalars, options) in STRUCTURAL.items():
+        print(f"{name:<{width}}  {formula}")
+        print(f"{'':<{width}}  paper: {paper}")
+        built = f"; the net is built with scalars={scalars!r}" if scalars else ""
+        print(f"{'':<{width}}  needs: a residual net (--blocks){built}")
+        print(f"{'':<{width}}  options: {', '.join(options)} (defaults in the formula)")
 
 
 @app.command("datasets")

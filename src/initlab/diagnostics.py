@@ -29,6 +29,21 @@ under their normalized initialization, 0.5 under the standard one).
 
 Cost: one forward and one backward pass, plus :math:`O(n_l^2 n_{l-1})` per layer and model for the
 symmetry count. :func:`initlab.training.train` calls it only when asked (``diagnostics=N``).
+
+Residual nets: per block
+------------------------
+For a :class:`initlab.residual.ResidualMLP`, :func:`measure` returns :class:`BlockStats`: the same
+record with the *layer* index replaced by the *block* index ``b = 1..B`` (arrays ``(K, B)``), so
+whatever reads a :class:`LayerStats` field by name (the sweep store, ``initlab train``'s report)
+reads a residual net's too. Block ``b`` computes :math:`h_b = h_{b-1} + r_b` with the branch's
+output :math:`r_b = \alpha_b F_b(h_{b-1}) + d_b` (:math:`d_b` is Fixup's last scalar bias, 0
+otherwise; so :math:`r_b = \alpha_b F_b(h_{b-1})` except in a trained Fixup net). The shared fields
+read: ``a_*`` the trunk :math:`h_b` (the block's output, as :math:`A^{[l]}` is a layer's), ``z_*``
+the branch :math:`r_b` (what the block's weights compute before it joins the trunk), ``grad_*`` the
+branch's parameters, ``dead_fraction`` / ``saturated_fraction`` / ``distinct_units`` the branch's
+layers. Residual-only fields: mean absolute values, the gradients along the trunk and through the
+branch, and the effective residual scale (:class:`BlockStats`). The input projection and the head
+are not blocks and are not summarized.
 """
 
 from __future__ import annotations
@@ -39,10 +54,13 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from initlab.network import MLP, backward_pass, forward_pass, output_delta
+from initlab.residual import ResidualMLP
 from initlab.validation import check_int, check_real
 
 __all__ = [
+    "BlockStats",
     "LayerStats",
+    "block_stats",
     "dead_fraction",
     "distinct_units",
     "hidden_jacobians",
@@ -50,6 +68,7 @@ __all__ = [
     "layer_stats",
     "mean_singular_value",
     "measure",
+    "measure_views",
     "saturated_fraction",
 ]
 
@@ -87,29 +106,107 @@ class LayerStats:
     units: np.ndarray
 
 
-def measure(net: MLP, params, X, Y=None, *, tol: float = 1e-8) -> LayerStats:
-    """Statistics of each layer of each model on the batch ``X`` (and labels ``Y`` for gradients).
+@dataclass(frozen=True)
+class BlockStats:
+    r"""Statistics of every residual block of K models (module docstring, "Residual nets"); arrays ``(K, B)``.
+
+    Column ``b - 1`` is block ``b``: :math:`h_b = h_{b-1} + r_b`, :math:`r_b = \alpha_b F_b(h_{b-1}) + d_b`.
+    "Over units and examples" means over the ``width`` units and the ``m`` examples of the batch.
+    Gradients are of the *mean* cross-entropy over the batch (so they scale like 1/m), nan without labels.
+
+    Attributes
+    ----------
+    z_mean, z_std : mean and standard deviation of the branch output :math:`r_b` over units and examples
+    a_mean, a_std : the same for the trunk :math:`h_b`
+    grad_W_norm : Frobenius norm of the gradient of the branch's matrices :math:`W_{b,1..m}` together
+    grad_b_norm : the same for the branch's biases: the vector biases :math:`c^\text{vec}_{b,1..m}`, or
+        with ``scalars="fixup"`` the block's scalar biases :math:`a_{b,\cdot}, c_{b,\cdot}, d_b`
+    dead_fraction : share of the branch's hidden units (the ``(m - 1) width`` pre-activations
+        :math:`v_{b,j} + c_{b,j}`, ``j < m``) that are <= 0 on every example (relu / leaky_relu with
+        ``m >= 2``; else nan)
+    saturated_fraction : share of them saturated on > 90 % of the examples (tanh / sigmoid, ``m >= 2``; else nan)
+    distinct_units : int, the fewest distinct units (rows of :math:`[W_{b,j} | c^\text{vec}_{b,j}]`,
+        :func:`distinct_units`) over the branch's layers ``j``; 1 when a layer's rows are all equal,
+        e.g. the zero last layer of ``fixup`` / ``zero_last`` at initialization
+    units : (B,) int, ``width`` for every block
+    trunk_mean_abs, branch_mean_abs : mean of :math:`|h_b|` and of :math:`|r_b|` over units and examples
+    residual_scale : the effective residual scale
+        :math:`\|r_b\| / \|h_{b-1}\|`, each the root-mean-square over units and examples
+        (:math:`\sqrt{\operatorname{mean}(r_b^2)} / \sqrt{\operatorname{mean}(h_{b-1}^2)}`): 0 for a
+        zero branch (ReZero, SkipInit, Fixup at initialization), about 1 or more when the branch
+        dominates the trunk
+    trunk_grad_std : standard deviation of :math:`\partial L / \partial h_b` over units and examples
+    branch_grad_std : the same for the branch's part of :math:`\partial L / \partial h_{b-1}`, i.e.
+        :math:`(\partial r_b / \partial h_{b-1})^T\, \partial L / \partial h_b`
+        (:math:`\partial L / \partial h_{b-1}` is the sum of the two)
+    grad_alpha : :math:`\partial L / \partial \alpha_b` (``scalars="alpha"`` or ``"fixup"``; else nan)
+    """
+
+    z_mean: np.ndarray
+    z_std: np.ndarray
+    a_mean: np.ndarray
+    a_std: np.ndarray
+    grad_W_norm: np.ndarray
+    grad_b_norm: np.ndarray
+    dead_fraction: np.ndarray
+    saturated_fraction: np.ndarray
+    distinct_units: np.ndarray
+    units: np.ndarray
+    trunk_mean_abs: np.ndarray
+    branch_mean_abs: np.ndarray
+    residual_scale: np.ndarray
+    trunk_grad_std: np.ndarray
+    branch_grad_std: np.ndarray
+    grad_alpha: np.ndarray
+
+    @property
+    def trunk_std(self) -> np.ndarray:
+        """:attr:`a_std`, the standard deviation of the trunk :math:`h_b`, by its residual name."""
+        return self.a_std
+
+    @property
+    def branch_std(self) -> np.ndarray:
+        """:attr:`z_std`, the standard deviation of the branch output :math:`r_b`, by its residual name."""
+        return self.z_std
+
+
+def measure(net: MLP | ResidualMLP, params, X, Y=None, *, tol: float = 1e-8) -> LayerStats | BlockStats:
+    """Statistics of each layer (each block of a residual net) of each model on the batch ``X`` (and labels ``Y`` for gradients).
 
     Parameters
     ----------
-    net : MLP
+    net : MLP or ResidualMLP
     params : dict, with or without the model axis (K = 1)
     X : (n_0, m)
-    Y : labels as for :meth:`MLP.loss_and_grads`, optional; without them the gradient norms are nan
+    Y : labels as for :meth:`MLP.loss_and_grads`, optional; without them the gradient statistics are nan
     tol : float >= 0
         Relative tolerance of the symmetry count.
 
     Returns
     -------
-    LayerStats with (K, L) arrays (K = 1 for a dict without model axis)
+    LayerStats with (K, L) arrays (K = 1 for a dict without model axis); for a ResidualMLP,
+    BlockStats with (K, B) arrays
     """
     P, _ = net.check_params(params)
     X, T = net.check_data(X, Y)
     tol = check_real("tol", tol, min_value=0.0)
+    if isinstance(net, ResidualMLP):
+        return block_stats(net, net.views(net.flatten(P)), X, T, tol=tol)
     L = net.n_layers
     Ws = [P[f"W{l}"] for l in range(1, L + 1)]
     bs = [P[f"b{l}"] for l in range(1, L + 1)]
     return layer_stats(net, Ws, bs, X, T, tol=tol)
+
+
+def measure_views(net: MLP | ResidualMLP, views, X: np.ndarray, T: np.ndarray | None) -> LayerStats | BlockStats:
+    """:func:`measure` on the engine's views of a training state (:meth:`initlab.state.TrainingState.views`).
+
+    An MLP's ``(Ws, bs)`` go to :func:`layer_stats`, a ResidualMLP's ``{name: (K, *shape)}`` to
+    :func:`block_stats`; ``X`` (n_0, m) and ``T`` (n_L, m) or None are trusted.
+    """
+    if isinstance(net, ResidualMLP):
+        return block_stats(net, views, X, T)
+    return layer_stats(net, *views, X, T)
 
 
 def layer_stats(net: MLP, Ws, bs, X: np.ndarray, T: np.ndarray | None, *, tol: float = 1e-8) -> LayerStats:
@@ -142,6 +239,90 @@ def layer_stats(net: MLP, Ws, bs, X: np.ndarray, T: np.ndarray | None, *, tol: f
             distinct_units=np.stack([distinct_units(W, b, tol=tol) for W, b in zip(Ws, bs)], axis=1),
             units=np.array([W.shape[1] for W in Ws]),
         )
+
+
+def block_stats(net: ResidualMLP, V: dict, X: np.ndarray, T: np.ndarray | None, *, tol: float = 1e-8) -> BlockStats:
+    """:func:`measure` of a residual net on validated inputs: views ``{name: (K, *shape)}``, targets ``T`` or None.
+
+    One recorded forward (and backward, given ``T``) of the engine's own passes
+    (:meth:`initlab.residual.ResidualMLP.passes` with ``details=True``): the numbers are those training sees.
+    """
+    passes, B, m = net.passes(), net.blocks, net.branch_depth
+    K = V["W_in"].shape[0]
+    work = passes.workspace(K, X.shape[1], details=True)
+    with np.errstate(all="ignore"):  # diverged models give inf/nan statistics, not warnings
+        passes.forward(V, X, work)
+        grads = _block_gradients(net, passes, V, X, T, work)
+        trunk, branch = work.trunk, work.branch  # h_0 .. h_B; r_1 .. r_B, (K, w, m) each
+        hidden = [np.concatenate(r["s"], axis=1) for r in work.blocks] if m > 1 else []  # (K, (m-1) w, m) each
+        nan = np.full((K, B), np.nan)
+        kind = net.activation
+        dead = np.stack([dead_fraction(s) for s in hidden], 1) if hidden and kind in _RECTIFIERS else nan
+        saturated = (
+            np.stack([saturated_fraction(net.hidden.forward(s), kind) for s in hidden], 1)
+            if hidden and kind in _SATURATING
+            else nan
+        )
+        return BlockStats(
+            z_mean=_per_block(np.mean, branch),
+            z_std=_per_block(np.std, branch),
+            a_mean=_per_block(np.mean, trunk[1:]),
+            a_std=_per_block(np.std, trunk[1:]),
+            dead_fraction=dead,
+            saturated_fraction=saturated,
+            distinct_units=np.stack([_distinct_branch_units(V, b, m, tol) for b in range(B)], axis=1),
+            units=np.full(B, net.width),
+            trunk_mean_abs=_per_block(_mean_abs, trunk[1:]),
+            branch_mean_abs=_per_block(_mean_abs, branch),
+            residual_scale=_per_block(_rms, branch) / _per_block(_rms, trunk[:-1]),
+            **grads,
+        )
+
+
+def _per_block(statistic, arrays) -> np.ndarray:
+    """``statistic(a, axis=(1, 2))`` over units and examples of each (K, w, m) array -> (K, len(arrays))."""
+    return np.stack([statistic(a, axis=(1, 2)) for a in arrays], axis=1)
+
+
+def _rms(a: np.ndarray, axis) -> np.ndarray:
+    return np.sqrt((a**2).mean(axis=axis))
+
+
+def _mean_abs(a: np.ndarray, axis) -> np.ndarray:
+    return np.abs(a).mean(axis=axis)
+
+
+def _block_gradients(net: ResidualMLP, passes, V: dict, X: np.ndarray, T: np.ndarray | None, work) -> dict:
+    """The gradient fields of :class:`BlockStats` (K, B) each, after a forward into ``work``; nan without targets."""
+    K, B = V["W_in"].shape[0], net.blocks
+    nan = np.full((K, B), np.nan)
+    if T is None:
+        return {
+            "grad_W_norm": nan,
+            "grad_b_norm": nan,
+            "trunk_grad_std": nan,
+            "branch_grad_std": nan,
+            "grad_alpha": nan,
+        }
+    G = net.views(passes.backward(V, X, T, work))
+    biases = G["scalar_bias"] if "scalar_bias" in G else G["b_branch"]  # (K, B, 2m) or (K, B, m, w, 1)
+    return {
+        "grad_W_norm": np.sqrt((G["W_branch"] ** 2).sum(axis=(2, 3, 4))),
+        "grad_b_norm": np.sqrt((biases.reshape(K, B, -1) ** 2).sum(axis=2)),
+        "trunk_grad_std": _per_block(np.std, work.dtrunk),
+        "branch_grad_std": _per_block(np.std, work.dbranch),
+        "grad_alpha": np.array(G["alpha"]) if "alpha" in G else nan,
+    }
+
+
+def _distinct_branch_units(V: dict, b: int, m: int, tol: float) -> np.ndarray:
+    """(K,) the fewest :func:`distinct_units` over block ``b``'s branch layers (zero bias column under Fixup)."""
+    counts = []
+    for j in range(m):
+        W = V["W_branch"][:, b, j]  # (K, w, w)
+        bias = V["b_branch"][:, b, j] if "b_branch" in V else np.zeros((*W.shape[:2], 1))
+        counts.append(distinct_units(W, bias, tol=tol))
+    return np.min(counts, axis=0)
 
 
 def dead_fraction(Z: np.ndarray) -> np.ndarray:

@@ -1,7 +1,8 @@
 r"""``MLPClassifier``: initlab's network and training loop behind scikit-learn's estimator API.
 
 A thin adapter: :meth:`MLPClassifier.fit` validates with scikit-learn's helpers, builds an
-:class:`initlab.network.MLP` of ``(n_features, *hidden_layer_sizes, n_outputs)`` and calls
+:class:`initlab.network.MLP` of ``(n_features, *hidden_layer_sizes, n_outputs)`` (or, with
+``blocks``, an :class:`initlab.residual.ResidualMLP` of width ``hidden_layer_sizes[0]``) and calls
 :func:`initlab.training.initialize_and_train` (one model), the same engine as ``initlab train``.
 Data come in scikit-learn's layout, ``X`` of shape ``(n_samples, n_features)``; the adapter
 transposes to the notebook's ``(n_features, n_samples)``. Two classes use one sigmoid output, more
@@ -28,6 +29,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from initlab import optimizers
 from initlab.network import DATA_DEPENDENT, MLP
+from initlab.residual import STRUCTURAL, ResidualMLP, scalars_for
 from initlab.training import initialize_and_train
 from initlab.validation import check_int, check_shape
 
@@ -50,16 +52,28 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     hidden_layer_sizes : tuple of int >= 1, default (10, 5)
-        Units of each hidden layer (the notebook's 10 and 5).
+        Units of each hidden layer (the notebook's 10 and 5). With ``blocks``: one width, ``(width,)``
+        (or the int ``width``), shared by the residual trunk and every branch layer.
     activation : str, default "relu"
         Hidden activation, one of :func:`initlab.activations.available`.
     init : str or callable, default "he_normal"
         Weight initializer, a name of :func:`initlab.initializers.available` (``"zeros"``,
         ``"random"``, ``"he_normal"``, ``"xavier_uniform"``, ...), ``"lsuv"`` (data-dependent:
-        normalized on the ``X`` given to ``fit``, :func:`initlab.lsuv.lsuv`) or ``init(shape, *, rng)``.
-        Biases start at 0.
+        normalized on the ``X`` given to ``fit``, :func:`initlab.lsuv.lsuv`) or ``init(shape, *, rng)``;
+        with ``blocks`` also a structural one of :data:`initlab.residual.STRUCTURAL` (``"fixup"``,
+        ``"rezero"``, ``"skipinit"``, ``"zero_last"``). Biases start at 0.
     init_options : dict or None
-        Options of the named initializer, e.g. ``{"mode": "fan_out"}`` or ``{"scale": 10}``.
+        Options of the named initializer, e.g. ``{"mode": "fan_out"}``, ``{"scale": 10}`` or
+        ``{"layer_init": "orthogonal"}`` (a structural one's).
+    blocks : int >= 1 or None, default None
+        None: a plain MLP. B: a residual MLP (:class:`initlab.residual.ResidualMLP`): an input
+        projection to ``width``, B blocks ``h <- h + alpha_b F_b(h)``, the head; built with
+        ``scalars=residual.scalars_for(init)`` (Fixup's multipliers and scalar biases, or the
+        trained ``alpha`` of ReZero/SkipInit, when ``init`` needs them).
+    branch_depth : int >= 1, default 2
+        m, linear layers per residual branch (used only with ``blocks``).
+    norm : {"none", "layer"}, default "none"
+        ``"layer"``: a LayerNorm at the start of every branch (pre-LN); used only with ``blocks``.
     optimizer : str, default "gd"
         ``"gd"`` (full batch, the notebook's), ``"sgd"``, ``"momentum"`` or ``"adam"``
         (:mod:`initlab.optimizers`).
@@ -81,8 +95,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     classes_ : (n_classes,) the labels seen in ``fit``, sorted
     n_features_in_ : int
     feature_names_in_ : (n_features_in_,) str, only when X has string column names
-    network_ : initlab.network.MLP
-    params_ : dict, the notebook's layout: ``"W1"`` (n_1, n_features), ``"b1"`` (n_1, 1), ...
+    network_ : initlab.network.MLP or initlab.residual.ResidualMLP
+    params_ : dict, the notebook's layout: ``"W1"`` (n_1, n_features), ``"b1"`` (n_1, 1), ...;
+        for a residual net :meth:`ResidualMLP.groups`' (``"W_in"``, ``"W_branch"`` (B, m, width, width), ...)
     loss_curve_ : list of float
         The training loss before each update (``max_iter`` values; nan after divergence).
     loss_ : float
@@ -96,7 +111,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     Notes
     -----
     It passes ``sklearn.utils.estimator_checks.check_estimator`` (scikit-learn 1.9: 54 checks)
-    with ``expected_failed_checks=EXPECTED_FAILED_CHECKS``, which is empty. Checks that do not
+    with ``expected_failed_checks=EXPECTED_FAILED_CHECKS``, which is empty; so does a residual
+    configuration (``blocks=2, init="fixup"`` or ``"rezero"``, ``norm="layer"``). Checks that do not
     apply are not run: scikit-learn does not yield the sample-weight checks (``fit`` takes no
     ``sample_weight``), nor those of ``partial_fit``, ``decision_function``, multi-label or
     multi-output targets, sparse or NaN input being accepted (the default tags: dense, finite
@@ -116,6 +132,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         max_iter=15000,
         batch_size=None,
         random_state=None,
+        blocks=None,
+        branch_depth=2,
+        norm="none",
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -127,6 +146,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.random_state = random_state
+        self.blocks = blocks
+        self.branch_depth = branch_depth
+        self.norm = norm
 
     def fit(self, X, y):
         """Train on ``X`` (n_samples, n_features) and labels ``y`` (n_samples,) of at least 2 classes.
@@ -143,9 +165,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"MLPClassifier needs samples of at least 2 classes to learn from; y has 1 class ({self.classes_[0]!r})."
             )
-        hidden = check_shape("hidden_layer_sizes", self.hidden_layer_sizes)
         output, n_out = ("sigmoid", 1) if n_classes == 2 else ("softmax", n_classes)
-        net = MLP((X.shape[1], *hidden, n_out), self.activation, output)
+        net = self._network(X.shape[1], n_out, output)
         optimizer = optimizers.get(self.optimizer, **_options("optimizer_options", self.optimizer_options))
         max_iter = check_int("max_iter", self.max_iter, min_value=1)
         batch_size = self.batch_size
@@ -175,11 +196,35 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             )
         return self
 
+    def _network(self, n_in: int, n_out: int, output: str) -> MLP | ResidualMLP:
+        """The net ``fit`` trains: an MLP, or with ``blocks`` a ResidualMLP (its parameters checked here)."""
+        hidden = check_shape("hidden_layer_sizes", self.hidden_layer_sizes)
+        if self.blocks is None:
+            if isinstance(self.init, str) and self.init in STRUCTURAL:
+                raise ValueError(
+                    f"The 'init' parameter {self.init!r} is a structural initializer of residual nets "
+                    f"({STRUCTURAL[self.init][1]}): it needs blocks=B. Set blocks (e.g. blocks=8), or choose a "
+                    "per-matrix initializer."
+                )
+            return MLP((n_in, *hidden, n_out), self.activation, output)
+        if len(hidden) != 1:
+            raise ValueError(
+                f"The 'hidden_layer_sizes' parameter must be one width, (width,), with blocks={self.blocks!r}: a "
+                f"residual net's trunk and branch layers share it. Got {hidden} instead; e.g. hidden_layer_sizes=(16,), "
+                "or blocks=None for a plain MLP."
+            )
+        return ResidualMLP(n_in, hidden[0], n_out, self.blocks, branch_depth=self.branch_depth,
+                           activation=self.activation, output=output, norm=self.norm,
+                           scalars=scalars_for(self.init))  # fmt: skip
+
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, (n_samples, n_classes), columns in the order of ``classes_``."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        A = self.network_.predict_proba(self.params_, X.T)  # (n_L, n_samples)
+        net = self.network_
+        A = (
+            net.predict_proba(self.params_, X.T) if isinstance(net, MLP) else net.forward(self.params_, X.T)
+        )  # (n_L, n_samples)
         if self.network_.output == "sigmoid":
             return np.column_stack([1.0 - A[0], A[0]])
         return np.ascontiguousarray(A.T)

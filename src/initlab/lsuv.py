@@ -15,10 +15,28 @@ all its units and examples (the output "blob" of the fully connected layer, befo
 nonlinearity). With zero biases :math:`Z^{[l]}` is linear in :math:`W^{[l]}`, so one rescaling
 reaches variance 1 up to rounding (the log shows 1 round per layer); the loop is kept as the paper
 states it. Every layer is normalized, the output layer included, as in the paper.
+
+Residual nets (:class:`initlab.residual.ResidualMLP`)
+-----------------------------------------------------
+The paper's rule is per layer ("each convolution or inner-product layer", from the first to the
+last) and its abstract lists residual nets among the architectures it was run on, so the adaptation
+keeps it: every linear layer, in forward order (the input projection :math:`W_\text{in}`, then each
+block's branch layers :math:`W_{b,1}, \dots, W_{b,m}`, then the head :math:`W_\text{out}`), is
+rescaled until its own output (:math:`h_0`, :math:`v_{b,j} = W_{b,j} p_{b,j}`, the logits) has
+variance 1 on the batch, with the layers before it final. The identity skip connections have no
+weights and nothing is rescaled for them; a branch's output is normalized *before* its scale
+:math:`\alpha_b` (1 unless a ReZero/SkipInit pre-init set it). All biases, Fixup's scalar biases
+included, are 0, so each output is linear in its matrix, as in the MLP. What this does *not* do: it
+does not normalize the trunk. Each block adds a unit-variance branch, so
+:math:`\operatorname{Var}(h_b) \approx \operatorname{Var}(h_{b-1}) + \alpha_b^2` when the branch is
+uncorrelated with the trunk (about ``1 + b``: linear growth, not the exponential growth of
+unnormalized He branches). Normalizing the trunk instead would be a different method, not the
+paper's; :func:`initlab.diagnostics.measure` shows the trunk's growth block by block.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +55,10 @@ SUMMARY = (
 @dataclass(frozen=True)
 class LSUVLog:
     """What :func:`lsuv` did, per model and layer; every array is ``(K, L)``.
+
+    The layers ``l`` are the linear layers in forward order: an MLP's ``W1 .. WL``; a residual
+    net's ``W_in``, ``W_branch[b, j]`` (block b, then branch layer j), ``W_out``, so
+    ``L = 2 + blocks * branch_depth`` and column ``1 + b * branch_depth + j`` is ``W_branch[b, j]``.
 
     Attributes
     ----------
@@ -68,7 +90,8 @@ def lsuv(
 
     Parameters
     ----------
-    net : initlab.network.MLP
+    net : initlab.network.MLP or initlab.residual.ResidualMLP
+        A residual net's linear layers are normalized in forward order (module docstring).
     X : (n_0, m)
         The data batch whose layer outputs are normalized (the paper uses one mini-batch).
     rng : None, int, SeedSequence, Generator or a list of these
@@ -88,40 +111,77 @@ def lsuv(
 
     Returns
     -------
-    params : dict ``{"W1": (K, n_1, n_0), "b1": (K, n_1, 1), ...}`` with zero biases
+    params : dict with zero biases: an MLP's ``{"W1": (K, n_1, n_0), "b1": (K, n_1, 1), ...}``, a
+        residual net's ``{name: (K, *shape)}`` (:meth:`ResidualMLP.groups`; LN gains and alpha 1)
     log : LSUVLog
     """
     X, _ = net.check_data(X)
     tol = check_real("tol", tol, min_value=0.0, min_inclusive=False)
     max_iter = check_int("max_iter", max_iter, min_value=1)
     scale = check_real("scale", scale)
+    if hasattr(net, "passes"):  # a net with its own passes: initlab.residual.ResidualMLP (not imported: no cycle)
+        return _lsuv_residual(net, X, rng=rng, models=models, tol=tol, max_iter=max_iter, init=init, scale=scale)
     params = net.initialize(init, rng=rng, models=models, bias_init="zeros")
     models = params["W1"].shape[0]
     L = net.n_layers
     g, output = net.hidden.forward, net.output_function
-    before = np.empty((models, L))
-    after = np.empty((models, L))
-    rounds = np.zeros((models, L), dtype=np.int64)
-    converged = np.zeros((models, L), dtype=bool)
+    log = _Log(models, L)
     A = X  # (n_0, m), then (K, n_{l-1}, m): the output of the already normalized layers
     with np.errstate(all="ignore"):  # a dead or exploding layer gives var 0 or inf: logged, not warned
         for l in range(L):
-            W = params[f"W{l + 1}"]  # (K, n_l, n_{l-1}), rescaled in place
-            Z = np.matmul(W, A)  # (K, n_l, m); biases are zero
-            var = Z.var(axis=(1, 2))  # (K,)
-            before[:, l] = var
-            for _ in range(max_iter):
-                todo = ~(np.abs(var - 1.0) <= tol) & np.isfinite(var) & (var > 0)
-                if not todo.any():
-                    break
-                W[todo] /= np.sqrt(var[todo])[:, np.newaxis, np.newaxis]  # scale so Var(Z) = 1, per LSUV
-                rounds[todo, l] += 1
-                Z = np.matmul(W, A)
-                var = Z.var(axis=(1, 2))
-            after[:, l] = var
-            converged[:, l] = np.abs(var - 1.0) <= tol
+            Z = _normalize(params[f"W{l + 1}"], A, log, l, tol, max_iter)
             A = g(Z) if l < L - 1 else output(Z)
     if scale != 1:
         for l in range(1, L + 1):
             params[f"W{l}"] *= scale
-    return params, LSUVLog(before, after, rounds, converged)
+    return params, log.done(tol)
+
+
+def _lsuv_residual(net, X, *, rng, models, tol: float, max_iter: int, init, scale: float):
+    """:func:`lsuv` for a ResidualMLP: every linear layer normalized in forward order, through the engine's forward.
+
+    The forward's ``layer_hook`` hands each layer's matrix (a view into ``theta``) and its input,
+    the outputs of the layers before it, already final; :func:`_normalize` rescales it in place.
+    """
+    theta = net.flatten(net.initialize(init, rng=rng, models=models))  # (K, P), biases 0
+    V = net.views(theta)
+    log = _Log(theta.shape[0], 2 + net.blocks * net.branch_depth)
+    layers: Iterator[int] = iter(range(log.before.shape[1]))  # the column of each layer, in forward order
+    with np.errstate(all="ignore"):
+        net.passes().forward(V, X, layer_hook=lambda W, P: _normalize(W, P, log, next(layers), tol, max_iter))
+    if scale != 1:
+        for name in ("W_in", "W_branch", "W_out"):
+            V[name][...] *= scale
+    return net.params_dict(theta), log.done(tol)
+
+
+class _Log:
+    """The (K, L) arrays of an :class:`LSUVLog` while they are filled."""
+
+    def __init__(self, models: int, L: int):
+        self.before = np.empty((models, L))
+        self.after = np.empty((models, L))
+        self.rounds = np.zeros((models, L), dtype=np.int64)
+
+    def done(self, tol: float) -> LSUVLog:
+        return LSUVLog(self.before, self.after, self.rounds, np.abs(self.after - 1.0) <= tol)
+
+
+def _normalize(W: np.ndarray, A: np.ndarray, log: _Log, l: int, tol: float, max_iter: int) -> np.ndarray:
+    """Rescale ``W`` (K, n_l, n_{l-1}) in place until Var(W A) is 1 within ``tol``; log column ``l``; return ``Z = W A``.
+
+    ``A`` (n_{l-1}, m) or (K, n_{l-1}, m) is the layer's input (biases are zero).
+    """
+    Z = np.matmul(W, A)  # (K, n_l, m)
+    var = Z.var(axis=(1, 2))  # (K,)
+    log.before[:, l] = var
+    for _ in range(max_iter):
+        todo = ~(np.abs(var - 1.0) <= tol) & np.isfinite(var) & (var > 0)
+        if not todo.any():
+            break
+        W[todo] /= np.sqrt(var[todo])[:, np.newaxis, np.newaxis]  # scale so Var(Z) = 1, per LSUV
+        log.rounds[todo, l] += 1
+        Z = np.matmul(W, A)
+        var = Z.var(axis=(1, 2))
+    log.after[:, l] = var
+    return Z

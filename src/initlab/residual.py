@@ -69,6 +69,8 @@ Any per-matrix initializer of :func:`initlab.initializers.available` (``he_norma
 :math:`\alpha` 1. The structural ones, :data:`STRUCTURAL`, draw the same matrices from the same
 stream with their ``layer_init=`` option (default ``he_normal``; a name or callable) and then impose the paper's structure,
 so a structural net and its baseline of the same seed differ exactly by that structure.
+``"lsuv"`` is data-dependent (``initialize("lsuv", X=...)``, :func:`initlab.lsuv.lsuv`): orthogonal
+matrices, then every linear layer in forward order rescaled to unit output variance on ``X``.
 
 The engine's side is :class:`ResidualPasses` (:meth:`ResidualMLP.passes`): the batched forward and
 backward over a flat ``theta`` that :class:`initlab.state.TrainingState` calls.
@@ -82,7 +84,16 @@ from dataclasses import KW_ONLY, dataclass
 import numpy as np
 
 from initlab import activations, initializers, seeding
-from initlab.network import MLP, _draw, _resolve_initializer, loss_from_output, output_delta, predicted_labels
+from initlab.network import (
+    DATA_DEPENDENT,
+    MLP,
+    _draw,
+    _resolve_initializer,
+    check_lsuv_options,
+    loss_from_output,
+    output_delta,
+    predicted_labels,
+)
 from initlab.validation import check_choice, check_finite_array, check_int, check_options, check_real, excerpt
 
 __all__ = ["LN_EPS", "NORMS", "SCALARS", "STRUCTURAL", "ResidualMLP", "ResidualPasses", "scalars_for"]
@@ -256,7 +267,9 @@ class ResidualMLP:
         return activations.get(self.activation, slope=self.slope)
 
     # ---- initialization ---------------------------------------------------------------------------
-    def initialize(self, init="he_normal", *, rng=None, models: int | None = None, scale: float = 1.0, **options):
+    def initialize(
+        self, init="he_normal", *, rng=None, models: int | None = None, scale: float = 1.0, X=None, **options
+    ):
         r"""Draw parameters for ``models`` networks: ``{name: (K, *shape)}`` (:meth:`groups`).
 
         Model ``k`` draws its matrices in the order ``W_in``, ``W_branch[b, j]`` (b, then j),
@@ -272,24 +285,36 @@ class ResidualMLP:
             ``fixup`` (needs ``scalars="fixup"``), ``rezero`` and ``skipinit`` (need ``scalars="alpha"``),
             ``zero_last`` (any ``scalars``). Their option ``layer_init=`` (name or callable, default
             ``"he_normal"``) draws the matrices; ``skipinit`` also takes ``alpha0`` (default 0).
+            Or ``"lsuv"``, data-dependent (:func:`initlab.lsuv.lsuv` on ``X``: orthogonal matrices,
+            then each linear layer in forward order scaled to unit output variance on ``X``).
         rng, models
             As in :meth:`initlab.network.MLP.initialize`.
         scale : float
-            Multiplies every drawn matrix (before the structural scalings).
+            Multiplies every drawn matrix (before the structural scalings; after LSUV's normalization).
+        X : (n_in, m), only with ``init="lsuv"``
+            The inputs whose layer outputs LSUV normalizes (e.g. the training set).
         **options
-            The named per-matrix initializer's options, or the structural one's.
+            The named per-matrix initializer's options, or the structural one's; for ``"lsuv"``,
+            ``tol`` and ``max_iter`` (:data:`initlab.network.LSUV_OPTIONS`).
 
         Returns
         -------
         params : dict of float64 arrays with the model axis
         """
         scale = check_real("scale", scale)
+        if isinstance(init, str) and init in DATA_DEPENDENT:
+            return self._initialize_lsuv(X, rng=rng, models=models, scale=scale, options=options)
+        if X is not None:
+            raise TypeError(
+                f"The 'X' parameter is used only by the data-dependent initializers ({', '.join(DATA_DEPENDENT)}); "
+                f"init={excerpt(init)} draws without data. Leave X out, or use init='lsuv'."
+            )
         structural = isinstance(init, str) and init in STRUCTURAL
         if structural:
             draw, structure = self._structural(init, options)
         else:
             if isinstance(init, str) and init not in initializers.available():
-                allowed = ", ".join([*initializers.available(), *STRUCTURAL])
+                allowed = ", ".join([*initializers.available(), *STRUCTURAL, *DATA_DEPENDENT])
                 raise ValueError(
                     f"The 'init' parameter of ResidualMLP.initialize must be one of {{{allowed}}} or a callable "
                     f"init(shape, *, rng). Got {excerpt(init)} instead."
@@ -312,6 +337,19 @@ class ResidualMLP:
         if structure is not None:
             structure(V)
         return self.params_dict(theta)
+
+    def _initialize_lsuv(self, X, *, rng, models, scale: float, options: dict) -> dict[str, np.ndarray]:
+        """:meth:`initialize` for ``init="lsuv"``: :func:`initlab.lsuv.lsuv` on ``X``, matrices times ``scale``."""
+        from initlab.lsuv import lsuv
+
+        if X is None:
+            raise TypeError(
+                "init='lsuv' is data-dependent: it needs the 'X' parameter, the inputs (n_in, m) whose layer outputs "
+                "it normalizes to unit variance. Pass X=..., e.g. the training set."
+            )
+        check_lsuv_options(options)
+        params, _ = lsuv(self, X, rng=rng, models=models, scale=scale, **options)
+        return params
 
     def _structural(self, name: str, options: dict) -> tuple[Callable, Callable]:
         """``(matrix initializer, structure(views))`` of a structural initializer, after checking it fits."""
@@ -420,12 +458,18 @@ class ResidualMLP:
 class _Work:
     """One forward/backward's arrays: the gradient row per model (K, P) with named views, and the forward's record."""
 
-    def __init__(self, net: ResidualMLP, K: int, *, gradients: bool = True):
+    def __init__(self, net: ResidualMLP, K: int, *, gradients: bool = True, details: bool = False):
         self.grads = np.empty((K, net.parameter_count if gradients else 0))
         self.dviews = net.views(self.grads) if gradients else {}
         self.trunk: list[np.ndarray] = []  # h_0 .. h_B, (K, w, m) each
         self.blocks: list[dict] = []  # per block: "p" (inputs of the linear layers), "s" (pre-activations), "v", LN's
         self.A = self.Z = self.out = None  # g(h_B), logits, probabilities
+        # With details (diagnostics only; training keeps none of them), per block b = 1..B, (K, w, m) each:
+        # the branch's output h_b - h_{b-1}, dL/dh_b, and the branch's part of dL/dh_{b-1}.
+        self.details = details
+        self.branch: list[np.ndarray] = []
+        self.dtrunk: list[np.ndarray] = []
+        self.dbranch: list[np.ndarray] = []
 
 
 class ResidualPasses:
@@ -447,8 +491,10 @@ class ResidualPasses:
     def views(self, theta: np.ndarray) -> dict[str, np.ndarray]:
         return self.net.views(theta)
 
-    def workspace(self, K: int, m: int) -> _Work:
-        return _Work(self.net, K)
+    def workspace(self, K: int, m: int, *, details: bool = False) -> _Work:
+        """The arrays of one forward and backward; ``details=True`` also keeps the per-block records
+        :mod:`initlab.diagnostics` reads (``branch``, ``dtrunk``, ``dbranch``: see :class:`_Work`)."""
+        return _Work(self.net, K, details=details)
 
     def flatten(self, params) -> np.ndarray:
         return self.net.flatten(params)
@@ -456,23 +502,37 @@ class ResidualPasses:
     def params(self, theta: np.ndarray) -> dict[str, np.ndarray]:
         return self.net.params_dict(theta)
 
-    def forward(self, V: dict, X: np.ndarray, work: _Work | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Logits and probabilities (K, n_out, m) of K models on ``X`` (n_in, m) or (K, n_in, m); records into ``work``."""
+    def forward(
+        self, V: dict, X: np.ndarray, work: _Work | None = None, *, layer_hook: Callable | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Logits and probabilities (K, n_out, m) of K models on ``X`` (n_in, m) or (K, n_in, m); records into ``work``.
+
+        ``layer_hook(W, P)``, if given, is called before each linear layer's product ``W @ P``, in
+        forward order (``W_in``, ``W_branch[:, b, j]`` for b then j, ``W_out``), with ``W`` the
+        layer's (K, n_out, n_in) view into ``V`` (it may rescale it in place: :func:`initlab.lsuv.lsuv`)
+        and ``P`` its input, (K, n_in, m) or the shared (n_in, m).
+        """
         if work is None:
             work = _Work(self.net, V["W_in"].shape[0], gradients=False)  # a forward only (e.g. the recorded loss)
+        if layer_hook is not None:
+            layer_hook(V["W_in"], X)
         h = V["W_in"] @ X + V["b_in"]  # (K, w, m)
-        work.trunk, work.blocks = [h], []
+        work.trunk, work.blocks, work.branch = [h], [], []
         for b in range(self.net.blocks):
-            branch, record = self._branch(V, b, h)
+            branch, record = self._branch(V, b, h, layer_hook)
             h = h + branch
             work.trunk.append(h)
             work.blocks.append(record)
+            if work.details:
+                work.branch.append(branch)
         work.A = self._g.forward(h)
+        if layer_hook is not None:
+            layer_hook(V["W_out"], work.A)
         work.Z = V["W_out"] @ work.A + V["b_out"]
         work.out = self._out(work.Z)
         return work.Z, work.out
 
-    def _branch(self, V: dict, b: int, h: np.ndarray) -> tuple[np.ndarray, dict]:
+    def _branch(self, V: dict, b: int, h: np.ndarray, layer_hook: Callable | None) -> tuple[np.ndarray, dict]:
         r""":math:`\alpha_b F_b(h) + d_b` (K, w, m) and what the backward pass needs."""
         m, fixup, record = self.net.branch_depth, self._fixup, {"p": [], "s": []}
         u = h
@@ -484,6 +544,8 @@ class ResidualPasses:
         sb = V["scalar_bias"][:, b, :, None, None] if fixup else None  # (K, 2m, 1, 1)
         for j in range(m):
             p = u + sb[:, j] if fixup else u
+            if layer_hook is not None:
+                layer_hook(V["W_branch"][:, b, j], p)
             v = V["W_branch"][:, b, j] @ p
             if not fixup:
                 v += V["b_branch"][:, b, j]
@@ -504,8 +566,12 @@ class ResidualPasses:
         np.matmul(dZ, _swap(work.A), out=G["W_out"])
         G["b_out"][...] = dZ.sum(axis=-1, keepdims=True)
         dh = (_swap(V["W_out"]) @ dZ) * self._g.derivative(work.trunk[-1])  # dL/dh_B
+        work.dtrunk, work.dbranch = [None] * self.net.blocks, [None] * self.net.blocks
         for b in range(self.net.blocks - 1, -1, -1):
-            dh = dh + self._branch_backward(V, G, b, work.blocks[b], dh)
+            through_branch = self._branch_backward(V, G, b, work.blocks[b], dh)
+            if work.details:
+                work.dtrunk[b], work.dbranch[b] = dh, through_branch  # dL/dh_{b+1} and the branch's part of dL/dh_b
+            dh = dh + through_branch
         np.matmul(dh, _swap(X), out=G["W_in"])  # X (n_in, m) shared or (K, n_in, m) minibatches
         G["b_in"][...] = dh.sum(axis=-1, keepdims=True)
         return work.grads

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from initlab import initializers, optimizers, seeding
-from initlab.diagnostics import LayerStats, layer_stats
+from initlab.diagnostics import BlockStats, LayerStats, measure_views
 from initlab.network import (
     MLP,
     logits_sound,
@@ -59,8 +59,9 @@ class History:
     loss_kind : {"stable", "legacy"}
     wall_time : float
         Seconds spent in the training loop (diagnostics included).
-    diagnostics : tuple of LayerStats
-        At ``diagnostics_iterations`` (empty when off).
+    diagnostics : tuple of LayerStats (of BlockStats for a ResidualMLP)
+        At ``diagnostics_iterations`` (empty when off). A residual net's are per block, the same
+        fields with the layer index replaced by the block index (:class:`initlab.diagnostics.BlockStats`).
     diagnostics_iterations : (n_diagnostics,) int
         ``0, N, 2N, ... < iterations`` and finally ``iterations`` (the trained parameters).
     optimizer : str
@@ -80,7 +81,7 @@ class History:
     iterations: int
     loss_kind: str
     wall_time: float
-    diagnostics: tuple[LayerStats, ...] = ()
+    diagnostics: tuple[LayerStats | BlockStats, ...] = ()
     diagnostics_iterations: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     optimizer: str = "gd()"
     batch_size: int | None = None
@@ -124,8 +125,8 @@ def train(
     Parameters
     ----------
     net : MLP or ResidualMLP
-        A :class:`initlab.residual.ResidualMLP` trains with the numpy engine, without ``diagnostics``
-        (not yet written for residual nets).
+        A :class:`initlab.residual.ResidualMLP` trains with the numpy engine; its diagnostics are
+        per block (:class:`initlab.diagnostics.BlockStats`).
     params : dict
         Initial parameters, ``{"W1": (K, n_1, n_0), ...}`` (:meth:`MLP.initialize`) or the
         notebook's dict without model axis (K = 1); for a ResidualMLP, :meth:`ResidualMLP.initialize`'s.
@@ -152,8 +153,9 @@ def train(
         the K streams themselves (model k uses ``rng[k]``: how a sweep trains runs of independent
         seeds together); unused without ``batch_size``.
     diagnostics : bool or int
-        False (default): none, and no extra work. ``N``: :class:`LayerStats` at iterations
-        ``0, N, 2N, ...`` and of the final parameters. True: ``N = record_every``.
+        False (default): none, and no extra work. ``N``: :class:`LayerStats` (a ResidualMLP's
+        :class:`~initlab.diagnostics.BlockStats`) at iterations ``0, N, 2N, ...`` and of the final
+        parameters. True: ``N = record_every``.
     X_test, Y_test : optional held-out set for ``test_accuracy`` (both or neither).
     progress : callable, optional
         ``progress(done)`` with the number of updates done, at every recorded iteration and once
@@ -284,11 +286,6 @@ def _check(net: MLP | ResidualMLP, params, X, Y, *, learning_rate, iterations, r
     record_every = check_int("record_every", record_every, min_value=1)
     lr = check_learning_rate(learning_rate, K)
     diag_every = _check_diagnostics(diagnostics, record_every)
-    if diag_every and not isinstance(net, MLP):
-        raise ValueError(
-            f"The 'diagnostics' parameter is not available for a {type(net).__name__} yet (per-layer statistics of "
-            f"residual nets are still to be written). Got diagnostics={diagnostics!r}; leave it out."
-        )
     opt = optimizer if isinstance(optimizer, optimizers.Optimizer) else optimizers.get(optimizer)
     B = optimizers.check_batch_size(batch_size, opt, X.shape[1])
     fix = f"pass one for each of the {K} models in params"
@@ -302,8 +299,8 @@ def _check(net: MLP | ResidualMLP, params, X, Y, *, learning_rate, iterations, r
                     kernels, threads)  # fmt: skip
 
 
-def _advance(run: _Checked, state: TrainingState, progress) -> tuple[list[tuple[int, LayerStats]], float]:
-    """Train ``state`` to its end in segments; return the diagnostics ``[(iteration, LayerStats)]`` and the seconds."""
+def _advance(run: _Checked, state: TrainingState, progress) -> tuple[list[tuple[int, LayerStats | BlockStats]], float]:
+    """Train ``state`` to its end in segments; return the diagnostics ``[(iteration, stats)]`` and the seconds."""
     net = state.net
     advance = (
         state.advance if run.kernels is None else functools.partial(run.kernels.advance, state, threads=run.threads)
@@ -312,12 +309,12 @@ def _advance(run: _Checked, state: TrainingState, progress) -> tuple[list[tuple[
     start = time.perf_counter()
     for a, b in _segments(run.iterations, run.diag_every, run.record_every if progress is not None else 0):
         if run.diag_every and a % run.diag_every == 0:
-            stats.append((a, layer_stats(net, *state.views(), run.X, run.T)))
+            stats.append((a, measure_views(net, state.views(), run.X, run.T)))
         if progress is not None and a % run.record_every == 0:
             progress(a)
         advance(b - a)
     if run.diag_every:
-        stats.append((run.iterations, layer_stats(net, *state.views(), run.X, run.T)))
+        stats.append((run.iterations, measure_views(net, state.views(), run.X, run.T)))
     wall_time = time.perf_counter() - start
     if progress is not None:
         progress(run.iterations)

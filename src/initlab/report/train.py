@@ -20,11 +20,24 @@ import numpy as np
 from ..datasets import Dataset
 from ..jsonable import jsonable
 from ..network import MLP
+from ..residual import ResidualMLP
 from ..stats import mean_ci
 from ..training import History
 from . import write_files
 
-__all__ = ["TrainRun", "median_seed", "render", "summary_rows", "title", "to_json", "write", "SUMMARY_HEADER"]
+__all__ = [
+    "TrainRun",
+    "architecture",
+    "layers",
+    "median_seed",
+    "render",
+    "residual_config",
+    "summary_rows",
+    "title",
+    "to_json",
+    "write",
+    "SUMMARY_HEADER",
+]
 
 SUMMARY_HEADER = ["Seed", "Train accuracy", "Test accuracy", "Final loss", "Diverged at"]
 
@@ -39,15 +52,39 @@ class TrainRun:
         The options as run (JSON-ready): layers, activation, init, init_options, optimizer,
         learning_rate, batch_size, iterations, record_every, seeds, seed, ...
     data : Dataset
-    net : MLP
+    net : MLP or ResidualMLP
     history : History
-        K = ``config["seeds"]`` models along the model axis.
+        K = ``config["seeds"]`` models along the model axis. Per-layer ``diagnostics`` only for an
+        MLP (a residual net's run has none: its report leaves that part out).
     """
 
     config: dict
     data: Dataset
-    net: MLP
+    net: MLP | ResidualMLP
     history: History
+
+
+def layers(net: MLP | ResidualMLP) -> tuple[int, ...]:
+    """The sizes ``--layers`` gives: an MLP's ``layers``; a residual net's ``(n_in, width, n_out)``."""
+    return net.layers if isinstance(net, MLP) else (net.n_in, net.width, net.n_out)
+
+
+def residual_config(net: MLP | ResidualMLP) -> dict:
+    """A residual net's structure, ``{"blocks", "branch_depth", "norm", "scalars"}`` (all None for an MLP)."""
+    if isinstance(net, MLP):
+        return {"blocks": None, "branch_depth": None, "norm": None, "scalars": None}
+    return {"blocks": net.blocks, "branch_depth": net.branch_depth, "norm": net.norm, "scalars": net.scalars}
+
+
+def architecture(net: MLP | ResidualMLP, activation: str | None = None) -> str:
+    """``"2-10-5-1"``, or for a residual net ``"2-16-1 residual, 8 blocks x 2 layers, pre-LN"`` (width 16);
+    ``activation`` goes after the sizes: ``"2-16-1 relu, residual, 8 blocks x 2 layers"``."""
+    sizes = "-".join(map(str, layers(net))) + ("" if activation is None else f" {activation}")
+    if isinstance(net, MLP):
+        return sizes
+    B, m = net.blocks, net.branch_depth
+    norm = ", pre-LN" if net.norm == "layer" else ""
+    return f"{sizes}{',' if activation else ''} residual, {B} block{'s' * (B > 1)} x {m} layer{'s' * (m > 1)}{norm}"
 
 
 def median_seed(history: History) -> int:
@@ -89,7 +126,7 @@ def title(run: TrainRun) -> str:
     c = run.config
     opt = c["optimizer"] + (f", batch {c['batch_size']}" if c["batch_size"] else "")
     options = "".join(f" {k}={v}" for k, v in c["init_options"].items())
-    return (f"{run.data.name}: {'-'.join(map(str, run.net.layers))} {c['activation']}, init {c['init']}{options}, "
+    return (f"{run.data.name}: {architecture(run.net, c['activation'])}, init {c['init']}{options}, "
             f"{opt} lr {c['learning_rate']:g}, {c['iterations']:,} iterations, {c['seeds']} seeds")  # fmt: skip
 
 
@@ -126,7 +163,7 @@ def to_json(run: TrainRun) -> dict:
         summary[name] = {"mean": float(est.mean), "ci95_half_width": float(est.half_width), "n": est.n}
     return jsonable({
         "initlab": "train",
-        "config": {**run.config, "layers": list(run.net.layers), "output": run.net.output, "optimizer_repr": h.optimizer},
+        "config": {**run.config, "layers": list(layers(run.net)), **residual_config(run.net), "output": run.net.output, "optimizer_repr": h.optimizer},
         "data": {"name": d.name, "description": d.description, "n_features": d.n_features, "n_classes": d.n_classes,
                  "class_names": list(d.class_names), "n_train": int(d.X_train.shape[1]), "n_test": int(d.X_test.shape[1])},
         "record_iterations": [int(i) for i in h.record_iterations],
