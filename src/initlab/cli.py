@@ -3,7 +3,7 @@
 ``main(argv=None)`` is the entry point (tests call ``main(["reproduce", ...])``). Bad input never
 shows a traceback: one line on stderr, exit status 2 (a :class:`initlab.console.UserError`, or a
 library's ValueError turned into one there). The commands: ``reproduce``, ``train``, ``initializers``,
-``datasets``, ``playground``, ``study``, ``report`` (a sweep's or a study's page) here; the ``sweep``
+``jacobian``, ``datasets``, ``playground``, ``study``, ``report`` (a sweep's or a study's page) here; the ``sweep``
 group in :mod:`initlab.sweeps.cli`, registered below.
 """
 
@@ -480,6 +480,72 @@ def list_initializers() -> None:
         built = f"; the net is built with scalars={scalars!r}" if scalars else ""
         print(f"{'':<{width}}  needs: a residual net (--blocks){built}")
         print(f"{'':<{width}}  options: {', '.join(options)} (defaults in the formula)")
+
+
+@app.command("jacobian")
+def jacobian(
+    width: int = typer.Option(64, "--width", help="Units of every hidden layer (and of the input) of a square net."),
+    depth: int = typer.Option(16, "--depth", help="Hidden layers of the square net."),
+    layers: str = typer.Option(
+        None, "--layers", help="Units per layer instead, inputs first, e.g. 2,10,5,1.", show_default=False
+    ),
+    activation: str = typer.Option("relu", "--activation", help="Hidden activation."),
+    init: str = typer.Option("he_normal", "--init", help="Initializer (list: `initlab initializers`)."),
+    init_option: list[str] = typer.Option(None, "--init-option", help="An initializer option, NAME=VALUE."),
+    seeds: int = typer.Option(8, "--seeds", help="Models drawn at once (K)."),
+    seed: int = typer.Option(0, "--seed", help="Root seed: weights from split(seed)[0], inputs from [1]."),
+    examples: int = typer.Option(4, "--examples", help="Inputs, N(0, 1) per coordinate, to take the Jacobian at."),
+    start: int = typer.Option(0, "--start", help="Layer differentiated by (0: the input)."),
+    stop: int = typer.Option(
+        None, "--stop", help="Layer differentiated [default: the last hidden; L: the logits].", show_default=False
+    ),
+    out: Path = typer.Option(None, "--out", help="Also write jacobian.png (histogram) and jacobian.json here."),
+    as_json: bool = typer.Option(False, "--json", help="Print the numbers as JSON instead of a table."),
+) -> None:
+    """The singular values of the Jacobian dA[stop]/dA[start] at initialization, for K models at once: is the
+    signal's geometry kept through depth (dynamical isometry, Pennington et al. 2017)?"""
+    from . import initializers, spectra
+    from .network import MLP
+
+    options = _parse_options("--init-option", init_option)
+    with user_input():
+        shape = _parse_layers(layers) if layers else (width,) * (depth + 1) + (1,)
+        net = MLP(shape, activation=activation)
+    draw = _bound("--init", init, options, initializers.get)
+    if out is not None:
+        check_output_folder(out)
+    with user_input():
+        s, summary = spectra.at_initialization(
+            net, draw, models=seeds, examples=examples, start=start, stop=stop, rng=seed
+        )
+    numbers = {"layers": list(shape), "activation": activation, "init": init, "options": options, "seed": seed,
+               "start": start, "stop": stop, "models": seeds, "examples": examples,
+               **{k: getattr(summary, k).tolist() for k in ("mean_squared", "max", "spread", "relative_spread", "near_one")},
+               "reading": spectra.reading(summary)}  # fmt: skip
+    if out is not None:
+        _write_jacobian(out, s, numbers)
+    if as_json:
+        sys.stdout.write(json.dumps(numbers) + "\n")
+        return
+    rows = [[f"model {k}", f"{summary.mean_squared[k]:.4g}", f"{summary.max[k]:.4g}",
+             f"{summary.relative_spread[k]:.4g}", f"{summary.near_one[k]:.0%}"] for k in range(seeds)]  # fmt: skip
+    print_table(["model", "mean s²", "largest s", "Var(s²)/⟨s²⟩²", "within 2x of 1"], rows,
+                title=f"Jacobian at initialization: {'-'.join(map(str, shape))} {activation}, {init}")  # fmt: skip
+    print(spectra.reading(summary))
+
+
+def _write_jacobian(out: Path, s, numbers: dict) -> None:
+    from .report import write_files
+    from .report.figures import png_bytes, singular_value_histogram
+
+    title = f"{'-'.join(map(str, numbers['layers']))} {numbers['activation']}, {numbers['init']}: {numbers['models']} models"
+    files = {"jacobian.png": png_bytes(singular_value_histogram(s, title=title)),
+             "jacobian.json": (json.dumps(numbers, indent=1) + "\n").encode()}  # fmt: skip
+    try:
+        paths = write_files(files, out)
+    except OSError as exc:
+        raise write_error(out, exc) from None
+    err(f"wrote {len(paths)} files to {out}/ ({', '.join(paths)})")
 
 
 @app.command("datasets")

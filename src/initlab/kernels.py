@@ -91,6 +91,9 @@ def supported(net: MLP, loss: str = "stable") -> str | None:
     """None if the kernel can train ``net`` with ``loss``; otherwise the reason, for a message."""
     if not isinstance(net, MLP):
         return f"it compiles plain MLPs only, not a {type(net).__name__}"
+    if net.parametrization != "standard":
+        return (f"parametrization {net.parametrization!r} trains each layer at its own learning rate, which the kernel "
+                "(one rate per model) does not apply")  # fmt: skip
     if net.activation not in _HIDDEN:
         return f"activation {net.activation!r} has no compiled form (compiled: {sorted(_HIDDEN)})"
     if net.output not in _OUTPUT:

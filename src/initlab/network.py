@@ -35,6 +35,14 @@ call them; faster kernels are tested against them). They trust their inputs; the
 methods validate at the boundary and then call them. Both write into a :class:`Workspace` of
 preallocated arrays (the training loop reuses one; other callers get a fresh one), and the
 training loop keeps each model's parameters in one flat row (:func:`layer_views`).
+
+Parametrizations
+----------------
+``MLP(..., parametrization="ntk" | "mup", base_width=...)`` (:mod:`initlab.parametrization`): the
+parameters stay the *effective* weights the forward pass above computes with, so the engine is
+the same for every parametrization; what changes is the scale :meth:`MLP.initialize` draws each
+layer at and the per-parameter learning-rate and Adam-epsilon factors the training applies
+(:meth:`MLP.learning_rate_factors`, :meth:`MLP.epsilon_factors`, used by :mod:`initlab.state`).
 """
 
 from __future__ import annotations
@@ -46,7 +54,7 @@ from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
 
-from initlab import activations, initializers, seeding
+from initlab import activations, initializers, parametrization, seeding
 from initlab.losses import binary_cross_entropy, legacy_binary_cross_entropy, softmax_cross_entropy
 from initlab.validation import check_choice, check_finite_array, check_real
 
@@ -348,6 +356,15 @@ class MLP:
         ``layers[-1] >= 2`` classes.
     slope : float, keyword-only
         Negative slope of ``leaky_relu`` (default 0.01; unused otherwise).
+    parametrization : {"standard", "ntk", "mup"}, keyword-only
+        How initialization and learning rates scale with width (:mod:`initlab.parametrization`;
+        default ``"standard"``, every existing result). The parameters are always the *effective*
+        weights the forward pass computes with; a non-standard parametrization changes
+        :meth:`initialize`'s per-layer scale and the per-parameter learning-rate (and Adam epsilon)
+        factors the training applies (:meth:`learning_rate_factors`, :meth:`epsilon_factors`).
+    base_width : None, int or one int per hidden layer, keyword-only
+        The base model's hidden width(s) muP is relative to (``mup`` only): at width = ``base_width``
+        muP is standard. None: base 1 (TP5's Table 3 literally).
 
     Examples
     --------
@@ -362,9 +379,13 @@ class MLP:
     output: str = "sigmoid"  # "sigmoid" (n_L = 1) or "softmax" (n_L >= 2)
     _: KW_ONLY
     slope: float = 0.01  # leaky_relu's negative slope
+    parametrization: str = "standard"  # "standard", "ntk" or "mup" (initlab.parametrization)
+    base_width: int | tuple[int, ...] | None = None  # mup's base model: hidden width(s)
 
     def __post_init__(self):
         object.__setattr__(self, "layers", _check_layers(self.layers))
+        base = parametrization.check_base_width(self.base_width, self.parametrization, self.layers)
+        object.__setattr__(self, "base_width", base)
         check_choice("activation", self.activation, activations.ACTIVATIONS, owner="MLP")
         check_choice("output", self.output, activations.OUTPUTS, owner="MLP")
         object.__setattr__(self, "slope", check_real("slope", self.slope))
@@ -400,6 +421,30 @@ class MLP:
     def output_function(self) -> Callable[[np.ndarray], np.ndarray]:
         """``sigmoid`` or ``softmax`` (over the units axis)."""
         return activations.OUTPUTS[self.output]
+
+    @property
+    def scalings(self) -> tuple[tuple[parametrization.Scaling, parametrization.Scaling], ...]:
+        """The parametrization's table for this network: ``(weights, bias)`` rows per layer (:func:`initlab.parametrization.table`)."""
+        return parametrization.table(self.parametrization, self.layers, self.base_width)
+
+    def learning_rate_factors(self, optimizer="gd") -> np.ndarray:
+        """(P,) float64, each parameter's learning-rate factor under this parametrization, in the flat layout W1, b1, ...
+
+        ``optimizer``: a name or an Optimizer (gd, sgd, momentum: :math:`a^2 c`; adam: :math:`a c`;
+        :mod:`initlab.parametrization`). All ones for ``"standard"``.
+        """
+        kind = parametrization.family(optimizer)
+        return self._per_parameter(lambda s: s.learning_rate(kind))
+
+    def epsilon_factors(self) -> np.ndarray:
+        """(P,) float64, each parameter's factor on Adam's epsilon (:math:`1/a`), in the flat layout W1, b1, ..."""
+        return self._per_parameter(lambda s: s.epsilon)
+
+    def _per_parameter(self, value: Callable[[parametrization.Scaling], float]) -> np.ndarray:
+        flat = np.empty((1, parameter_count(self.layers)))
+        for W, b, (sw, sb) in zip(*layer_views(flat, self.layers), self.scalings):
+            W[...], b[...] = value(sw), value(sb)
+        return flat[0]
 
     # ---- parameters ------------------------------------------------------------------------
     def initialize(
@@ -439,6 +484,11 @@ class MLP:
             callable) called with ``shape = (n_l, 1)``.
         scale : float
             Multiplies every weight after drawing (``W = scale * init(shape)``).
+            Under ``parametrization="ntk"`` or ``"mup"`` each layer's weights are further multiplied by
+            the table's :attr:`~initlab.parametrization.Scaling.init_std` (muP: the output layer's by
+            :math:`1/\sqrt{\mu_\text{in}}`; ntk: by 1, its effective weights are drawn as standard's),
+            and ``init`` must be a fan_in variance-scaling initializer or ``"zeros"``
+            (:func:`initlab.parametrization.check_initializer`; LSUV is refused).
         X : (n_0, m), only with ``init="lsuv"``
             The inputs whose layer outputs LSUV normalizes (e.g. the training set).
         **options
@@ -458,6 +508,7 @@ class MLP:
                 f"init={init!r} draws without data. Leave X out, or use init='lsuv'."
             )
         weight_init = _resolve_initializer("init", init, options)
+        parametrization.check_initializer(self.parametrization, weight_init, init)
         bias = _resolve_bias(bias_init)
         streams = seeding.model_streams(rng, models)  # model k draws from the k-th (initlab.seeding)
         models = len(streams)
@@ -467,12 +518,21 @@ class MLP:
             for l, shape in enumerate(self.weight_shapes):
                 Ws[l][k] = _draw("init", weight_init, shape, stream) * scale
                 bs[l][k] = _draw("bias_init", bias, (shape[0], 1), stream)
+        if self.parametrization != "standard":  # the table's scale of the effective weights (biases: always 1)
+            for W, (weights, _) in zip(Ws, self.scalings):
+                if weights.init_std != 1.0:
+                    W *= weights.init_std
         return _pack(Ws, bs)
 
     def _initialize_lsuv(self, X, *, rng, models, bias_init, scale: float, options: dict) -> dict[str, np.ndarray]:
         """:meth:`initialize` for ``init="lsuv"``: :func:`initlab.lsuv.lsuv` on ``X``, weights times ``scale``."""
         from initlab.lsuv import lsuv
 
+        if self.parametrization != "standard":
+            raise ValueError(
+                f"init='lsuv' sets each layer's scale from the data; parametrization={self.parametrization!r} sets it "
+                "from the width. Use parametrization='standard' with LSUV, or a fan_in initializer such as 'he_normal'."
+            )
         if X is None:
             raise TypeError(
                 "init='lsuv' is data-dependent: it needs the 'X' parameter, the inputs (n_0, m) whose layer outputs "

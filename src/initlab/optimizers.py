@@ -23,7 +23,8 @@ The rules are elementwise, so they apply to any arrays with a leading model axis
 training loop passes every model's parameters as one flat row, ``theta`` of shape ``(K, P)``
 (:func:`initlab.network.layer_views`). The state (``v``, ``s``) has the shape of ``theta``, one row
 per model, and starts at zero (:meth:`Optimizer.init_state`). ``alpha`` is a scalar or one rate
-per model, ``(K, 1)`` (anything that broadcasts against ``theta``). ``momentum`` with
+per model, ``(K, 1)``, or one per model and parameter, ``(K, P)`` (anything that broadcasts against
+``theta``: a parametrization's per-layer rates, :mod:`initlab.parametrization`). ``momentum`` with
 :math:`\beta = 0` is ``gd`` to the bit: :math:`0 \cdot v + 1 \cdot dW = dW` exactly.
 
 ``get(name, **options)`` returns an :class:`Optimizer`; ``available()`` lists the names with
@@ -41,7 +42,7 @@ import numpy as np
 
 from initlab.validation import check_choice, check_int, check_options, check_real
 
-__all__ = ["Optimizer", "adam", "available", "check_batch_size", "gd", "get", "momentum", "sgd"]
+__all__ = ["Optimizer", "adam", "available", "check_batch_size", "gd", "get", "momentum", "sgd", "with_epsilon_factors"]
 
 #: ``step(theta, grads, alpha, state, t, out) -> out``: the update of one iteration (see :class:`Optimizer`).
 StepFunction = Callable[[np.ndarray, np.ndarray, Any, tuple, int, np.ndarray], np.ndarray]
@@ -244,6 +245,12 @@ def adam(*, beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8) -> 
     beta1 = _beta("beta1", beta1)
     beta2 = _beta("beta2", beta2)
     epsilon = check_real("epsilon", epsilon, min_value=0.0, min_inclusive=False)
+    return Optimizer("adam", (("beta1", beta1), ("beta2", beta2), ("epsilon", epsilon)), 2, False,
+                     _adam_update(beta1, beta2, epsilon))  # fmt: skip
+
+
+def _adam_update(beta1: float, beta2: float, epsilon) -> StepFunction:
+    """Adam's step with its options bound; ``epsilon`` a float, or an array broadcasting against ``theta`` (P,)."""
 
     def update(theta, grads, alpha, state, t, out):
         v, s = state
@@ -260,4 +267,20 @@ def adam(*, beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8) -> 
         np.divide(step, denominator, out=step)  # learning_rate * v_corrected / (sqrt(s_corrected) + epsilon)
         return np.subtract(theta, step, out=out)
 
-    return Optimizer("adam", (("beta1", beta1), ("beta2", beta2), ("epsilon", epsilon)), 2, False, update)
+    return update
+
+
+def with_epsilon_factors(optimizer: Optimizer, factors: np.ndarray) -> Optimizer:
+    r"""``optimizer`` with Adam's :math:`\varepsilon` multiplied by ``factors`` (P,), one per parameter; others unchanged.
+
+    A parametrization's multiplier :math:`a` turns Adam's epsilon of the stored weights into
+    :math:`\varepsilon / a` for the effective ones (:mod:`initlab.parametrization`). The result has the
+    same name and options (its ``repr`` and records do not change); gd, sgd and momentum have no
+    epsilon and come back as they are.
+    """
+    if optimizer.name != "adam":
+        return optimizer
+    options = dict(optimizer.options)
+    epsilon = options["epsilon"] * np.asarray(factors, dtype=np.float64)
+    update = _adam_update(options["beta1"], options["beta2"], epsilon)
+    return Optimizer(optimizer.name, optimizer.options, optimizer.state_size, optimizer.full_batch, update)

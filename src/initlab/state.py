@@ -54,6 +54,15 @@ batch and the other models go on. With ``loss="legacy"`` an ``inf`` *loss* is no
 notebook's loss from probabilities is ``inf`` whenever a sigmoid rounds to 0 or 1 on a wrong label
 (it prints ``inf`` at iteration 0 after ``randn * 10`` initialization and then trains fine).
 
+Parametrizations
+----------------
+An :class:`~initlab.network.MLP` with ``parametrization="ntk"`` or ``"mup"`` trains its effective
+weights with a learning rate per model *and parameter*, ``learning_rate[k] *
+net.learning_rate_factors(optimizer)[p]`` (K, P), and Adam's epsilon times
+``net.epsilon_factors()`` (:mod:`initlab.parametrization` derives both, exactly, from the
+multipliers of the paper's form). With ``"standard"`` neither is built: the rates stay (K, 1) and
+the arithmetic is today's, bit for bit.
+
 BLAS runs single-threaded inside :meth:`~TrainingState.advance`: the matrices are small, and on
 few cores OpenBLAS's threads make them slower, not faster (measured on the notebook's network);
 the engines parallelize across models instead.
@@ -78,7 +87,7 @@ from initlab.network import (
     output_delta,
     params_dict,
 )
-from initlab.optimizers import Optimizer
+from initlab.optimizers import Optimizer, with_epsilon_factors
 
 __all__ = ["TrainingState", "engine_context", "passes"]
 
@@ -245,6 +254,9 @@ class TrainingState:
         self.passes = passes(net)
         self._works: dict[tuple[int, int], object] = {}  # (K_a, m or b) -> the passes' workspace
         self._alpha = self.learning_rate[:, np.newaxis]  # (K, 1)
+        if getattr(net, "parametrization", "standard") != "standard":  # per-parameter rates and epsilons, (K, P)
+            self._alpha = self._alpha * net.learning_rate_factors(optimizer)
+            self.optimizer = with_epsilon_factors(optimizer, net.epsilon_factors())
         self._all = np.arange(K)
         self._all_training = True  # no model has diverged: the batch is the state's own arrays
         # The all-active batch: the state's own buffers (theta is its first) and their views, kept between calls.

@@ -18,8 +18,15 @@ id                         what
 ``#depth``, ``#width``     numbers that always agree with ``#hidden`` (editing one rewrites the
                            others; ``#width`` is blank with placeholder "mixed" for e.g. ``10,5``)
 ``#activation``            select
+``#residual``              checkbox: a residual net (issue #15); on: ``#blocks`` 8 (or the last value), ``#hidden`` its
+                           first width (the trunk's), ``#depth`` disabled; off: ``#blocks`` 0, the plain MLP
+``#blocks``                number 0..32: residual blocks (0: the plain MLP); ``#residual-hint`` shown when > 0
+``#branch-depth``,         number 1..4 (layers per branch) and select none/layer (pre-LN), enabled only when
+``#norm``                  ``#blocks`` > 0
 ``#init``                  select: every initializer of ``options()`` (LSUV and ``notebook_he``
-                           included), each option's title its formula; ``#init-summary`` the chosen one's
+                           included), each option's title its formula; ``#init-summary`` the chosen one's;
+                           with ``#blocks`` 0 the structural ones (fixup, rezero, skipinit, zero_last) are
+                           disabled and hidden, with ``#blocks`` > 0 ``notebook_he`` and ``lsuv`` are
 ``#init-opt-<name>``       the selected initializer's options (e.g. ``#init-opt-scale``)
 ``#scale``                 number, multiplies every initial weight
 ``#optimizer``, ``#lr``    select (gd, sgd, momentum, adam), learning rate
@@ -45,19 +52,24 @@ id                         what
 ``#model``                 select: the model (seed) whose boundary, diagram and layers are shown (so does a click on its dot)
 ``#boundary``              canvas: the decision boundary per pixel, from the weights; ``#boundary-summary`` "one colour:
                            class 0 everywhere" or "two regions: 30% class 1"
-``#network``               canvas: the diagram, each unit's square shaded by the function it computes
-``#symmetry``              one line per layer: "layer 1: 1 distinct unit of 10 (symmetric)"
+``#network``               canvas: the diagram, each unit's square shaded by the function it computes; a residual
+                           net's trunk (h_0 .. h_B) with a block strip above it (``initlabDraw.network``'s doc)
+``#symmetry``              one line per layer: "layer 1: 1 distinct unit of 10 (symmetric)" (residual: the input
+                           projection, runs of blocks with the same count, the head)
 ``#loss-chart``            canvas: the loss fan (median and band over the seeds) of the run and each pinned run
 ``#accuracy-chart``        canvas: one dot per seed and run; ``#spread`` "he_normal: train accuracy 54-100% over 8 seeds"
 ``#table``                 one row per run (current, pinned): init, seeds, train and test accuracy median [min-max], a comment
-``#std-chart``             canvas: std of activations and gradient norm against depth
+``#std-chart``             canvas: std of activations and gradient norm against depth (residual: against the block,
+                           0 the input projection, with the branch's std too)
 ``#layers``                one ``.layer-row`` (``#layer-1``, ...) per layer: activation and gradient histograms
+                           (residual: input projection, one row per block with its branch std and |branch|/|trunk|, head)
 =========================  ==================================================================
 
 ``window.playground`` holds the last progress message (``last``: the selected model's ``weights``, per-layer
 statistics, every model's numbers in ``models``), the run's ``config``, ``initial`` (the first message of the run:
 its initial weights), the selected model's loss ``history``, every model's curves in ``fan``, the ``pinned`` runs,
-``diagram`` (the unit rectangles ``initlabDraw.network`` returned) and ``dots`` (where each accuracy dot is).
+``diagram`` (the unit rectangles ``initlabDraw.network`` returned; a residual net's adds ``blocks``), ``depth``
+(what ``initlabDraw.depthChart`` returned) and ``dots`` (where each accuracy dot is).
 The page's settings are in its URL (``?dataset=moons&hidden=8,8&init=random&opt.scale=3&seeds=8&speed=max``;
 the short names of ``options()["aliases"]`` are accepted, e.g. ``?lr=0.1&k=8``; an unknown parameter is shown in
 ``#error`` and kept in the address), so a link reproduces them.

@@ -5,8 +5,15 @@ Every request (``POST /api/validate`` and each ``train`` message on the WebSocke
 ``{"field", "message"}`` errors, one per bad field, each naming what was allowed and what came.
 Short names people type in URLs (``lr``, ``k``, ...) are accepted through the one table :data:`ALIASES`.
 
-Size: a run trains ``seeds`` models of ``P = parameter_count((2, *hidden, 1))`` parameters at once;
-``seeds * P`` is bounded by :data:`MAX_PARAMETERS` (one tab's memory and snapshot cost stay small).
+Size: a run trains ``seeds`` models of ``P`` parameters at once (``parameter_count((2, *hidden, 1))``, or a
+residual net's :attr:`~initlab.residual.ResidualMLP.parameter_count`); ``seeds * P`` is bounded by
+:data:`MAX_PARAMETERS` (one tab's memory and snapshot cost stay small).
+
+Residual nets (issue #15): ``blocks = 0`` (the default) is the plain MLP of ``hidden``; ``blocks = B >= 1``
+is :class:`initlab.residual.ResidualMLP` ``(2, width, 1, B, branch_depth=m, norm=norm,
+scalars=scalars_for(init))`` with ``hidden = [width]``, one entry, the trunk's width. The structural
+initializers (:data:`initlab.residual.STRUCTURAL`: fixup, rezero, skipinit, zero_last) are offered only
+then; ``notebook_he`` only for the plain MLP (``lsuv`` for both: :meth:`ResidualMLP.initialize` takes it).
 """
 
 from __future__ import annotations
@@ -16,12 +23,12 @@ import math
 import numbers
 from dataclasses import asdict, dataclass
 
-from initlab import activations, datasets, initializers, lsuv, optimizers
+from initlab import activations, datasets, initializers, lsuv, optimizers, residual
 from initlab.network import DATA_DEPENDENT, LSUV_OPTIONS, check_lsuv_options, parameter_count
 from initlab.validation import excerpt
 
 __all__ = ["ALIASES", "DATASETS", "LIMITS", "MAX_PARAMETERS", "NOTEBOOK", "NOTEBOOK_INIT", "PlaygroundConfig",
-           "check_speed", "options", "validate"]  # fmt: skip
+           "check_speed", "options", "parameters_per_model", "validate"]  # fmt: skip
 
 #: The data sets of the page: the 2-D binary problems (one sigmoid output, a boundary to draw).
 DATASETS = ("circles", "moons", "spirals", "xor", "gaussian_quantiles")
@@ -39,6 +46,8 @@ LIMITS = {
     "seed": (0, 2**32 - 1),
     "seeds": (1, 32),  # K models trained at once (the engine's model axis)
     "speed": (1, 100_000),  # iterations per second
+    "blocks": (0, 32),  # residual blocks; 0: the plain MLP
+    "branch_depth": (1, 4),  # linear layers per residual branch
 }
 #: The most parameters one run trains at once: ``seeds * parameter_count`` (e.g. 32 seeds of 2-10-5-1: 2,816).
 MAX_PARAMETERS = 400_000
@@ -53,6 +62,7 @@ ALIASES = {
     "data": "dataset",
     "layers": "hidden",
     "init_scale": "scale",
+    "m": "branch_depth",  # the issue's (and the papers') name for the layers per branch
 }
 #: Keys of a ``train`` message that are not config fields (the server reads them).
 MESSAGE_KEYS = ("action", "paused")
@@ -76,6 +86,9 @@ class PlaygroundConfig:
     seed: int = 3
     seeds: int = 1  # K models: model k is row k of MLP.initialize(rng=seed, models=K); notebook_he: seed + k
     speed: int | None = 1000  # iterations per second (pacing, to watch it happen); None: as fast as it goes
+    blocks: int = 0  # residual blocks B; 0: the plain MLP of `hidden`; B >= 1: a ResidualMLP of width hidden[0]
+    branch_depth: int = 2  # m, linear layers per branch (residual nets only)
+    norm: str = "none"  # "layer": a LayerNorm at the start of every branch (residual nets only)
 
     def to_json(self) -> dict:
         out = asdict(self)
@@ -94,7 +107,7 @@ def options() -> dict:
     defaults = inspect.signature(lsuv.lsuv).parameters
     lsuv_options = [{"name": n, "default": defaults[n].default, "required": False} for n in LSUV_OPTIONS]
     inits = {NOTEBOOK_INIT: {"summary": notebook, "options": []}, **initializers.describe(),
-             "lsuv": {"summary": lsuv.SUMMARY, "options": lsuv_options}}  # fmt: skip
+             "lsuv": {"summary": lsuv.SUMMARY, "options": lsuv_options}, **_structural()}  # fmt: skip
     all_sets = datasets.available()
     return {
         "datasets": {name: all_sets[name] for name in DATASETS},
@@ -106,7 +119,18 @@ def options() -> dict:
         "aliases": dict(ALIASES),
         "defaults": PlaygroundConfig().to_json(),
         "notebook": NOTEBOOK.to_json(),
+        "structural": list(residual.STRUCTURAL),  # offered with blocks >= 1 only
+        "plain_only": [NOTEBOOK_INIT],  # offered with blocks = 0 only
+        "norms": list(residual.NORMS),
     }
+
+
+def _structural() -> dict:
+    """``{name: {"summary", "options"}}`` of the structural initializers (formula and paper, as the others)."""
+    defaults = {"layer_init": "he_normal", "alpha0": 0.0}
+    return {name: {"summary": f"{formula} (residual nets; {paper})",
+                   "options": [{"name": o, "default": defaults[o], "required": False} for o in allowed]}
+            for name, (formula, paper, _, allowed) in residual.STRUCTURAL.items()}  # fmt: skip
 
 
 class _Errors(list):
@@ -210,10 +234,61 @@ def _init_options(errors: _Errors, raw: dict, init: str) -> dict:
         )
     elif init != NOTEBOOK_INIT and not any(e["field"] == "init" for e in errors):
         try:
-            check_lsuv_options(init_options) if init in DATA_DEPENDENT else initializers.get(init, **init_options)
+            if init in DATA_DEPENDENT:
+                check_lsuv_options(init_options)
+            elif init in residual.STRUCTURAL:  # the library's own check: a one-block net of width 1 draws it
+                net = residual.ResidualMLP(2, 1, 1, 1, scalars=residual.scalars_for(init))
+                net.initialize(init, rng=0, models=1, **init_options)
+            else:
+                initializers.get(init, **init_options)
         except (TypeError, ValueError) as exc:
             errors.add("init_options", f"Initializer {excerpt(init)}: {exc}")
     return init_options
+
+
+def _residual(errors: _Errors, raw: dict, hidden: tuple[int, ...], init: str) -> tuple[int, int, str]:
+    """``(blocks, branch_depth, norm)``, and the rules tying them to ``hidden`` and ``init`` (module docstring)."""
+    d = PlaygroundConfig()
+    blocks = _number(errors, raw, "blocks", d.blocks, integer=True)
+    branch_depth = _number(errors, raw, "branch_depth", d.branch_depth, integer=True)
+    norm = _choice(errors, raw, "norm", d.norm, residual.NORMS)
+    bad_init = any(e["field"] == "init" for e in errors)
+    if blocks == 0:
+        for field, value, default in (("branch_depth", branch_depth, d.branch_depth), ("norm", norm, d.norm)):
+            if value != default:
+                errors.add(field, f"The '{field}' field applies to residual nets (blocks >= 1). Got {field}={value!r} "
+                                  f"with blocks=0 (a plain MLP); set blocks (e.g. 8) or leave {field} out.")  # fmt: skip
+        if init in residual.STRUCTURAL and not bad_init:
+            _, paper, _, _ = residual.STRUCTURAL[init]
+            errors.add("init", f"The 'init' field {init!r} ({paper}) is a structural initializer of residual nets: it "
+                               "needs blocks >= 1. Got blocks=0 (a plain MLP); set blocks (e.g. 8) or choose a "
+                               "per-matrix initializer such as 'he_normal'.")  # fmt: skip
+        return blocks, branch_depth, norm
+    if init == NOTEBOOK_INIT and not bad_init:
+        errors.add("init", f"The 'init' field {init!r} is the notebook's draw for the plain MLP (blocks=0); this net "
+                           f"has blocks={blocks}. Use 'he_normal' (the same formula), or set blocks=0.")  # fmt: skip
+    if len(hidden) != 1 and not any(e["field"] == "hidden" for e in errors):
+        errors.add("hidden", f"With blocks={blocks} the net is residual and 'hidden' is its one trunk width, e.g. "
+                             f"[16]. Got {list(hidden)}; give one width (or set blocks=0 for an MLP).")  # fmt: skip
+    return blocks, branch_depth, norm
+
+
+def _net_text(config: PlaygroundConfig) -> str:
+    if config.blocks:
+        m = config.branch_depth
+        return (
+            f"a residual net of width {config.hidden[0]} with {config.blocks} blocks of {m} layer{'s' if m > 1 else ''}"
+        )
+    return _hidden_text(config.hidden)
+
+
+def parameters_per_model(config: PlaygroundConfig) -> int:
+    """P of one model of ``config``'s network (residual scalars, LayerNorm gains and all)."""
+    if config.blocks:
+        net = residual.ResidualMLP(2, config.hidden[0], 1, config.blocks, branch_depth=config.branch_depth,
+                                   norm=config.norm, scalars=residual.scalars_for(config.init))  # fmt: skip
+        return net.parameter_count
+    return parameter_count((2, *config.hidden, 1))
 
 
 def _hidden_text(hidden: tuple[int, ...]) -> str:
@@ -224,9 +299,9 @@ def _hidden_text(hidden: tuple[int, ...]) -> str:
 
 def _check_size(errors: _Errors, config: PlaygroundConfig) -> None:
     """``seeds * parameter_count <= MAX_PARAMETERS``; notebook_he's seeds ``seed + k`` within RandomState's range."""
-    P = parameter_count((2, *config.hidden, 1))
+    P = parameters_per_model(config)
     if config.seeds * P > MAX_PARAMETERS:
-        errors.add("seeds", f"{_hidden_text(config.hidden)} with {config.seeds} seeds trains {config.seeds * P:,} "
+        errors.add("seeds", f"{_net_text(config)} with {config.seeds} seeds trains {config.seeds * P:,} "
                             f"parameters at once ({P:,} per model); the most is {MAX_PARAMETERS:,}: use fewer seeds "
                             f"(at most {max(1, MAX_PARAMETERS // P)} here) or a smaller network.")  # fmt: skip
     top = LIMITS["seed"][1]
@@ -256,7 +331,9 @@ def validate(raw) -> tuple[PlaygroundConfig | None, list[dict]]:
         noise = _number(errors, raw, "noise", None, integer=False)
     hidden = _hidden(errors, raw, d.hidden)
     activation = _choice(errors, raw, "activation", d.activation, activations.available())
-    init = _choice(errors, raw, "init", d.init, (NOTEBOOK_INIT, *initializers.available(), *DATA_DEPENDENT))
+    init = _choice(errors, raw, "init", d.init,
+                   (NOTEBOOK_INIT, *initializers.available(), *DATA_DEPENDENT, *residual.STRUCTURAL))  # fmt: skip
+    blocks, branch_depth, norm = _residual(errors, raw, hidden, init)
     init_options = _init_options(errors, raw, init)
     scale = _number(errors, raw, "scale", d.scale, integer=False)
     optimizer = _choice(errors, raw, "optimizer", d.optimizer, optimizers.available())
@@ -271,7 +348,7 @@ def validate(raw) -> tuple[PlaygroundConfig | None, list[dict]]:
     config = PlaygroundConfig(dataset=dataset, noise=noise, hidden=hidden, activation=activation, init=init,
                               init_options=tuple(sorted(init_options.items())), scale=scale, optimizer=optimizer,
                               learning_rate=learning_rate, batch_size=batch_size, iterations=iterations, seed=seed,
-                              seeds=seeds, speed=speed)  # fmt: skip
+                              seeds=seeds, speed=speed, blocks=blocks, branch_depth=branch_depth, norm=norm)  # fmt: skip
     _check_size(errors, config)
     return (None, list(errors)) if errors else (config, [])
 

@@ -16,7 +16,7 @@ client -> server
     second (validated as the ``speed`` field; null: as fast as the machine goes).
     ``{"action": "select", "model": k}``: show model k (0 <= k < K) from now on; a progress message follows.
     ``{"action": "export", "format": "pytorch" | "jax" | "json"}``: the selected model's current
-    weights as a file (:func:`initlab.export.render`).
+    weights as a file (:func:`initlab.export.render`; residual nets: an error, not available yet).
 server -> client
     ``{"type": "error", "errors": [{"field", "message"}, ...]}`` (the connection stays open);
     ``{"type": "start", "config", "points", "seeds"}`` when a run starts (``seeds``: each model's seed
@@ -28,7 +28,8 @@ server -> client
     "weights": {"W": [W1, ...], "b": [b1, ...]}, "models": [{"loss", "test_loss", "accuracy",
     "test_accuracy", "diverged"}, ...], "curves": [[iteration, [loss_0, ..., loss_{K-1}]], ...]}``
     about 1 / :data:`FRAME_SECONDS` times a second: everything but ``models`` and ``curves`` is of
-    the selected model (``Wl``: n_l rows of n_{l-1} floats, full precision; ``bl``: n_l floats);
+    the selected model (``Wl``: n_l rows of n_{l-1} floats, full precision; ``bl``: n_l floats; a
+    residual net's ``weights`` and ``layers``: :mod:`~initlab.playground.session`'s docstring);
     ``curve``/``curves``: the points since the last message, null where diverged or not finite;
     ``done``: every model diverged or the iterations are done;
     ``{"type": "status", "status": "training" | "paused" | "idle" | "done"}``;

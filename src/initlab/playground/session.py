@@ -20,27 +20,36 @@ with ``rng=seed``, the same data rule): ``seeding.split(seed)`` gives the init a
   (model k of ``--seed seed``).
 * minibatch order (``batch_size``): model k's is the k-th child of ``split(seed)[1]``, so a model's
   initialization and its minibatch order never share random numbers.
+
+Residual nets (``config.blocks >= 1``): the network is ``ResidualMLP(2, hidden[0], 1, blocks,
+branch_depth=..., norm=..., scalars=residual.scalars_for(init))`` and model k is row k of its
+``initialize(init, rng=split(seed)[0], models=K, scale=scale)`` (a structural init with its options;
+a per-matrix one bound to its options first, as :func:`~initlab.training.initialize_and_train` does);
+the same :class:`~initlab.state.TrainingState` trains it (numpy engine). Its snapshot's ``weights`` are
+``{"W_in", "b_in", "blocks": [{"W": m matrices, "b": m vectors (not with Fixup), "alpha" (ReZero,
+SkipInit, Fixup's multiplier), "bias": the 2m scalar biases (Fixup), "ln_gain", "ln_bias" (pre-LN)},
+...], "W_out", "b_out"}`` and its ``layers`` are the input projection, one entry per block (the trunk
+state after it, the branch's output std, the effective residual scale) and the head (:func:`_residual_layers`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from initlab import course, datasets, initializers, optimizers, seeding
-from initlab.diagnostics import layer_stats
+from initlab import course, datasets, initializers, optimizers, residual, seeding
+from initlab.diagnostics import block_stats, distinct_units, layer_stats
 from initlab.jsonable import finite_or_none
 from initlab.network import (
     DATA_DEPENDENT,
     MLP,
     backward_pass,
-    flatten_params,
     forward_pass,
     logits_sound,
     loss_from_output,
     output_delta,
     predicted_labels,
 )
-from initlab.state import TrainingState, engine_context
+from initlab.state import TrainingState, engine_context, passes
 
 from .config import NOTEBOOK_INIT, PlaygroundConfig
 
@@ -70,13 +79,20 @@ class Run:
         # The notebook's circles keep the notebook's own seeding; every other set is seeded 0 (shareable URLs).
         rng = None if datasets.is_notebook_data(config.dataset, noise=config.noise) else 0
         self.data = datasets.load(config.dataset, noise=config.noise, rng=rng)
-        self.net = MLP((2, *config.hidden, 1), config.activation, "sigmoid")
+        self.residual = config.blocks > 0
+        if self.residual:
+            self.net = residual.ResidualMLP(2, config.hidden[0], 1, config.blocks, branch_depth=config.branch_depth,
+                                            activation=config.activation, output="sigmoid", norm=config.norm,
+                                            scalars=residual.scalars_for(config.init))  # fmt: skip
+        else:
+            self.net = MLP((2, *config.hidden, 1), config.activation, "sigmoid")
         X, Y = self.data.X_train, self.data.Y_train
         self.X, self.T = X, Y.astype(np.float64)
         self.X_test, self.T_test = self.data.X_test, self.data.Y_test.astype(np.float64)
         self.record_every = max(1, config.iterations // CURVE_POINTS)
         init_rng, order_rng = seeding.split(config.seed)  # initlab train's recipe (training.initialize_and_train)
-        self.state = TrainingState(self.net, flatten_params(self._initial_params(init_rng)), self.X, self.T,
+        self.passes = passes(self.net)
+        self.state = TrainingState(self.net, self.passes.flatten(self._initial_params(init_rng)), self.X, self.T,
                                    np.full(self.K, config.learning_rate), iterations=config.iterations,
                                    record_every=self.record_every, loss="stable",
                                    optimizer=optimizers.get(config.optimizer), batch_size=config.batch_size,
@@ -106,6 +122,8 @@ class Run:
             return {key: np.stack([d[key] for d in draws]) * (config.scale if key.startswith("W") else 1.0)
                     for key in draws[0]}  # fmt: skip
         options = dict(config.init_options)
+        if config.init in residual.STRUCTURAL:  # the residual net's structure imposed on layer_init's draw
+            return self.net.initialize(config.init, rng=init_rng, models=self.K, scale=config.scale, **options)
         if config.init in DATA_DEPENDENT:  # LSUV normalizes each layer's output on the training inputs
             return self.net.initialize(config.init, rng=init_rng, models=self.K, scale=config.scale, X=self.X,
                                        **options)  # fmt: skip
@@ -147,11 +165,15 @@ class Run:
         return bool(self.diverged_models.all()) or self.iteration >= self.config.iterations
 
     def views(self):
-        """``W{l}`` (K, n_l, n_{l-1}) and ``b{l}`` (K, n_l, 1) of every model (:meth:`TrainingState.views`)."""
+        """``W{l}`` (K, n_l, n_{l-1}) and ``b{l}`` (K, n_l, 1) of every model (:meth:`TrainingState.views`);
+        a residual net's ``{name: (K, *shape)}``."""
         return self.state.views()
 
     def selected_params(self) -> dict:
-        """The selected model's ``{"W1": (n_1, n_0), "b1": (n_1, 1), ...}`` (copies, no model axis)."""
+        """The selected model's ``{"W1": (n_1, n_0), "b1": (n_1, 1), ...}`` (copies, no model axis); a residual
+        net's ``{name: shape}`` of :meth:`~initlab.residual.ResidualMLP.groups`."""
+        if self.residual:
+            return {name: v[self.selected].copy() for name, v in self.views().items()}
         Ws, bs = self.views()
         k, out = self.selected, {}
         for l, (W, b) in enumerate(zip(Ws, bs), start=1):
@@ -176,10 +198,10 @@ class Run:
     def _evaluate(self) -> tuple[np.ndarray, ...]:
         """Train loss, train accuracy, test loss, test accuracy of every model as its parameters are now (a
         diverged model: its last finite ones), (K,) each: one batched forward pass per data set."""
-        Ws, bs = self.views()
+        V = self.views()
         with np.errstate(all="ignore"):
-            loss, accuracy = _evaluate(self.net, Ws, bs, self.X, self.T)
-            test_loss, test_accuracy = _evaluate(self.net, Ws, bs, self.X_test, self.T_test)
+            loss, accuracy = _evaluate(self.passes, V, self.X, self.T)
+            test_loss, test_accuracy = _evaluate(self.passes, V, self.X_test, self.T_test)
         return loss, accuracy, test_loss, test_accuracy
 
     def _record(self) -> None:
@@ -197,13 +219,19 @@ class Run:
         """The selected model's loss, accuracy, boundary, layers and weights, every model's summary, as JSON values.
 
         Cost: one batched forward pass over the K models per data set; everything else is of one model.
+        Computed in :func:`~initlab.state.engine_context` as training is (BLAS on one thread: on a shared CPU
+        its threads made a 32-block residual net's snapshot ~10 s instead of a fraction of one).
         """
+        with engine_context():
+            return self._snapshot()
+
+    def _snapshot(self) -> dict:
         k = self.selected
         loss, accuracy, test_loss, test_accuracy = self._evaluate()
-        Ws, bs = self.views()
-        W1s, b1s = [W[k : k + 1] for W in Ws], [b[k : k + 1] for b in bs]  # the selected model, K = 1
+        V = self.views()
+        one = {n: v[k : k + 1] for n, v in V.items()} if self.residual else [[x[k : k + 1] for x in xs] for xs in V]
         with np.errstate(all="ignore"):
-            P = forward_pass(W1s, b1s, self.grid, self.net.hidden.forward, self.net.output_function)[1][-1][0, 0]
+            P = self.passes.forward(one, self.grid)[1][0, 0]  # the selected model (K = 1) over the grid
         models = [{"loss": finite_or_none(loss[j]), "test_loss": finite_or_none(test_loss[j]),
                    "accuracy": finite_or_none(accuracy[j]), "test_accuracy": finite_or_none(test_accuracy[j]),
                    "diverged": bool(self.diverged_models[j])} for j in range(self.K)]  # fmt: skip
@@ -219,13 +247,15 @@ class Run:
                 "extent": self.extent,
                 "p": [round(float(p), 3) if np.isfinite(p) else 0.5 for p in P],
             },
-            "layers": self._layers(W1s, b1s),
+            "layers": _residual_layers(self.net, one, self.X, self.T) if self.residual else self._layers(*one),
             "curve": curve,
             "curves": curves,
             "selected": k,
             "activation": self.net.activation,
             "output": self.net.output,
-            "weights": {"W": [W[0].tolist() for W in W1s], "b": [b[0, :, 0].tolist() for b in b1s]},
+            "weights": _residual_weights(one)
+            if self.residual
+            else {"W": [W[0].tolist() for W in one[0]], "b": [b[0, :, 0].tolist() for b in one[1]]},
             "models": models,
         }
 
@@ -269,6 +299,11 @@ class Run:
         from initlab import export  # one direction only: export never imports the playground
 
         config = self.config
+        if self.residual:
+            raise ValueError(
+                f"Export of residual nets (blocks={config.blocks}) is not available yet: initlab.export writes "
+                "plain MLPs. Set blocks=0 to export an MLP; the residual net's weights are in the page's state."
+            )
         settings = {**config.to_json(), "model": self.selected, "seed": self.seed_labels()[self.selected],
                     "iteration": self.iteration}  # fmt: skip
         return export.render(fmt, self.net, self.selected_params(), init=config.init,
@@ -290,12 +325,77 @@ class Run:
         }
 
 
-def _evaluate(net: MLP, Ws, bs, X, T) -> tuple[np.ndarray, np.ndarray]:
+def _evaluate(net_passes, views, X, T) -> tuple[np.ndarray, np.ndarray]:
     """Loss (nan where the logits are past the divergence line) and accuracy of every model, (K,) each."""
-    Zs, As = forward_pass(Ws, bs, X, net.hidden.forward, net.output_function)
-    loss = np.where(logits_sound(Zs[-1]), loss_from_output("stable", net.output, Zs[-1], As[-1], T), np.nan)
-    accuracy = (predicted_labels(net.output, As[-1]) == T.astype(np.int64)).mean(axis=(1, 2))
+    Z, A = net_passes.forward(views, X)
+    output = net_passes.output
+    loss = np.where(logits_sound(Z), loss_from_output("stable", output, Z, A, T), np.nan)
+    accuracy = (predicted_labels(output, A) == T.astype(np.int64)).mean(axis=(1, 2))
     return loss, accuracy
+
+
+def _residual_weights(V: dict) -> dict:
+    """One residual model's parameters (``V``: views with K = 1) as the page's ``weights`` (module docstring)."""
+    blocks = []
+    for b in range(V["W_branch"].shape[1]):
+        block = {"W": V["W_branch"][0, b].tolist()}
+        if "b_branch" in V:
+            block["b"] = V["b_branch"][0, b, :, :, 0].tolist()
+        if "alpha" in V:
+            block["alpha"] = float(V["alpha"][0, b])
+        if "scalar_bias" in V:
+            block["bias"] = V["scalar_bias"][0, b].tolist()
+        if "ln_gain" in V:
+            block["ln_gain"], block["ln_bias"] = V["ln_gain"][0, b, :, 0].tolist(), V["ln_bias"][0, b, :, 0].tolist()
+        blocks.append(block)
+    return {"W_in": V["W_in"][0].tolist(), "b_in": V["b_in"][0, :, 0].tolist(), "blocks": blocks,
+            "W_out": V["W_out"][0].tolist(), "b_out": V["b_out"][0, :, 0].tolist()}  # fmt: skip
+
+
+def _norm(a: np.ndarray) -> float | None:
+    return finite_or_none(np.sqrt((a**2).sum()))
+
+
+def _residual_layers(net, V: dict, X: np.ndarray, T: np.ndarray) -> list[dict]:
+    r"""One residual model's (``V`` with K = 1) per-layer view: the input projection :math:`h_0`, one entry
+    per block and the head.
+
+    A block's numbers are :func:`initlab.diagnostics.block_stats`' (the one place): the trunk state
+    :math:`h_b`'s std (``a_std``), the branch output :math:`r_b = \alpha_b F_b + d_b`'s std
+    (``branch_std``), the effective residual scale ``residual_scale`` (rms of :math:`r_b` / rms of
+    :math:`h_{b-1}`), the norm of its branch matrices' gradient and the dead / saturated share of the
+    branch's hidden units; its histograms are of :math:`h_b` and of those gradients. ``distinct_units``
+    here counts the distinct trunk units (rows of :math:`h_b` over the inputs: 1 of ``width`` means every
+    trunk unit computes the same function, the page's "symmetric"); diagnostics' per-branch count is not
+    shown, as a zero last layer (Fixup, zero_last) has equal rows without any symmetry problem.
+    """
+    ps = net.passes()
+    with np.errstate(all="ignore"):
+        stats = block_stats(net, V, X, T)
+        work = ps.workspace(1, X.shape[1])
+        ps.forward(V, X, work)
+        G = net.views(ps.backward(V, X, T, work))
+    H = work.trunk
+
+    def entry(name, values, grad, kind, **extra):
+        zeros = np.zeros((1, values.shape[1], 1))
+        return {"name": name, "units": int(values.shape[1]), "activation": kind, "a_std": finite_or_none(values.std()),
+                "z_std": finite_or_none(values.std()), "grad_norm": _norm(grad),
+                "distinct_units": int(distinct_units(values, zeros)[0]), "dead_fraction": None,
+                "saturated_fraction": None, "a_hist": _histogram(values), "g_hist": _histogram(grad), **extra}  # fmt: skip
+
+    layers = [entry("input projection", H[0], G["W_in"], "linear")]
+    for b in range(1, len(H)):
+        of = {key: finite_or_none(getattr(stats, key)[0, b - 1])
+              for key in ("a_std", "z_std", "grad_W_norm", "dead_fraction", "saturated_fraction", "residual_scale")}  # fmt: skip
+        layers.append(entry(f"block {b}", H[b], G["W_branch"][:, b - 1], f"block of {net.branch_depth}",
+                            a_std=of["a_std"], z_std=of["z_std"], branch_std=of["z_std"], grad_norm=of["grad_W_norm"],
+                            residual_scale=of["residual_scale"], dead_fraction=of["dead_fraction"],
+                            saturated_fraction=of["saturated_fraction"]))  # fmt: skip
+    out = entry("head", work.out, G["W_out"], net.output)
+    out["units"], out["distinct_units"] = 1, 1
+    layers.append(out)
+    return layers
 
 
 def _histogram(values: np.ndarray) -> dict:

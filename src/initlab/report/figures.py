@@ -165,3 +165,26 @@ def _loss_axes(ax, title: str, xlabel: str, ylabel: str) -> None:
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=8)
+
+
+def singular_value_histogram(s, *, title: str) -> Figure:
+    """The Jacobian's singular values ``s`` (K, e, r) of K models, pooled, on a log axis with the line at 1.
+
+    Values under 1e-6 (rank lost: dead ReLUs, saturated units) are piled at the left edge and counted
+    in the legend.
+    """
+    s = np.asarray(s, dtype=float).ravel()
+    fig = Figure(figsize=(7.0, 3.6))
+    ax = fig.subplots()
+    low = 1e-6
+    top = max(10.0, float(np.nanmax(s)) * 1.5) if s.size else 10.0
+    bins = np.logspace(np.log10(low), np.log10(top), 61)
+    tiny = int(np.sum(s < low))
+    ax.hist(np.clip(s, low, top), bins=bins, color="#1f77b4", alpha=0.85, label=f"{s.size} singular values")
+    ax.axvline(1.0, color="k", lw=1.0, label="1 (isometry)")
+    if tiny:
+        ax.plot([], [], " ", label=f"{tiny} below 1e-6, at the left edge")
+    ax.set(xscale="log", xlabel="singular value s of the Jacobian", ylabel="count", title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -2,9 +2,11 @@
 
 Sections: the summary table (mean ± 95 % CI over seeds); loss curves, median over seeds with the
 band between the 25th and 75th percentiles, one line per initialization; test accuracy against the
-initialization's scale and against depth, where those vary; the decision boundary of each group's
-median-seed run (median final loss; two-feature datasets); and the standard deviation of each
-layer's activations at initialization and at the end (diagnostics on).
+initialization's scale and against depth (the number of blocks for residual nets), where those
+vary; the decision boundary of each group's median-seed run (median final loss; two-feature
+datasets); and the standard deviation of each layer's activations at initialization and at the
+end (diagnostics on; for residual nets, of the trunk h_b after each block,
+:class:`initlab.diagnostics.BlockStats`).
 
 :func:`collect` reads the store and reduces it group by group (one group's histories in memory at a
 time); :func:`render` draws and writes HTML from that; :func:`write` saves the page with
@@ -25,6 +27,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ..network import MLP, layer_views
 from ..sweeps.catalogue import DatasetRef, load_data
+from ..sweeps.plan import build_net
 from ..sweeps.summary import Summary, median_run, seed_band, summarize, summary_rows
 from . import figures, html, write_files
 
@@ -59,13 +62,15 @@ class Boundary:
     theta: np.ndarray  # (P,)
     dataset: dict  # Dataset fields
     train_accuracy: float
+    residual: dict | None = None  # a residual run's blocks, branch_depth, norm, scalars (initlab.sweeps.plan.Setup)
 
 
 @dataclass(frozen=True)
 class Profile:
     labels: dict
-    a_std_init: np.ndarray  # (L,) median over seeds
+    a_std_init: np.ndarray  # (L,) median over seeds (a residual net: (B,), the trunk after each block)
     a_std_final: np.ndarray
+    residual: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,7 @@ class ReportData:
     spec_text: str
     counts: dict
     summary: Summary
-    numbers: dict  # group key -> {"scale", "depth", "init_name"} (numeric axes of the plots)
+    numbers: dict  # group key -> {"scale", "depth", "blocks" (None: plain), "init_name"}: the plots' axes
     curves: tuple[Curve, ...]
     boundaries: tuple[Boundary, ...]
     profiles: tuple[Profile, ...]
@@ -100,7 +105,9 @@ def collect(store) -> ReportData:
     for key, rows in groups.items():
         first = rows[0]
         c = first.config
-        numbers[key] = {"scale": c["scale"], "depth": c["depth"], "init_name": c["init"] + _options(c["init_options"])}
+        residual = c.get("residual")  # absent from plain runs (and from stores made before residual nets)
+        numbers[key] = {"scale": c["scale"], "depth": c["depth"], "blocks": residual["blocks"] if residual else None,
+                        "init_name": c["init"] + _options(c["init_options"])}  # fmt: skip
         train_seconds += sum(r.train_seconds + r.init_seconds for r in rows)
         losses = store.losses([r.id for r in rows])
         median, low, high = seed_band(np.stack([losses[r.id] for r in rows]))
@@ -109,7 +116,7 @@ def collect(store) -> ReportData:
         mid = median_run(rows)
         if len(c["layers"]) and c["layers"][0] == 2:
             boundaries.append(Boundary(labels, mid.name, tuple(c["layers"]), c["activation"], c["output"],
-                                       store.params(mid.id), c["dataset"], mid.train_accuracy))  # fmt: skip
+                                       store.params(mid.id), c["dataset"], mid.train_accuracy, residual))  # fmt: skip
         if c["diagnostics"]:
             diag = store.diagnostics([r.id for r in rows])
             a_std = store.diagnostic_fields().index("a_std")
@@ -118,12 +125,20 @@ def collect(store) -> ReportData:
             }
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # every seed diverged: nan
-                profiles.append(
-                    Profile(labels, np.nanmedian(stacks["init"], axis=0), np.nanmedian(stacks["final"], axis=0))
-                )
+                profiles.append(Profile(labels, np.nanmedian(stacks["init"], axis=0),
+                                        np.nanmedian(stacks["final"], axis=0), residual is not None))  # fmt: skip
     meta = store.meta()
     return ReportData(spec.name, meta["fingerprint"], meta["spec_text"], store.counts(), summary, numbers, tuple(curves),
                       tuple(boundaries), tuple(profiles), train_seconds)  # fmt: skip
+
+
+def _without_blocks(network: str) -> str:
+    """A residual net's label without its block count: ``"2-16-1 res B=4 LN"`` -> ``"2-16-1 res LN"``."""
+    return " ".join(w for w in network.split(" ") if not w.startswith("B="))
+
+
+#: x-axis titles of the accuracy figures.
+AXIS_TITLES = {"scale": "weight scale", "depth": "depth (weight layers)", "blocks": "residual blocks"}
 
 
 def _options(options: dict) -> str:
@@ -207,12 +222,15 @@ def _loss_figure(data: ReportData) -> tuple[bytes | None, str]:
 
 
 def _accuracy_figure(data: ReportData, axis: str) -> bytes | None:
-    """Test accuracy (mean ± 95 % CI over seeds) against ``axis`` ("scale" or "depth"), panels per dataset."""
+    """Test accuracy (mean ± 95 % CI over seeds) against ``axis`` ("scale", "depth" or "blocks"), panels per dataset.
+
+    "depth" plots the plain MLPs, "blocks" the residual nets.
+    """
     summary = data.summary
     points = []
     for g in summary.groups:
         n = data.numbers.get(_group_key(g.labels))
-        if n is None or g.runs == 0:
+        if n is None or g.runs == 0 or (axis != "scale" and (n.get("blocks") is None) != (axis == "depth")):
             continue
         points.append((g, n))
     if axis == "scale":
@@ -225,13 +243,17 @@ def _accuracy_figure(data: ReportData, axis: str) -> bytes | None:
         def line_of(g, n):
             return ", ".join([n["init_name"]] + [g.labels[d] for d in summary.varying if d not in ("dataset", "init")])
     else:
-        if len({n["depth"] for _, n in points}) < 2:
+        if len({n[axis] for _, n in points}) < 2:
             return None
 
+        # residual nets differing in more than their blocks (branch depth, norm) get a line each
+        shapes = {_without_blocks(g.labels["network"]) for g, _ in points} if axis == "blocks" else set()
+
         def line_of(g, n):
-            return (
-                ", ".join(g.labels[d] for d in summary.varying if d not in ("dataset", "network")) or g.labels["init"]
-            )
+            parts = [g.labels[d] for d in summary.varying if d not in ("dataset", "network")]
+            if len(shapes) > 1:
+                parts.append(_without_blocks(g.labels["network"]))
+            return ", ".join(parts) or g.labels["init"]
 
     if not points:
         return None
@@ -251,10 +273,10 @@ def _accuracy_figure(data: ReportData, axis: str) -> bytes | None:
             ax.set_xscale("log")
         ax.set_ylim(0.3, 1.02)
         ax.axhline(0.5, color="k", lw=0.5, ls=":")
-        if axis == "depth":
+        if axis != "scale":
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(title, fontsize=10)
-        ax.set_xlabel("weight scale" if axis == "scale" else "depth (weight layers)", fontsize=9)
+        ax.set_xlabel(AXIS_TITLES[axis], fontsize=9)
         ax.set_ylabel("test accuracy", fontsize=9)
         ax.grid(True, alpha=0.25)
         ax.tick_params(labelsize=8)
@@ -271,9 +293,12 @@ def _boundary_figure(b: Boundary, data_cache: dict) -> bytes:
         data_cache[key] = load_data(DatasetRef(**b.dataset))
     d = data_cache[key]
     X, Y = d.X_train, d.Y_train
-    net = MLP(b.layers, b.activation, b.output)
-    Ws, bs = layer_views(b.theta[np.newaxis], net.layers)
-    params = {f"{p}{l + 1}": a for l in range(net.n_layers) for p, a in (("W", Ws[l]), ("b", bs[l]))}
+    net = build_net(b.layers, b.activation, b.output, b.residual)
+    if isinstance(net, MLP):
+        Ws, bs = layer_views(b.theta[np.newaxis], net.layers)
+        params = {f"{p}{l + 1}": a for l in range(net.n_layers) for p, a in (("W", Ws[l]), ("b", bs[l]))}
+    else:
+        params = net.params_dict(b.theta[np.newaxis])
     lo, hi = X.min(axis=1) - 0.5, X.max(axis=1) + 0.5
     xx, yy = np.meshgrid(np.linspace(lo[0], hi[0], 120), np.linspace(lo[1], hi[1], 120))
     with np.errstate(all="ignore"):
@@ -348,10 +373,10 @@ def _profile_figures(data: ReportData) -> list[tuple[str, bytes]]:
             ax.set_ylim(*STD_RANGE)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_title(f"{'at initialization' if stage == 'init' else 'after training'}", fontsize=10)
-            ax.set_xlabel("layer l", fontsize=9)
+            ax.set_xlabel("block b" if profiles[0].residual else "layer l", fontsize=9)
             ax.grid(True, which="both", alpha=0.2)
             ax.tick_params(labelsize=8)
-        axes[0].set_ylabel("std of activations A[l]", fontsize=9)
+        axes[0].set_ylabel("std of the trunk h_b" if profiles[0].residual else "std of activations A[l]", fontsize=9)
         _legend_outside(fig, axes)
         network = profiles[0].labels["network"]
         out.append((f"{dataset}, {activation}, {network}", figures.png_bytes(fig, dpi=DPI)))
@@ -395,6 +420,7 @@ def render(data: ReportData) -> str:
     for axis, title in (
         ("scale", "Test accuracy against the initialization's scale"),
         ("depth", "Test accuracy against depth"),
+        ("blocks", "Test accuracy against the number of residual blocks"),
     ):
         png = _accuracy_figure(data, axis)
         if png is not None:
@@ -409,7 +435,8 @@ def render(data: ReportData) -> str:
                   "<p>Standard deviation of each layer's activations over units and examples (median over seeds), at "
                   "initialization and after training; for each dataset and activation, the deepest network. Vanishing "
                   f"signals fall towards 0, exploding ones grow with depth. The axes span {STD_RANGE[0]:g} to "
-                  f"{STD_RANGE[1]:g}; a standard deviation of 0 (zeros initialization) is not drawn.</p>"]  # fmt: skip
+                  f"{STD_RANGE[1]:g}; a standard deviation of 0 (zeros initialization) is not drawn. For residual nets, "
+                  "the trunk h_b after each block b, for the net with the most blocks.</p>"]  # fmt: skip
         for title, png in profiles:
             parts += [f"<h3>{html.escape(title)}</h3>", html.image(png, title)]
     parts += ["<h2>Spec</h2>", f"<pre>{html.escape(data.spec_text)}</pre>"]

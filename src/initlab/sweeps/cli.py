@@ -111,7 +111,9 @@ def plan(
         estimate = forecast.estimate(chunks, workers=workers)
     except (ValueError, TypeError) as exc:
         raise UserError(as_option(str(exc))) from None
-    print(f"Estimate for {estimate.runs} runs in {estimate.chunks} chunks on {workers} worker(s), engine {spec.engine!r}: "
+    engine = f"engine {spec.engine!r}" + (" (residual nets train on numpy: numba compiles plain MLPs only)"
+                                          if spec.model.is_residual else "")  # fmt: skip
+    print(f"Estimate for {estimate.runs} runs in {estimate.chunks} chunks on {workers} worker(s), {engine}: "
           f"about {format_seconds(estimate.seconds)} (timed here on a few iterations of each group).")  # fmt: skip
     print(f"Memory: about {format_bytes(estimate.worker_bytes)} per worker process, "
           f"{format_bytes(estimate.driver_bytes)} of results in the driver at most, "
@@ -120,7 +122,6 @@ def plan(
 
 def _print_plan(spec, spec_path: Path, the_plan, chunks, *, chunk_size: int, all_runs: bool) -> None:
     """``sweep plan``'s listing, before the estimate: the spec, its runs (or the first and last), its groups."""
-    from . import plan as planning
 
     print(f"Sweep {spec.name!r} ({spec_path}, spec {spec.fingerprint()[:12]})")
     print(_count_line(the_plan))
@@ -137,7 +138,8 @@ def _print_plan(spec, spec_path: Path, the_plan, chunks, *, chunk_size: int, all
     for i, (setup, group) in enumerate(the_plan.groups, start=1):
         n_chunks = sum(1 for c in chunks if c.setup == setup)
         opt = setup.optimizer + "".join(f" {k}={v}" for k, v in setup.optimizer_options)
-        print(f"  {i:>3}. {setup.dataset.name} {planning.network_label(setup.layers)} {setup.activation}, {opt}, "
+        net = setup.network + (f" scalars={setup.scalars}" if setup.blocks is not None else "")
+        print(f"  {i:>3}. {setup.dataset.name} {net} {setup.activation}, {opt}, "
               f"{setup.iterations} iterations: {len(group)} runs, {n_chunks} chunk(s) to train")  # fmt: skip
     print()
 

@@ -76,8 +76,12 @@ def estimate(chunks: Sequence[Chunk], *, workers: int) -> Forecast:
         heapq.heapreplace(free_at, free_at[0] + fixed + per_iteration * setup.iterations)
         info = data_info(setup.dataset)
         worker_bytes = max(worker_bytes, chunk_bytes(setup, K, info.n_train) + info.bytes)
-        per_run = 8 * (parameter_count(setup.layers) + setup.n_records
-                       + (2 * len(DIAGNOSTIC_FIELDS) * (len(setup.layers) - 1) if setup.diagnostics else 0))  # fmt: skip
+        P, L = (
+            (parameter_count(setup.layers), len(setup.layers) - 1)
+            if setup.blocks is None
+            else (setup.net().parameter_count, setup.blocks)
+        )  # diagnostics per layer, a residual net's per block
+        per_run = 8 * (P + setup.n_records + (2 * len(DIAGNOSTIC_FIELDS) * L if setup.diagnostics else 0))
         result_bytes = max(result_bytes, K * per_run)
         store_bytes += K * (per_run + 400)  # + the run's row and index entries
     in_flight = 2 * workers

@@ -5,6 +5,9 @@ Runs
 :func:`make_plan` expands the grid in a fixed order (dataset, network, activation, initializer,
 scale, optimizer, learning rate, iterations, seed) into :class:`RunConfig` objects. A run's
 *name* joins the values that vary across the sweep, e.g. ``circles/depth=5/random*10/seed=3``.
+A residual spec (``blocks``) adds blocks x branch depth x norm after the activation; its network
+label names them (``2-16-1 res B=4``, :func:`network_label`), so runs at different block counts
+are different groups everywhere (summary, report, export).
 
 Randomness
 ----------
@@ -21,8 +24,9 @@ longer starts it from the same weights.
 
 Groups and chunks
 -----------------
-Runs that share a :class:`Setup` (data, network, activation, optimizer, iterations) train
-together along the model axis; a group is cut into :class:`Chunk` s of at most ``chunk_size``
+Runs that share a :class:`Setup` (data, network, activation, optimizer, iterations; for a
+residual net also its scalars, ``initlab.residual.scalars_for(init)``) train together along the
+model axis; a group is cut into :class:`Chunk` s of at most ``chunk_size``
 models, sized so that a chunk's arrays fit ``memory_budget`` bytes. The learning rate and the
 initialization differ from model to model inside a chunk. What training the chunks will take
 (time and memory) is forecast by :mod:`initlab.sweeps.forecast`.
@@ -39,6 +43,8 @@ from typing import Any
 import numpy as np
 
 from initlab.budget import check_memory, training_bytes
+from initlab.network import MLP
+from initlab.residual import ResidualMLP, scalars_for
 from initlab.validation import check_int
 
 from .catalogue import Data, DatasetRef, data_info, load_data
@@ -49,6 +55,7 @@ __all__ = [
     "Plan",
     "RunConfig",
     "Setup",
+    "build_net",
     "chunk_bytes",
     "make_chunks",
     "make_plan",
@@ -77,6 +84,27 @@ class Setup:
     record_every: int
     diagnostics: bool
     engine: str
+    # Residual nets (layers = (n_in, width, n_out)); blocks None: a plain MLP of layers.
+    blocks: int | None = None
+    branch_depth: int = 2
+    norm: str = "none"
+    scalars: str = "none"  # initlab.residual.scalars_for(init): runs of one setup share one net
+
+    @property
+    def residual(self) -> dict | None:
+        """``{"blocks", "branch_depth", "norm", "scalars"}`` of a residual net; None for a plain MLP."""
+        if self.blocks is None:
+            return None
+        return {"blocks": self.blocks, "branch_depth": self.branch_depth, "norm": self.norm, "scalars": self.scalars}
+
+    def net(self) -> MLP | ResidualMLP:
+        """The network the runs of this setup train (:func:`build_net`)."""
+        return build_net(self.layers, self.activation, self.output, self.residual)
+
+    @property
+    def network(self) -> str:
+        """The network's label (:func:`network_label`), e.g. ``"2-10-5-1"`` or ``"2-16-1 res B=4"``."""
+        return network_label(self.layers, self.residual)
 
     @property
     def record_iterations(self) -> np.ndarray:
@@ -110,9 +138,13 @@ class RunConfig:
         return np.random.SeedSequence(self.base_seed, spawn_key=(h, self.seed))
 
     def record(self) -> dict:
-        """The run's configuration as plain data (stored with it; the summary groups by it)."""
+        """The run's configuration as plain data (stored with it; the summary groups by it).
+
+        Residual runs add ``"residual"`` (:attr:`Setup.residual`); their ``depth`` is the weight layers
+        on the path through every branch, ``blocks * branch_depth + 2``.
+        """
         s = self.setup
-        return {
+        out = {
             "dataset": s.dataset.as_dict(),
             "layers": list(s.layers),
             "depth": len(s.layers) - 1,
@@ -131,6 +163,10 @@ class RunConfig:
             "seed": self.seed,
             "labels": labels(self),
         }
+        if s.residual is not None:
+            out["depth"] = s.blocks * s.branch_depth + 2
+            out["residual"] = s.residual
+        return out
 
 
 def stream_identity(run: RunConfig) -> dict:
@@ -147,7 +183,17 @@ def stream_identity(run: RunConfig) -> dict:
         "optimizer": s.optimizer,
         "optimizer_options": dict(s.optimizer_options),
         "learning_rate": run.learning_rate,
-    }
+    } | ({"residual": s.residual} if s.residual is not None else {})  # a plain run's identity is as it always was
+
+
+def build_net(layers: Sequence[int], activation: str, output: str, residual: dict | None = None) -> MLP | ResidualMLP:
+    """A run's network: ``MLP(layers, ...)``, or with ``residual`` (:attr:`Setup.residual`) the ResidualMLP
+    ``(n_in, width, n_out) = layers`` with its blocks, branch depth, norm and scalars."""
+    if residual is None:
+        return MLP(tuple(layers), activation, output)
+    n_in, width, n_out = layers
+    return ResidualMLP(n_in, width, n_out, residual["blocks"], branch_depth=residual["branch_depth"],
+                       activation=activation, output=output, norm=residual["norm"], scalars=residual["scalars"])  # fmt: skip
 
 
 def _run_key(run: RunConfig) -> str:
@@ -191,8 +237,17 @@ class Plan:
 DIMENSIONS = ("dataset", "network", "activation", "init", "optimizer", "learning_rate", "iterations", "seed")
 
 
-def network_label(layers: Sequence[int]) -> str:
-    """``(2, 10, 5, 1)`` -> ``"2-10-5-1"``; three or more equal hidden widths are counted: ``"2-10x19-1"``."""
+def network_label(layers: Sequence[int], residual: dict | None = None) -> str:
+    """``(2, 10, 5, 1)`` -> ``"2-10-5-1"``; three or more equal hidden widths are counted: ``"2-10x19-1"``.
+
+    A residual net (``residual``: :attr:`Setup.residual`) of trunk width 16 and 4 blocks:
+    ``"2-16-1 res B=4"``, then `` m=3`` for a branch depth other than 2 and `` LN`` for pre-LN branches
+    (its scalars follow from the initializer, which has its own label).
+    """
+    if residual is not None:
+        m = residual["branch_depth"]
+        return ("-".join(map(str, layers)) + f" res B={residual['blocks']}" + (f" m={m}" if m != 2 else "")
+                + (" LN" if residual["norm"] == "layer" else ""))  # fmt: skip
     parts = [str(layers[0])]
     for width, run in itertools.groupby(layers[1:-1]):
         n = len(list(run))
@@ -219,7 +274,7 @@ def labels(run: RunConfig) -> dict[str, str]:
     init = run.init + _options_label(run.init_options) + (f"*{run.scale:g}" if run.scale != 1 else "")
     return {
         "dataset": data,
-        "network": network_label(s.layers),
+        "network": s.network,
         "activation": s.activation,
         "init": init,
         "optimizer": s.optimizer + _options_label(s.optimizer_options),
@@ -258,7 +313,7 @@ def make_plan(spec: SweepSpec) -> Plan:
         Two runs of the grid are the same (e.g. an initializer listed twice), or the grid has more
         than :data:`~initlab.sweeps.spec.MAX_RUNS` runs (counted before any is made).
     """
-    archs = len(spec.model.architectures())
+    archs = len(spec.model.architectures()) * len(spec.model.residual_grid())
     per_data = (archs * len(spec.model.activation) * sum(len(i.scale) for i in spec.init)
                 * sum(len(o.learning_rate) for o in spec.optimizer) * len(spec.iterations) * len(spec.seeds))  # fmt: skip
     count = sum(len(d.dataset) for d in spec.data) * per_data
@@ -273,11 +328,15 @@ def make_plan(spec: SweepSpec) -> Plan:
             info = data_info(dataset)
             output = "sigmoid" if info.n_classes == 2 else "softmax"
             n_out = 1 if info.n_classes == 2 else info.n_classes
-            for hidden, activation in itertools.product(spec.model.architectures(), spec.model.activation):
+            for hidden, activation, res in itertools.product(spec.model.architectures(), spec.model.activation,
+                                                             spec.model.residual_grid()):  # fmt: skip
                 layers = (info.n_features, *hidden, n_out)
                 for init, opt, iterations in itertools.product(spec.init, spec.optimizer, spec.iterations):
                     setup = Setup(dataset, layers, activation, output, opt.name, opt.options, iterations,
                                   spec.record_every, spec.diagnostics, spec.engine)  # fmt: skip
+                    if res is not None:
+                        setup = dataclasses.replace(setup, blocks=res[0], branch_depth=res[1], norm=res[2],
+                                                    scalars=scalars_for(init.name))  # fmt: skip
                     for scale, lr, seed in itertools.product(init.scale, opt.learning_rate, spec.seeds):
                         runs.append(RunConfig(setup, init.name, init.options, scale, lr, seed, spec.base_seed,
                                               len(runs), "", ""))  # fmt: skip
@@ -305,15 +364,27 @@ def make_plan(spec: SweepSpec) -> Plan:
 # Chunks, memory and time
 # --------------------------------------------------------------------------------------------
 def chunk_bytes(setup: Setup, K: int, m: int) -> int:
-    """Bytes of the arrays a chunk of K models allocates while training on m examples (:func:`initlab.budget.training_bytes`)."""
-    return training_bytes(setup.layers, K, m, setup.n_records)
+    """Bytes of the arrays a chunk of K models allocates while training on m examples (:func:`initlab.budget.training_bytes`).
+
+    A residual net counts as a plain MLP with ``width`` repeated ``1 + blocks * (branch_depth + 1
+    + 2 [LN])`` times between ``n_in`` and ``n_out``: one hidden layer per array of ``width`` units
+    per example that a block keeps for its backward pass (trunk state, branch layers, LayerNorm).
+    An upper bound: it counts ``blocks * (branch_depth + 1 [+ 2])`` width x width matrices where the
+    net has ``blocks * branch_depth`` (plus a few scalars per block).
+    """
+    layers = setup.layers
+    if setup.blocks is not None:
+        n_in, width, n_out = layers
+        per_block = setup.branch_depth + 1 + (2 if setup.norm == "layer" else 0)
+        layers = (n_in, *[width] * (1 + setup.blocks * per_block), n_out)
+    return training_bytes(layers, K, m, setup.n_records)
 
 
 def run_bytes(setup: Setup) -> int:
     """Bytes one run of ``setup`` needs; a ValueError (what to change) if it cannot fit in this machine's memory."""
     m = load_data(setup.dataset).X_train.shape[1]
     return check_memory(chunk_bytes(setup, 1, m),
-                        f"One run of {network_label(setup.layers)} on {m:,} examples recording {setup.n_records:,} losses",
+                        f"One run of {setup.network} on {m:,} examples recording {setup.n_records:,} losses",
                         "Use narrower or fewer hidden layers, fewer training examples, or fewer iterations or a larger "
                         "record_every.")  # fmt: skip
 

@@ -22,10 +22,13 @@ have the same names and nesting, so an error message names the key in both::
     [model]
     hidden = [10, 5]               # hidden units: one list, or a list of lists (several networks)
     # depth = [3, 5, 10]  width = 10   instead of hidden: depth weight layers of width units
+    # blocks = [4, 16, 64]  width = 16   instead: residual MLPs (initlab.residual.ResidualMLP), with
+    # branch_depth = 2  norm = "none"    linear layers per branch (a list sweeps it), "none" or "layer" (pre-LN)
     activation = "relu"            # one name or a list
 
     [[init]]                       # one table per initializer
-    name = "random"                # initlab.initializers.available(), or "lsuv"
+    name = "random"                # initlab.initializers.available(), "lsuv", or with blocks a structural
+                                   # one: "fixup", "rezero", "skipinit", "zero_last" (initlab.residual)
     scale = [0.01, 0.1, 1, 10]     # multiplies the initializer's weights (default 1)
     options = {}                   # the initializer's options, e.g. {mode = "fan_out"}
 
@@ -39,11 +42,25 @@ random" initialization is ``scale = 10``); its own ``scale`` option is not used.
 options of :func:`initlab.lsuv.lsuv` (``init``, ``tol``, ``max_iter``) and normalizes on the
 training set.
 
+Residual nets
+-------------
+With ``blocks`` every network of the sweep is a :class:`initlab.residual.ResidualMLP` of trunk
+``width`` with ``blocks`` x ``branch_depth`` x ``norm`` as grid dimensions, built for each run with
+``scalars=initlab.residual.scalars_for(init)`` (so Fixup's and ReZero's scalars exist only in
+their own runs). The structural initializers (:data:`initlab.residual.STRUCTURAL`) need blocks; a
+spec naming one without them is refused when it is read. Residual runs train with the numpy
+engine (the numba kernel compiles plain MLPs only: ``engine = "numba"`` is refused with blocks);
+their diagnostics are per block (:class:`initlab.diagnostics.BlockStats`: the same fields, the
+block in place of the layer) and ``lsuv`` normalizes every linear layer in forward order
+(:mod:`initlab.lsuv`).
+
 Identity
 --------
 :meth:`SweepSpec.identity` is the canonical form of everything that decides the numbers; its hash
 (:meth:`SweepSpec.fingerprint`) tells whether an output folder holds this sweep. ``name`` and
-``loss_threshold`` only label and analyse, so they are not part of it.
+``loss_threshold`` only label and analyse, so they are not part of it. A spec without ``blocks``
+has no residual keys in its identity, so its fingerprint (and its stored results) are the same
+as before residual nets existed.
 """
 
 from __future__ import annotations
@@ -52,6 +69,7 @@ import collections
 import dataclasses
 import difflib
 import hashlib
+import itertools
 import json
 import numbers
 import re
@@ -60,7 +78,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from initlab import activations, initializers
+from initlab import activations, initializers, residual
 from initlab.validation import check_choice, check_int, check_real
 
 from . import catalogue
@@ -78,6 +96,8 @@ __all__ = [
 
 #: Options of the ``lsuv`` init (:func:`initlab.lsuv.lsuv`).
 LSUV_OPTIONS = ("init", "tol", "max_iter")
+#: The ``[model]`` keys of residual nets (absent from a plain spec's identity: see the module docstring).
+RESIDUAL_KEYS = ("blocks", "branch_depth", "norm")
 
 
 class SpecError(ValueError):
@@ -160,18 +180,41 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """The networks (``[model]``): ``hidden`` widths, or ``depth`` weight layers of ``width`` units.
+    """The networks (``[model]``): ``hidden`` widths, ``depth`` weight layers of ``width`` units, or residual nets.
 
     The input and output sizes come from the dataset (a sigmoid output for two classes, softmax
     for more). ``depth`` counts weight layers, as the notebook's "3-layer" 2-10-5-1 network.
+    ``blocks`` (with ``width``) makes residual MLPs (:class:`initlab.residual.ResidualMLP`):
+    an input projection to ``width`` units, ``blocks`` residual blocks of ``branch_depth`` linear
+    layers each (a LayerNorm first with ``norm = "layer"``), the head.
     """
 
     hidden: tuple[tuple[int, ...], ...] | None = None  # e.g. ((10, 5),); default: the notebook's (10, 5)
     depth: tuple[int, ...] | None = None  # weight layers, >= 1; with width, instead of hidden
-    width: int | None = None  # hidden units per layer when depth is given
+    width: int | None = None  # hidden units per layer when depth is given; the trunk's width with blocks
     activation: tuple[str, ...] = ("relu",)  # hidden activation(s)
+    blocks: tuple[int, ...] | None = None  # residual blocks B (with width); None: plain MLPs
+    branch_depth: tuple[int, ...] | None = None  # linear layers per branch, m (with blocks; default 2)
+    norm: tuple[str, ...] | None = None  # "none" or "layer" (pre-LN branches; with blocks; default "none")
 
     def __post_init__(self):
+        if self.blocks is not None:
+            self._residual()
+        else:
+            self._plain()
+        allowed = activations.available()
+        acts = _values(
+            "activation", self.activation, lambda n, v: check_choice(n, v, allowed), example='activation = "relu"'
+        )
+        object.__setattr__(self, "activation", acts)
+
+    def _plain(self) -> None:
+        given = [k for k in ("branch_depth", "norm") if getattr(self, k) is not None]
+        if given:
+            raise ValueError(
+                f"The '{given[0]}' parameter describes residual blocks, but 'blocks' is not given. Add blocks = [4, 16] "
+                f"(with width) for residual nets, or remove {given[0]}."
+            )
         if self.hidden is not None and (self.depth is not None or self.width is not None):
             raise ValueError(
                 "The 'hidden' parameter and the 'depth'/'width' parameters describe the same thing: give hidden = [10, 5] "
@@ -190,17 +233,54 @@ class ModelSpec:
             object.__setattr__(self, "width", check_int("width", self.width, min_value=1))
         else:
             object.__setattr__(self, "hidden", _hidden(self.hidden if self.hidden is not None else (10, 5)))
-        allowed = activations.available()
-        acts = _values(
-            "activation", self.activation, lambda n, v: check_choice(n, v, allowed), example='activation = "relu"'
-        )
-        object.__setattr__(self, "activation", acts)
+
+    def _residual(self) -> None:
+        """Check ``blocks``, ``branch_depth``, ``norm`` and ``width`` (residual nets)."""
+        for key in ("hidden", "depth"):
+            if getattr(self, key) is not None:
+                raise ValueError(
+                    f"The '{key}' parameter and the 'blocks' parameter describe different networks: blocks = [4, 16] "
+                    f"with width = 16 makes residual MLPs, {key} plain ones. Give one of them."
+                )
+        if self.width is None:
+            raise ValueError(
+                "The 'blocks' parameter needs 'width', the residual trunk's units: e.g. blocks = [4, 16] with width = 16."
+            )
+        object.__setattr__(self, "width", check_int("width", self.width, min_value=1, max_value=residual.MAX_WIDTH))
+
+        def count(top):
+            return lambda n, v: check_int(n, v, min_value=1, max_value=top)
+
+        blocks = _values("blocks", self.blocks, count(residual.MAX_BLOCKS), example="blocks = [4, 16, 64]")
+        m = _values("branch_depth", 2 if self.branch_depth is None else self.branch_depth,
+                    count(residual.MAX_BRANCH_DEPTH), example="branch_depth = 2")  # fmt: skip
+        norms = _values("norm", "none" if self.norm is None else self.norm,
+                        lambda n, v: check_choice(n, v, residual.NORMS), example='norm = "none"')  # fmt: skip
+        object.__setattr__(self, "blocks", blocks)
+        object.__setattr__(self, "branch_depth", m)
+        object.__setattr__(self, "norm", norms)
+
+    @property
+    def is_residual(self) -> bool:
+        """True for residual MLPs (``blocks`` given)."""
+        return self.blocks is not None
 
     def architectures(self) -> tuple[tuple[int, ...], ...]:
-        """Hidden widths of every network, e.g. ``((10, 5),)``; ``depth`` d gives d - 1 hidden layers."""
+        """Hidden widths of every network, e.g. ``((10, 5),)``; ``depth`` d gives d - 1 hidden layers.
+
+        Residual nets: ``((width,),)`` (their blocks are :meth:`residual_grid`).
+        """
+        if self.is_residual:
+            return ((self.width,),)
         if self.depth is not None:
             return tuple((self.width,) * (d - 1) for d in self.depth)
         return self.hidden
+
+    def residual_grid(self) -> tuple[tuple[int, int, str] | None, ...]:
+        """``(blocks, branch_depth, norm)`` of every residual net in grid order; ``(None,)`` for plain MLPs."""
+        if not self.is_residual:
+            return (None,)
+        return tuple(itertools.product(self.blocks, self.branch_depth, self.norm))
 
 
 def _hidden(value) -> tuple[tuple[int, ...], ...]:
@@ -225,12 +305,12 @@ def _hidden(value) -> tuple[tuple[int, ...], ...]:
 class InitSpec:
     """One initializer (``[[init]]``) at one or more scales: ``W = scale * init(shape)``."""
 
-    name: str  # initlab.initializers.available() or "lsuv"
+    name: str  # initlab.initializers.available(), "lsuv", or residual.STRUCTURAL (residual nets only)
     options: tuple[tuple[str, Any], ...] = ()  # a dict is accepted; stored as sorted pairs
     scale: tuple[float, ...] = (1.0,)  # weight multipliers (random: its standard deviation)
 
     def __post_init__(self):
-        allowed = (*initializers.available(), "lsuv")
+        allowed = (*initializers.available(), "lsuv", *residual.STRUCTURAL)
         if not isinstance(self.name, str) or self.name not in allowed:
             hint = difflib.get_close_matches(self.name, allowed, n=1) if isinstance(self.name, str) else []
             did_you_mean = f" Did you mean {hint[0]!r}?" if hint else ""
@@ -252,6 +332,10 @@ class InitSpec:
 
 def _check_init_options(name: str, options: dict) -> None:
     """Build the initializer once, so a bad option fails when the spec is read, not in a worker."""
+    if name in residual.STRUCTURAL:  # draw a one-block net with it (its own option checks)
+        net = residual.ResidualMLP(1, 1, 1, 1, scalars=residual.scalars_for(name))
+        net.initialize(name, rng=0, **options)
+        return
     if name != "lsuv":
         initializers.get(name, **({"scale": 1.0} if name == "random" else {}), **options)
         return
@@ -294,7 +378,7 @@ class SweepSpec:
     seeds: tuple[int, ...] = tuple(range(10))  # an int n is read as 0..n-1
     iterations: tuple[int, ...] = (15000,)  # gradient-descent iterations (one value or a list)
     record_every: int = 100  # loss recorded at 0, record_every, ... and after the last iteration
-    diagnostics: bool = True  # per-layer statistics at initialization and at the end
+    diagnostics: bool = True  # per-layer (residual nets: per-block) statistics at initialization and at the end
     loss_threshold: float = 0.1  # summary: first recorded iteration with loss <= this
     engine: str = "numpy"  # "numpy" (the reference) or a compiled engine when available
     base_seed: int = 0  # root of every run's random stream
@@ -325,6 +409,13 @@ class SweepSpec:
         check_choice("engine", self.engine, catalogue.available_engines())
         object.__setattr__(self, "base_seed", check_int("base_seed", self.base_seed, min_value=0))
         object.__setattr__(self, "name", _string("name", self.name))
+        for init in self.init:
+            check_init_fits_model(init.name, self.model)
+        if self.model.is_residual and self.engine != "numpy":
+            raise ValueError(
+                f"The 'engine' parameter must be \"numpy\" for residual nets (blocks): the numba kernel compiles plain "
+                f'MLPs only. Got engine = {self.engine!r}; set engine = "numpy" or leave it out.'
+            )
 
     # ---- canonical forms ---------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -341,7 +432,11 @@ class SweepSpec:
                 return [plain(v) for v in obj]
             return obj
 
-        return plain(self)
+        out = plain(self)
+        if not self.model.is_residual:  # a plain spec reads as it did before residual nets (same fingerprint)
+            for key in RESIDUAL_KEYS:
+                del out["model"][key]
+        return out
 
     def identity(self) -> dict:
         """What decides the numbers: :meth:`to_dict` without ``name`` and ``loss_threshold``."""
@@ -357,6 +452,16 @@ class SweepSpec:
     def from_dict(cls, doc: Mapping, *, source: str = "<spec>", default_name: str = "sweep") -> SweepSpec:
         """Build from parsed TOML (or :meth:`to_dict`); errors name ``source`` and the key."""
         return _from_document(doc, source=source, default_name=default_name)
+
+
+def check_init_fits_model(name: str, model: ModelSpec) -> None:
+    """A ValueError if initializer ``name`` cannot initialize ``model``'s networks (a structural one without blocks)."""
+    if name in residual.STRUCTURAL and not model.is_residual:
+        raise ValueError(
+            f"The init {name!r} is a structural initializer of residual nets ({residual.STRUCTURAL[name][1]}), but "
+            "[model] has no 'blocks'. Add blocks = [4, 16] and width = 16 to [model], or choose a per-matrix init "
+            "such as he_normal."
+        )
 
 
 #: The most runs one sweep's grid may hold (a million runs' plan takes ~1 GB and minutes to make).
@@ -400,7 +505,7 @@ _TOP = (
 )
 _TABLE_KEYS = {
     "data": ("dataset", "n_train", "n_test", "noise", "classes", "data_seed"),
-    "model": ("hidden", "depth", "width", "activation"),
+    "model": ("hidden", "depth", "width", "activation", *RESIDUAL_KEYS),
     "init": ("name", "scale", "options"),
 }
 
@@ -479,6 +584,7 @@ def _from_document(doc: Mapping, *, source: str, default_name: str) -> SweepSpec
             if "name" not in table:
                 raise ValueError("The 'name' key is missing, e.g. name = \"he_normal\".")
             inits.append(InitSpec(**table))
+            check_init_fits_model(inits[-1].name, kwargs.get("model", ModelSpec()))
     kwargs["init"] = tuple(inits)
     if "optimizer" in doc:
         with _Located(source):

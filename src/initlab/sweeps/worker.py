@@ -10,6 +10,13 @@ order from its own streams, ``initlab.seeding.run_streams(run.seed_sequence())``
 ``initialize_and_train(models=1)``), passed to the training code as the k-th of a list of streams;
 the data come from the dataset's own seed, and the engines treat every model independently (BLAS
 pinned to one thread by :func:`initlab.training.train`).
+
+Residual runs (:attr:`Setup.residual`) train a :class:`initlab.residual.ResidualMLP` built with
+the scalars of their initializer (:meth:`Setup.net`), on the numpy engine (the spec refuses
+``engine = "numba"`` for them: the kernel compiles plain MLPs only); their stored ``params`` are
+laid out as :meth:`ResidualMLP.groups` and their diagnostics are per block
+(:class:`initlab.diagnostics.BlockStats`, the fields of :data:`DIAGNOSTIC_FIELDS` with the block
+in place of the layer).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import numpy as np
 from initlab import initializers, optimizers, seeding
 from initlab.lsuv import lsuv
 from initlab.network import MLP, flatten_params
+from initlab.residual import STRUCTURAL, ResidualMLP
 from initlab.training import History, train
 
 from .catalogue import DIAGNOSTIC_FIELDS, Data, load_data
@@ -46,7 +54,7 @@ class RunResult:
     diverged_at : iteration of divergence, -1 if none
     loss : (n_records,) at :attr:`Setup.record_iterations`; the last is ``final_loss``
     params : (P,) the trained parameters, laid out W1, b1, W2, ... (:func:`initlab.network.layer_views`)
-    diagnostics : ``{"init": (F, L), "final": (F, L)}`` rows of :data:`DIAGNOSTIC_FIELDS`, or empty
+    diagnostics : ``{"init": (F, L), "final": (F, L)}`` rows of :data:`DIAGNOSTIC_FIELDS` (a residual net: L = blocks), or empty
     init_seconds, train_seconds : drawing this run's parameters; its share of the chunk's training
     worker : ``host:pid`` that trained it
     """
@@ -66,15 +74,21 @@ class RunResult:
     worker: str = ""
 
 
-def initial_params(net: MLP, run: RunConfig, X: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """One run's initial parameters ``{"W1": (1, n_1, n_0), ...}``, drawn from the stream ``rng``.
+def initial_params(
+    net: MLP | ResidualMLP, run: RunConfig, X: np.ndarray, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """One run's initial parameters ``{"W1": (1, n_1, n_0), ...}`` (a ResidualMLP's groups), drawn from ``rng``.
 
     ``rng`` is the run's own init stream (:func:`initlab.seeding.run_streams`), used as is: it is
     passed as a list of one stream. ``random`` draws N(0, 1) (so ``scale`` is its standard
     deviation); ``lsuv`` normalizes on ``X`` (:func:`initlab.lsuv.lsuv`), then ``scale``
-    multiplies its weights.
+    multiplies its weights. A structural initializer (``fixup``, ...) is passed to
+    :meth:`ResidualMLP.initialize` by name with its options; ``scale`` multiplies the drawn matrices
+    before the structure is imposed.
     """
     options = dict(run.init_options)
+    if run.init in STRUCTURAL:
+        return net.initialize(run.init, rng=[rng], scale=run.scale, **options)
     if run.init == "lsuv":
         params, _ = lsuv(net, X, rng=[rng], scale=run.scale, **options)
         return params
@@ -83,7 +97,9 @@ def initial_params(net: MLP, run: RunConfig, X: np.ndarray, rng: np.random.Gener
     return net.initialize(initializers.get(run.init, **options), rng=[rng], scale=run.scale)
 
 
-def _train(net: MLP, params: dict, data: Data, learning_rates: np.ndarray, setup: Setup, order_rng) -> History:
+def _train(
+    net: MLP | ResidualMLP, params: dict, data: Data, learning_rates: np.ndarray, setup: Setup, order_rng
+) -> History:
     """The one call of :func:`initlab.training.train`: a History for the stacked models.
 
     ``order_rng`` : a list of K minibatch streams, model k's the k-th (or one root for all).
@@ -109,7 +125,7 @@ def train_chunk(chunk: Chunk) -> list[RunResult]:
     """
     setup = chunk.setup
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    net = MLP(setup.layers, setup.activation, setup.output)
+    net = setup.net()
     started, results, init_seconds = [], {}, {}
     for run in chunk.runs:
         t0 = time.perf_counter()
@@ -125,7 +141,9 @@ def train_chunk(chunk: Chunk) -> list[RunResult]:
     return [dataclasses.replace(results[run.key], init_seconds=init_seconds[run.key]) for run in chunk.runs]
 
 
-def _train_started(net: MLP, data: Data, setup: Setup, started: list, worker: str) -> dict[str, RunResult]:
+def _train_started(
+    net: MLP | ResidualMLP, data: Data, setup: Setup, started: list, worker: str
+) -> dict[str, RunResult]:
     """Train the initialized runs ``[(run, params, order_stream), ...]`` together; their results by key."""
     runs = [run for run, _, _ in started]
     params = {k: np.concatenate([p[k] for _, p, _ in started]) for k in started[0][1]}  # (K, ...) each
@@ -137,7 +155,7 @@ def _train_started(net: MLP, data: Data, setup: Setup, started: list, worker: st
     except Exception as exc:
         message = f"training failed: {type(exc).__name__}: {exc}"
         return {r.key: RunResult(r.key, "failed", message, worker=worker) for r in runs}
-    theta = flatten_params(history.params)  # (K, P)
+    theta = net.flatten(history.params) if isinstance(net, ResidualMLP) else flatten_params(history.params)  # (K, P)
     diag = _diagnostics(history) if setup.diagnostics else {}
     results = {}
     for k, run in enumerate(runs):
@@ -169,11 +187,18 @@ def training_time(setup: Setup, K: int, iterations: int = 8) -> tuple[float, flo
     """Measured ``(fixed, per_iteration)`` seconds of training ``K`` models of ``setup`` here (for estimates).
 
     Trains 1 and ``1 + iterations`` iterations (He-normal weights, the setup's diagnostics and
-    recording); the difference gives the cost per iteration, the rest is the fixed cost of a chunk.
+    recording), each twice, keeping the faster: on a shared machine one probe of a few tens of
+    milliseconds can lose its core for longer than it takes (seen: a 9 s chunk forecast at 0.7 s).
+    The difference gives the cost per iteration, the rest is the fixed cost of a chunk.
+    A residual setup times its own ResidualMLP (blocks, branch depth, norm and scalars) on the
+    numpy engine, as its runs will train, from ``zero_last`` weights (He with each branch's last
+    layer 0): He branches overflow a deep unnormalized net at once, and a diverged model stops
+    costing, so timing them would forecast a 64-block chunk at a few percent of what its
+    non-diverging runs take.
     """
     data = load_data(setup.dataset)
-    net = MLP(setup.layers, setup.activation, setup.output)
-    params = net.initialize("he_normal", rng=0, models=K)
+    net = setup.net()
+    params = net.initialize("he_normal" if setup.blocks is None else "zero_last", rng=0, models=K)
     lrs = np.full(K, 1e-3)
 
     def seconds(n: int) -> float:
@@ -183,6 +208,6 @@ def training_time(setup: Setup, K: int, iterations: int = 8) -> tuple[float, flo
         return time.perf_counter() - t0
 
     seconds(1)  # warm-up (imports, caches, a compiled engine's first call)
-    one = seconds(1)
-    per_iteration = max(0.0, (seconds(1 + iterations) - one) / iterations)
+    one = min(seconds(1), seconds(1))
+    per_iteration = max(0.0, (min(seconds(1 + iterations), seconds(1 + iterations)) - one) / iterations)
     return max(0.0, one - per_iteration), per_iteration

@@ -19,9 +19,10 @@
   // config field -> control id (errors from the server name config fields)
   const CONTROL = { dataset: "dataset", noise: "noise", hidden: "hidden", activation: "activation", init: "init",
     init_options: "init-options", scale: "scale", optimizer: "optimizer", learning_rate: "lr", batch_size: "batch-size",
-    iterations: "iterations", seed: "seed", seeds: "seeds", speed: "speed" };
+    iterations: "iterations", seed: "seed", seeds: "seeds", speed: "speed", blocks: "blocks", branch_depth: "branch-depth",
+    norm: "norm" };
   const URL_FIELDS = Object.keys(CONTROL).filter((k) => k !== "init_options");
-  const SELECTS = ["dataset", "activation", "init", "optimizer"];
+  const SELECTS = ["dataset", "activation", "init", "optimizer", "norm"];
 
   // ---------------------------------------------------------------- reading and writing controls
   function parseNumber(text) {
@@ -51,8 +52,43 @@
       activation: $("activation").value, init: $("init").value, init_options: readInitOptions(), scale: parseNumber($("scale").value),
       optimizer: $("optimizer").value, learning_rate: parseNumber($("lr").value), batch_size: batch === "" ? null : parseNumber(batch),
       iterations: parseNumber($("iterations").value), seed: parseNumber($("seed").value), seeds: parseNumber($("seeds").value),
-      speed: readSpeed(),
+      speed: readSpeed(), ...readResidual(),
     };
+  }
+  /** blocks, and branch_depth / norm only for a residual net (the server refuses them with blocks = 0). */
+  function readResidual() {
+    const blocks = parseNumber($("blocks").value), m = parseNumber($("branch-depth").value), norm = $("norm").value;
+    if (blocks !== "" && blocks !== 0) return { blocks, branch_depth: m, norm };
+    // a plain MLP: the residual fields only when set (from a link), so that the server says they do not apply
+    return { blocks: blocks === "" ? 0 : blocks, ...(m !== 2 ? { branch_depth: m } : {}), ...(norm !== "none" ? { norm } : {}) };
+  }
+  const isResidual = () => { const b = parseNumber($("blocks").value); return b !== "" && b !== 0; };
+  /** The residual controls follow #blocks: the toggle, branch depth and norm, depth, which initializers are offered. */
+  function syncResidual() {
+    const on = isResidual(), o = state.options || {};
+    $("residual").checked = on;
+    $("branch-depth").disabled = !on; $("norm").disabled = !on; $("depth").disabled = on;
+    $("residual-hint").hidden = !on;
+    for (const opt of $("init").options) {
+      const offered = on ? !(o.plain_only || []).includes(opt.value) : !(o.structural || []).includes(opt.value);
+      opt.disabled = !offered; opt.hidden = !offered;
+    }
+  }
+  /** The residual toggle: on, a residual net of the first hidden width (8 blocks unless set before); off, the plain MLP. */
+  function toggleResidual() {
+    const o = state.options, init = $("init").value;
+    if ($("residual").checked) {
+      $("blocks").value = state.lastBlocks || 8;
+      const h = parseHidden($("hidden").value);
+      $("hidden").value = Array.isArray(h) && h.length ? h[0] : 16;
+      syncDepthWidth();
+      if (o.plain_only.includes(init)) { $("init").value = "he_normal"; renderInitOptions({}); }
+    } else {
+      state.lastBlocks = $("blocks").value;
+      $("blocks").value = 0; $("branch-depth").value = 2; $("norm").value = "none";  // the plain MLP has neither
+      if (o.structural.includes(init)) { $("init").value = "he_normal"; renderInitOptions({}); }
+    }
+    syncResidual(); updateURL();
   }
   function setSpeed(speed) {
     const value = speed === null || speed === "max" ? "max" : String(speed);
@@ -65,13 +101,14 @@
   }
   function setControls(cfg) {
     const plain = { dataset: "dataset", activation: "activation", scale: "scale", optimizer: "optimizer", learning_rate: "lr",
-      iterations: "iterations", seed: "seed", seeds: "seeds" };
+      iterations: "iterations", seed: "seed", seeds: "seeds", blocks: "blocks", branch_depth: "branch-depth", norm: "norm" };
     for (const [field, id] of Object.entries(plain)) if (cfg[field] !== undefined) $(id).value = cfg[field];
     if (cfg.noise !== undefined) $("noise").value = cfg.noise === null ? "" : cfg.noise;
     if (cfg.batch_size !== undefined) $("batch-size").value = cfg.batch_size === null ? "" : cfg.batch_size;
     if (cfg.hidden !== undefined) { $("hidden").value = [].concat(cfg.hidden).join(","); syncDepthWidth(); }
     if (cfg.init !== undefined) { $("init").value = cfg.init; renderInitOptions(cfg.init_options || {}); }
     if (cfg.speed !== undefined) setSpeed(cfg.speed);
+    if (state.options) syncResidual();
   }
   function fillSelect(id, names, describe) {
     const sel = $(id);
@@ -133,6 +170,7 @@
     for (const [k, v] of Object.entries(cfg)) {
       if (k === "init_options") for (const [o, ov] of Object.entries(v)) q.set("opt." + o, ov);
       else if (k === "speed") q.set(k, v === null ? "max" : v);
+      else if (k === "blocks" && v === 0) continue;  // the default, the plain MLP: links to MLPs stay as they were
       else if (v !== null && v !== "") q.set(k, Array.isArray(v) ? v.join(",") : v);
     }
     for (const [k, v] of state.unknownParams) q.append(k, v);  // refused, shown in #error, not silently dropped
@@ -144,7 +182,7 @@
     if (SELECTS.includes(field)) {
       const allowed = [...$(CONTROL[field]).options].map((o) => o.value);
       if (!allowed.includes(value)) return `URL parameter '${key}' must be one of ${allowed.join(", ")}. Got '${clip(value)}'; using the default.`;
-    } else if (["noise", "scale", "learning_rate", "batch_size", "iterations", "seed", "seeds"].includes(field)) {
+    } else if (["noise", "scale", "learning_rate", "batch_size", "iterations", "seed", "seeds", "blocks", "branch_depth"].includes(field)) {
       if (value.trim() === "" || !Number.isFinite(Number(value))) return `URL parameter '${key}' must be a number. Got '${clip(value)}'; using the default.`;
     } else if (field === "speed" && value !== "max" && !(Number.isInteger(Number(value)) && Number(value) > 0)) {
       return `URL parameter '${key}' must be 'max' or iterations per second, e.g. 100. Got '${clip(value)}'; using the default.`;
@@ -186,7 +224,13 @@
     $("pause").textContent = s === "paused" ? "Resume" : "Pause";
     $("pin").disabled = !(state.last && (s === "done" || s === "diverged" || s === "paused")) || state.pinned.length >= MAX_PINS;
     $("restart").disabled = !state.config;
-    for (const f of ["pytorch", "jax", "json"]) $("export-" + f).disabled = !state.last;
+    const residual = !!(state.config && state.config.blocks);  // initlab.export writes plain MLPs only
+    for (const f of ["pytorch", "jax", "json"]) {
+      const b = $("export-" + f);
+      if (b.dataset.title === undefined) b.dataset.title = b.title;
+      b.disabled = !state.last || residual;
+      b.title = residual ? "export of residual nets is not available yet (plain MLPs only)" : b.dataset.title;
+    }
   }
   function showErrors(errors) {
     clearErrors();
@@ -215,7 +259,8 @@
     for (const o of entry ? entry.options : []) defaults[o.name] = o.default;
     const opts = Object.entries(c.init_options || {}).filter(([k, v]) => String(v) !== String(defaults[k]))
       .map(([k, v]) => `${k}=${v}`).join(", ");
-    return `${c.init}${opts ? `(${opts})` : ""}${Number(c.scale) !== 1 ? ` x${c.scale}` : ""}`;
+    const net = c.blocks ? `, ${c.blocks} blocks${c.norm === "layer" ? " + LN" : ""}` : "";
+    return `${c.init}${opts ? `(${opts})` : ""}${Number(c.scale) !== 1 ? ` x${c.scale}` : ""}${net}`;
   }
   function quantiles(values) {
     const v = values.filter((x) => x !== null && Number.isFinite(x)).sort((a, b) => a - b);
@@ -328,20 +373,39 @@
     const C = draw().COLORS || {};
     layers.forEach((l, i) => {
       const row = box.children[i], [ca, cg] = row.querySelectorAll("canvas");
-      row.querySelector(".name").textContent = `layer ${i + 1} (${l.units} ${l.activation})`;
+      row.querySelector(".name").textContent = `${l.name || `layer ${i + 1}`} (${l.units} ${l.activation})`;
       safely("histogram", () => draw().histogram(ca, l.a_hist, C.std || "#0072B2"));
       safely("histogram", () => draw().histogram(cg, l.g_hist, C.grad || "#D55E00"));
       const dead = l.dead_fraction === null ? "" : `, dead ${Math.round(l.dead_fraction * 100)}%`;
       const sat = l.saturated_fraction === null ? "" : `, saturated ${Math.round(l.saturated_fraction * 100)}%`;
       const g = l.grad_norm === null ? "nan" : Number(l.grad_norm).toExponential(1);
-      row.querySelector(".stats").textContent = `std(A) ${fmt(l.a_std, 3)}, |dW| ${g}${dead}${sat}`;
+      const short = (x) => (x === null || x === undefined ? "nan" : draw().format(Number(Number(x).toPrecision(3))));
+      const branch = l.branch_std === undefined ? "" : `, branch std ${short(l.branch_std)}, |branch|/|trunk| ${short(l.residual_scale)}`;
+      row.querySelector(".stats").textContent = `std(${l.name ? (l.name.startsWith("block") ? "trunk" : "out") : "A"}) ${fmt(l.a_std, 3)}, |dW| ${g}${branch}${dead}${sat}`;
     });
   }
   function drawSymmetry(layers) {
+    if (layers.length && layers[0].name) return drawBlockSymmetry(layers);
     $("symmetry").innerHTML = layers.map((l, i) => {
-      const text = `layer ${i + 1}: ${l.distinct_units} distinct unit${l.distinct_units === 1 ? "" : "s"} of ${l.units}`;
+      const text = `${l.name || `layer ${i + 1}`}: ${l.distinct_units} distinct unit${l.distinct_units === 1 ? "" : "s"} of ${l.units}`;
       return l.distinct_units === 1 && l.units > 1 ? `<span class="sym">${text} (symmetric)</span>` : text;
     }).join("\n");
+  }
+  /** A residual net's symmetry: the input projection, runs of blocks with the same count as one line, the head. */
+  function drawBlockSymmetry(layers) {
+    const line = (name, l) => {
+      const text = `${name}: ${l.distinct_units} distinct unit${l.distinct_units === 1 ? "" : "s"} of ${l.units}`;
+      return l.distinct_units === 1 && l.units > 1 ? `<span class="sym">${esc(text)} (symmetric)</span>` : esc(text);
+    };
+    const out = [line(layers[0].name, layers[0])], blocks = layers.slice(1, -1);
+    for (let i = 0; i < blocks.length;) {
+      let j = i;
+      while (j + 1 < blocks.length && blocks[j + 1].distinct_units === blocks[i].distinct_units) j++;
+      out.push(line(i === j ? `block ${i + 1}` : `blocks ${i + 1}-${j + 1} (trunk after each)`, blocks[i]));
+      i = j + 1;
+    }
+    out.push(line("head", layers[layers.length - 1]));
+    $("symmetry").innerHTML = out.join("\n");
   }
   function drawPinned() {
     const box = $("pinned-cards");
@@ -375,7 +439,8 @@
     drawMain(m);
     drawFanAndDots(runs);
     renderTable(runs);
-    safely("depthChart", () => draw().depthChart(fit($("std-chart"), 420, 0.45), m ? m.layers : null, newest ? newest.last.layers : null));
+    const blocks = m && m.layers && m.layers[0] && m.layers[0].name ? { first: 0, xlabel: "block (0: input projection, last: head)" } : {};
+    state.depth = safely("depthChart", () => draw().depthChart(fit($("std-chart"), 420, 0.45), m ? m.layers : null, newest ? newest.last.layers : null, blocks)) || null;
     if (m) { drawLayers(m.layers); drawSymmetry(m.layers); } else { $("layers").innerHTML = ""; $("symmetry").textContent = "-"; }
     setStatus(state.status);
   }
@@ -500,6 +565,9 @@
     $("hidden").addEventListener("input", syncDepthWidth);
     $("hidden").addEventListener("change", () => { syncDepthWidth(); updateURL(); });
     $("depth").addEventListener("change", fromDepth);
+    $("residual").addEventListener("change", toggleResidual);
+    $("blocks").addEventListener("change", () => { syncResidual(); updateURL(); });
+    for (const id of ["branch-depth", "norm"]) $(id).addEventListener("change", updateURL);
     $("width").addEventListener("change", fromWidth);
     $("speed").addEventListener("change", changeSpeed);
     $("model").addEventListener("change", () => selectModel(Number($("model").value)));

@@ -39,6 +39,7 @@
     if (!ACTIVATIONS[activation]) {
       throw new Error(`initlabDraw: activation must be one of ${Object.keys(ACTIVATIONS).join(", ")}; got ${String(activation).slice(0, 40)}`);
     }
+    if (isResidual(weights)) return checkResidual(weights);
     if (!weights || !Array.isArray(weights.W) || !Array.isArray(weights.b) || weights.W.length !== weights.b.length || !weights.W.length) {
       throw new Error("initlabDraw: weights must be {W: [W1, ..., WL], b: [b1, ..., bL]} with L >= 1 layers of each");
     }
@@ -54,16 +55,94 @@
 
   /** Multiply-adds (plus one per activation) of one forward pass per point: the cost model of a frame. */
   function costPerPoint(weights) {
+    if (isResidual(weights)) {
+      const w = weights.W_in.length, blocks = weights.blocks;
+      return w * 4 + blocks.reduce((s, blk) => s + blk.W.length * w * (w + 3), 0) + w + 2;
+    }
     return weights.W.reduce((s, Wl) => s + Wl.length * (Wl[0].length + 2), 0);
+  }
+
+  // ------------------------------------------------------------------ residual nets (initlab.residual.ResidualMLP)
+  const LN_EPS = 1e-5;  // initlab.residual.LN_EPS (torch's)
+  const num = (v) => (v === null || v === undefined ? NaN : v);  // null: a non-finite value sent as JSON
+  /** Whether `weights` are a residual net's: {W_in, b_in, blocks: [...], W_out, b_out} (session.py's format). */
+  function isResidual(weights) { return !!weights && Array.isArray(weights.blocks); }
+
+  function checkResidual(weights) {
+    const bad = (what) => { throw new Error(`initlabDraw: residual weights: ${what}`); };
+    const { W_in, b_in, blocks, W_out, b_out } = weights;
+    if (!Array.isArray(W_in) || !W_in.length || !Array.isArray(b_in) || b_in.length !== W_in.length || W_in.some((r) => r.length !== 2)) bad("W_in must be width rows of 2 numbers, b_in width numbers");
+    const w = W_in.length;
+    blocks.forEach((blk, i) => {
+      const m = Array.isArray(blk.W) ? blk.W.length : 0;
+      if (!m || blk.W.some((M) => M.length !== w || M.some((r) => r.length !== w))) bad(`blocks[${i}].W must be m >= 1 matrices of ${w} x ${w}`);
+      if (blk.b && (blk.b.length !== m || blk.b.some((v) => v.length !== w))) bad(`blocks[${i}].b must be ${m} vectors of ${w}`);
+      if (blk.bias && blk.bias.length !== 2 * m) bad(`blocks[${i}].bias (Fixup's scalar biases) must hold 2m = ${2 * m} numbers`);
+      if ((blk.ln_gain || blk.ln_bias) && !(blk.ln_gain && blk.ln_bias && blk.ln_gain.length === w && blk.ln_bias.length === w)) bad(`blocks[${i}].ln_gain and ln_bias must be ${w} numbers each`);
+    });
+    if (!Array.isArray(W_out) || W_out.length !== 1 || W_out[0].length !== w || !Array.isArray(b_out) || b_out.length !== 1) bad(`W_out must be 1 row of ${w} numbers and b_out 1 number (sigmoid)`);
+  }
+
+  /** out[j] = sum_k M[j][k] in[k] (+ bias[j]), over m points: numpy's W @ X + b. */
+  function affine(M, input, bias, m) {
+    return M.map((row, j) => {
+      const z = new Float64Array(m);
+      for (let k = 0; k < row.length; k++) { const w = num(row[k]), a = input[k]; for (let i = 0; i < m; i++) z[i] += w * a[i]; }
+      if (bias) { const b = num(bias[j]); for (let i = 0; i < m; i++) z[i] += b; }
+      return z;
+    });
+  }
+
+  /** The pre-LN of initlab.residual: gain * (h - mean) / sqrt(var + eps) + bias over the units of each point. */
+  function layerNorm(h, gain, bias, m) {
+    const n = h.length, mu = new Float64Array(m), v = new Float64Array(m);
+    for (const u of h) for (let i = 0; i < m; i++) mu[i] += u[i];
+    for (let i = 0; i < m; i++) mu[i] /= n;
+    for (const u of h) for (let i = 0; i < m; i++) v[i] += (u[i] - mu[i]) ** 2;
+    for (let i = 0; i < m; i++) v[i] = 1 / Math.sqrt(v[i] / n + LN_EPS);
+    return h.map((u, j) => { const g = num(gain[j]), b = num(bias[j]), out = new Float64Array(m); for (let i = 0; i < m; i++) out[i] = g * ((u[i] - mu[i]) * v[i]) + b; return out; });
+  }
+
+  /** One block's alpha F(h) + d (Fixup: scalar biases a_j before each layer, c_j before each activation, d after). */
+  function branch(blk, h, g, m) {
+    const M = blk.W.length, sb = blk.bias ? blk.bias.map(num) : null;
+    let u = blk.ln_gain ? layerNorm(h, blk.ln_gain, blk.ln_bias, m) : h, v = null;
+    for (let j = 0; j < M; j++) {
+      const p = sb ? u.map((x) => x.map((a) => a + sb[j])) : u;
+      v = affine(blk.W[j], p, blk.b ? blk.b[j] : null, m);
+      if (j < M - 1) u = v.map((x) => (sb ? x.map((a) => g(a + sb[M + j])) : x.map(g)));
+    }
+    const alpha = blk.alpha === undefined ? null : num(blk.alpha), d = sb ? sb[2 * M - 1] : null;
+    return v.map((x) => { if (alpha !== null) x = x.map((a) => alpha * a); return d === null ? x : x.map((a) => a + d); });
+  }
+
+  /**
+   * The forward pass of initlab.residual.ResidualMLP for one model: h_0 = W_in x + b_in, h_b = h_{b-1} + (alpha_b F_b(h_{b-1}) + d_b),
+   * p = sigmoid(W_out g(h_B) + b_out). Returns {p, units: [h_0, ..., h_B] (each [Float64Array(m) per unit]), branches: [alpha F + d per block]}.
+   */
+  function forwardResidual(weights, activation, xs, ys) {
+    checkResidual(weights);
+    const m = xs.length, g = ACTIVATIONS[activation];
+    let h = affine(weights.W_in, [Float64Array.from(xs), Float64Array.from(ys)], weights.b_in, m);
+    const units = [h], branches = [];
+    for (const blk of weights.blocks) {
+      const f = branch(blk, h, g, m);
+      h = h.map((x, j) => x.map((a, i) => a + f[j][i]));
+      units.push(h); branches.push(f);
+    }
+    const z = affine(weights.W_out, h.map((x) => x.map(g)), weights.b_out, m)[0];
+    return { p: z.map(sigmoid), units, branches };
   }
 
   /**
    * The forward pass of initlab.network: Z[l] = W[l] A[l-1] + b[l], A[l] = g(Z[l]) (sigmoid at the output).
    * weights: {W: [W1..WL], b: [b1..bL]}, W[l] n_l rows of n_{l-1}; xs, ys: the m input points.
    * Returns {p: Float64Array(m) = P(class 1), units: [[Float64Array(m) per unit] per layer l = 1..L]}.
+   * A residual net's weights ({W_in, b_in, blocks, W_out, b_out}, session.py) go to forwardResidual.
    */
   function forward(weights, activation, xs, ys) {
     checkWeights(weights, activation);
+    if (isResidual(weights)) return forwardResidual(weights, activation, xs, ys);
     const m = xs.length, L = weights.W.length, g = ACTIVATIONS[activation];
     let A = [Float64Array.from(xs), Float64Array.from(ys)];
     const units = [];
@@ -306,9 +385,10 @@
   /** Lines between consecutive columns, width by |w| / max |w| of the net, colour by sign, batched by width. */
   function drawLines(c, weights, rects, wide, dpr) {  // rects[l]: the drawn units of column l (the first ones)
     let maxAbs = 0, count = 0;
-    for (const Wl of weights.W) for (const row of Wl) for (const v of row) if (Number.isFinite(v)) maxAbs = Math.max(maxAbs, Math.abs(v));
+    for (const Wl of weights.W) if (Wl) for (const row of Wl) for (const v of row) if (Number.isFinite(v)) maxAbs = Math.max(maxAbs, Math.abs(v));
     const LEVELS = 6;
     weights.W.forEach((Wl, l) => {
+      if (!Wl) return;  // no weights between these columns (a residual net's trunk)
       const from = rects[l], to = rects[l + 1], n = from.length * to.length;
       const alpha = Math.min(0.9, Math.max(0.06, wide / Math.sqrt(n)));  // wide layers: fainter lines, all drawn
       const paths = {};
@@ -342,6 +422,7 @@
    */
   function network(canvas, weights, activation, extent, opts = {}) {
     checkWeights(weights, activation);
+    if (isResidual(weights)) return networkResidual(canvas, weights, activation, extent, opts);
     const { c, dpr } = setup(canvas);
     c.setTransform(1, 0, 0, 1, 0, 0);  // device pixels: squares on whole pixels, identical units identical
     const W = canvas.width, H = canvas.height, sizes = [2, ...weights.W.map((Wl) => Wl.length)];
@@ -374,6 +455,64 @@
     if (cut) text(c, `wide layers: their first ${Math.max(...shown.slice(1, -1))} units are drawn`, 10 * dpr, H - 6 * dpr);
     c.setTransform(dpr, 0, 0, dpr, 0, 0);
     return { layers: rects, units: sizes, lines, thumbnail: t };
+  }
+
+  /**
+   * A residual net as its trunk: inputs, h_0 (after the input projection), h_1 .. h_B (after each block),
+   * p. Each trunk unit is a thumbnail of its value over the plane (orange < 0 < blue, scaled per column);
+   * the branches are collapsed into a block strip between consecutive trunk columns: a box per block
+   * whose bar is its effective residual scale |alpha F + d| / |h| over the plane on a log scale from 1e-4
+   * (empty: the branch adds nothing or almost nothing, as Fixup, ReZero and zero_last start) to 1 (full:
+   * the branch is as large as the trunk), the skip connections as thin grey lines unit to unit.
+   * W_in and W_out are drawn as lines (width |w|, colour sign). Wide trunks show their first opts.maxUnits
+   * units (default 12). Returns {layers: [rects per column], units, lines, thumbnail, residual: true,
+   * blocks: [{x, y, w, h, scale}] in canvas pixels}.
+   */
+  function networkResidual(canvas, weights, activation, extent, opts = {}) {
+    const { c, dpr } = setup(canvas);
+    c.setTransform(1, 0, 0, 1, 0, 0);
+    const W = canvas.width, H = canvas.height, width = weights.W_in.length, B = weights.blocks.length;
+    const sizes = [2, ...Array(B + 1).fill(width), 1], cols = sizes.length;
+    const shown = sizes.map((n) => Math.min(n, opts.maxUnits || 12)), cut = shown[1] < width;
+    const top = Math.round(30 * dpr), bottom = H - Math.round((cut ? 28 : 16) * dpr);
+    const colGap = (W - 20 * dpr) / cols, maxN = Math.max(...shown);
+    const s = Math.max(2, Math.floor(Math.min(40 * dpr, colGap * 0.5, ((bottom - top) / maxN) * 0.75)));
+    const rects = shown.map((n, l) => columnRects(n, 10 * dpr + colGap * (l + 0.5) - s / 2, s, top, bottom));
+    const budget = ((opts.budgetMs || 25) * 1e6) / (nsPerCost * costPerPoint(weights));
+    const t = Math.max(4, Math.min(s, 32, Math.floor(Math.sqrt(budget / 2))));
+    const [xs, ys] = gridPoints(extent, t, t), fw = forwardResidual(weights, activation, xs, ys);
+    // skip connections: unit j of h_{b-1} to unit j of h_b
+    c.strokeStyle = COLORS.zero; c.lineWidth = dpr * 0.6; c.globalAlpha = 0.7; c.beginPath();
+    for (let l = 1; l < cols - 2; l++) rects[l].forEach((a, j) => { const b = rects[l + 1][j]; c.moveTo(a.x + a.w, a.y + a.h / 2); c.lineTo(b.x, b.y + b.h / 2); });
+    c.stroke(); c.globalAlpha = 1;
+    const lines = drawLines(c, { W: [weights.W_in, ...Array(B).fill(null), weights.W_out] }, rects, opts.wide || 6, dpr);
+    const norm = (u) => { let q = 0; for (const x of u) for (const v of x) q += v * v; return Math.sqrt(q); };
+    const blocks = fw.branches.map((f, b) => {
+      const scale = norm(f) / norm(fw.units[b]), x0 = rects[b + 1][0].x + s, x1 = rects[b + 2][0].x;
+      const bw = Math.max(2, Math.round((x1 - x0) * 0.7)), bx = Math.round((x0 + x1 - bw) / 2), by = Math.round(top - 16 * dpr), bh = Math.round(12 * dpr);
+      c.strokeStyle = "#666"; c.lineWidth = 1; c.strokeRect(bx + 0.5, by + 0.5, bw - 1, bh - 1);
+      const fill = Number.isFinite(scale) ? Math.max(0, Math.min(1, (Math.log10(Math.max(scale, 1e-12)) + 4) / 4)) : 1;  // log: 1e-4 .. 1
+      c.fillStyle = Number.isFinite(scale) ? COLORS.grad : "#bbbbbb"; c.fillRect(bx + 1, by + bh - 1 - Math.round((bh - 2) * fill), bw - 2, Math.round((bh - 2) * fill));
+      return { x: bx, y: by, w: bw, h: bh, scale: Number.isFinite(scale) ? scale : null };
+    });
+    c.font = `${Math.round(10 * dpr)}px system-ui, sans-serif`;
+    const every = Math.max(1, Math.ceil((c.measureText("h32").width * 1.3) / colGap));
+    [[xs, ys], ...fw.units, [fw.p]].forEach((unitsOfLayer, l) => {
+      let scale = 0;
+      for (const u of unitsOfLayer.slice(0, shown[l])) for (const v of u) if (Number.isFinite(v)) scale = Math.max(scale, Math.abs(v));
+      const rgb = l === cols - 1 ? classRGB : unitRGB(scale);
+      rects[l].forEach((r, j) => {
+        c.strokeStyle = "#666"; c.lineWidth = 1; c.strokeRect(r.x - 0.5, r.y - 0.5, r.w + 1, r.h + 1);
+        paintImage(c, unitsOfLayer[j], t, t, rgb, r.x, r.y, r.w, r.h, true);
+        if (l === 0) text(c, j ? "x2" : "x1", r.x - 3 * dpr, r.y + r.h / 2, "right");
+      });
+      const name = l === 0 ? "x" : l === cols - 1 ? "p" : `h${l - 1}`;
+      if (l === 0 || l === cols - 1 || (l - 1) % every === 0 || l === cols - 2) text(c, name, rects[l][0].x + s / 2, bottom + 8 * dpr, "center");
+    });
+    text(c, `${B} residual block${B === 1 ? "" : "s"} of ${weights.blocks[0] ? weights.blocks[0].W.length : 0} layers; bar: |branch| / |trunk|, 1e-4 to 1 (log)`, 10 * dpr, 7 * dpr);
+    if (cut) text(c, `wide trunk: its first ${shown[1]} of ${width} units are drawn`, 10 * dpr, H - 6 * dpr);
+    c.setTransform(dpr, 0, 0, dpr, 0, 0);
+    return { layers: rects, units: sizes, lines, thumbnail: t, residual: true, blocks };
   }
 
   // ------------------------------------------------------------------ loss fan and accuracy dots
@@ -500,34 +639,47 @@
   /**
    * Std of each layer's activations A[l] and norm of its weight gradient dW[l] against the layer (integer
    * ticks 1..L), log y axis (decade ticks); pinnedLayers (optional) dashed grey. Non-positive or missing
-   * values break the line.
+   * values break the line. opts.first: the number of the first entry (a residual net's: 0, its input
+   * projection), opts.xlabel; entries with branch_std (residual blocks) add that series (triangles).
    */
-  function depthChart(canvas, layers, pinnedLayers) {
+  function depthChart(canvas, layers, pinnedLayers, opts = {}) {
     const { c, w, h } = setup(canvas);
     if (!layers || !layers.length) return null;
     const sets = [[layers, false]].concat(pinnedLayers && pinnedLayers.length ? [[pinnedLayers, true]] : []);
     const logs = [];
-    for (const [ls] of sets) for (const l of ls) for (const v of [l.a_std, l.grad_norm]) if (v > 0 && Number.isFinite(v)) logs.push(Math.log10(v));
+    for (const [ls] of sets) for (const l of ls) for (const v of [l.a_std, l.grad_norm, l.branch_std]) if (v > 0 && Number.isFinite(v)) logs.push(Math.log10(v));
     let lo = Math.floor(Math.min(...logs, 0)), hi = Math.ceil(Math.max(...logs, 0));
     lo = Math.max(lo, hi - 24); if (hi === lo) hi = lo + 1;
     const dstep = Math.max(1, Math.ceil((hi - lo) / 6)), L = Math.max(...sets.map(([ls]) => ls.length));
     const box = { l: 50, r: w - 100, t: 10, b: h - 34 };
-    const X = (l) => box.l + (L > 1 ? (l - 1) / (L - 1) : 0.5) * (box.r - box.l);
+    const first = opts.first === undefined ? 1 : opts.first, last = first + L - 1;
+    const X = (l) => box.l + (L > 1 ? (l - first) / (L - 1) : 0.5) * (box.r - box.l);
     const Y = (v) => box.b - ((Math.log10(v) - lo) / (hi - lo)) * (box.b - box.t);
     const yt = [];
     for (let k = lo; k <= hi; k += dstep) yt.push([10 ** k, k >= -2 && k <= 3 ? fmt(10 ** k) : `1e${k}`]);
-    axes(c, box, X, Y, layerTicks(L).map((l) => [l, String(l)]), yt, "layer", "value (log scale)");
-    const keys = [["a_std", COLORS.std, "std of A[l]"], ["grad_norm", COLORS.grad, "|dW[l]|"]];
+    const xticks = layerTicks(L).map((i) => i - 1 + first);
+    if (first === 0 && xticks[0] !== 0) xticks.unshift(0);
+    axes(c, box, X, Y, xticks.map((l) => [l, String(l)]), yt, opts.xlabel || "layer", "value (log scale)");
+    const residual = sets.some(([ls]) => ls.some((l) => l.branch_std !== undefined));
+    const keys = residual
+      ? [["a_std", COLORS.std, "std of h[b]"], ["grad_norm", COLORS.grad, "|dW[b]|"], ["branch_std", COLORS.series[2], "branch std"]]
+      : [["a_std", COLORS.std, "std of A[l]"], ["grad_norm", COLORS.grad, "|dW[l]|"]];
     for (const [ls, pinned] of sets) for (const [key, color] of keys) {
-      const col = pinned ? COLORS.pinned : color, pts = ls.map((l, i) => ({ it: i + 1, v: l[key] > 0 && Number.isFinite(l[key]) ? Math.max(l[key], 10 ** lo) : null }));
+      const col = pinned ? COLORS.pinned : color, pts = ls.map((l, i) => ({ it: i + first, v: l[key] > 0 && Number.isFinite(l[key]) ? Math.max(l[key], 10 ** lo) : null }));
       c.strokeStyle = col; c.fillStyle = col; c.lineWidth = 2; c.setLineDash(pinned ? [4, 3] : []);
       polyline(c, pts, X, Y, "v"); c.setLineDash([]);
-      for (const p of pts) if (p.v !== null) { c.beginPath(); if (key === "a_std") c.arc(X(p.it), Y(p.v), 3, 0, 2 * Math.PI); else c.rect(X(p.it) - 3, Y(p.v) - 3, 6, 6); c.fill(); }
+      for (const p of pts) if (p.v !== null) {
+        c.beginPath();
+        if (key === "a_std") c.arc(X(p.it), Y(p.v), 3, 0, 2 * Math.PI);
+        else if (key === "branch_std") { c.moveTo(X(p.it), Y(p.v) - 4); c.lineTo(X(p.it) + 4, Y(p.v) + 3); c.lineTo(X(p.it) - 4, Y(p.v) + 3); c.closePath(); }
+        else c.rect(X(p.it) - 3, Y(p.v) - 3, 6, 6);
+        c.fill();
+      }
     }
     let y = box.t + 6;
     for (const [, color, label] of keys) { legendRow(c, [{ label, color }], box.r + 10, y, w); y += 16; }
     if (sets.length > 1) legendRow(c, [{ label: "pinned", color: COLORS.pinned, dash: [4, 3] }], box.r + 10, y, w);
-    return { box, xTicks: layerTicks(L), decades: [lo, hi] };
+    return { box, xTicks: xticks, decades: [lo, hi], series: keys.map(([key]) => key) };
   }
 
   /**
