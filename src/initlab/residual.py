@@ -83,7 +83,7 @@ from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
 
-from initlab import activations, initializers, seeding
+from initlab import activations, initializers, parametrization, seeding
 from initlab.network import (
     DATA_DEPENDENT,
     MLP,
@@ -181,6 +181,11 @@ class ResidualMLP:
     scalars : {"none", "alpha", "fixup"}, keyword-only
         Which scalar parameters exist (module docstring): none, the branch scale alpha, or Fixup's
         multiplier and scalar biases.
+    parametrization : {"standard", "ntk", "mup"}, keyword-only
+        How initialization and learning rates scale with the width (:mod:`initlab.parametrization`;
+        :meth:`scalings` maps the groups to the table's rows). Trains with engine="numpy".
+    base_width : int, keyword-only
+        ``mup``'s base width (at ``width == base_width`` muP is standard); None: base 1.
 
     Examples
     --------
@@ -201,6 +206,8 @@ class ResidualMLP:
     norm: str = "none"
     scalars: str = "none"
     slope: float = 0.01
+    parametrization: str = "standard"
+    base_width: int | None = None
 
     def __post_init__(self):
         for name, top in (("n_in", MAX_UNITS), ("width", MAX_WIDTH), ("n_out", MAX_UNITS), ("blocks", MAX_BLOCKS),
@@ -211,6 +218,10 @@ class ResidualMLP:
         check_choice("norm", self.norm, NORMS, owner="ResidualMLP")
         check_choice("scalars", self.scalars, SCALARS, owner="ResidualMLP")
         object.__setattr__(self, "slope", check_real("slope", self.slope))
+        base = parametrization.check_base_width(
+            self.base_width, self.parametrization, (self.n_in, self.width, self.n_out)
+        )
+        object.__setattr__(self, "base_width", base[0] if isinstance(base, tuple) else base)
         if (self.output == "sigmoid") != (self.n_out == 1):
             need = "n_out=1 (binary)" if self.output == "sigmoid" else "n_out >= 2 classes"
             raise ValueError(
@@ -266,6 +277,40 @@ class ResidualMLP:
         """The hidden activation with its options bound."""
         return activations.get(self.activation, slope=self.slope)
 
+    # ---- parametrization: the one place mapping groups to the table's rows -------------------------------
+    def scalings(self) -> dict[str, parametrization.Scaling]:
+        r"""Each group's row of :func:`initlab.parametrization.table` (all ones for ``"standard"``).
+
+        The trunk and every branch layer have the hidden width, so the table of the MLP
+        ``(n_in, width, width, n_out)`` applies: ``W_in``/``b_in`` are its input layer, ``W_branch``/``b_branch``
+        its hidden layer, ``W_out``/``b_out`` its output layer. The LayerNorm gains and biases have one width
+        dimension, as a hidden bias (muP's "vector-like"); ``alpha`` and Fixup's scalar biases have none (factor 1).
+        """
+        rows = parametrization.table(
+            self.parametrization, (self.n_in, self.width, self.width, self.n_out), self.base_width
+        )
+        (w_in, b_in), (w_hidden, b_hidden), (w_out, b_out) = rows
+        vector, scalar = b_hidden, parametrization.Scaling()
+        table = {"W_in": w_in, "b_in": b_in, "ln_gain": vector, "ln_bias": vector, "W_branch": w_hidden,
+                 "b_branch": b_hidden, "alpha": scalar, "scalar_bias": scalar, "W_out": w_out, "b_out": b_out}  # fmt: skip
+        return {name: table[name] for name, _ in self.groups()}
+
+    def learning_rate_factors(self, optimizer="gd") -> np.ndarray:
+        """(P,) float64, each parameter's learning-rate factor (:meth:`initlab.network.MLP.learning_rate_factors`)."""
+        kind = parametrization.family(optimizer)
+        return self._per_parameter(lambda s: s.learning_rate(kind))
+
+    def epsilon_factors(self) -> np.ndarray:
+        """(P,) float64, each parameter's factor on Adam's epsilon (:math:`1/a`)."""
+        return self._per_parameter(lambda s: s.epsilon)
+
+    def _per_parameter(self, value: Callable[[parametrization.Scaling], float]) -> np.ndarray:
+        flat = np.empty((1, self.parameter_count))
+        V = self.views(flat)
+        for name, row in self.scalings().items():
+            V[name][...] = value(row)
+        return flat[0]
+
     # ---- initialization ---------------------------------------------------------------------------
     def initialize(
         self, init="he_normal", *, rng=None, models: int | None = None, scale: float = 1.0, X=None, **options
@@ -320,6 +365,9 @@ class ResidualMLP:
                     f"init(shape, *, rng). Got {excerpt(init)} instead."
                 )
             draw, structure = _resolve_initializer("init", init, options), None
+        parametrization.check_initializer(
+            self.parametrization, draw, options.get("layer_init", init) if structural else init
+        )
         streams = seeding.model_streams(rng, models)
         theta = np.zeros((len(streams), self.parameter_count))
         V = self.views(theta)
@@ -330,6 +378,9 @@ class ResidualMLP:
                 for j in range(m):
                     V["W_branch"][k, b, j] = _draw("init", draw, (w, w), stream) * scale
             V["W_out"][k] = _draw("init", draw, (self.n_out, w), stream) * scale
+        for name, row in self.scalings().items():  # the parametrization's scale of the effective weights
+            if name.startswith("W") and row.init_std != 1.0:
+                V[name] *= row.init_std
         if "ln_gain" in V:
             V["ln_gain"][...] = 1.0
         if "alpha" in V:
@@ -348,6 +399,11 @@ class ResidualMLP:
                 "it normalizes to unit variance. Pass X=..., e.g. the training set."
             )
         check_lsuv_options(options)
+        if self.parametrization != "standard":
+            raise ValueError(
+                f"init='lsuv' sets each layer's scale from the data; parametrization={self.parametrization!r} sets it "
+                "from the width. Use one of them: a variance-scaling init (e.g. 'he_normal'), or parametrization='standard'."
+            )
         params, _ = lsuv(self, X, rng=rng, models=models, scale=scale, **options)
         return params
 
