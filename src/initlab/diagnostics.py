@@ -107,7 +107,7 @@ class LayerStats:
 
 
 @dataclass(frozen=True)
-class BlockStats:
+class BlockStats(LayerStats):
     r"""Statistics of every residual block of K models (module docstring, "Residual nets"); arrays ``(K, B)``.
 
     Column ``b - 1`` is block ``b``: :math:`h_b = h_{b-1} + r_b`, :math:`r_b = \alpha_b F_b(h_{b-1}) + d_b`.
@@ -140,18 +140,11 @@ class BlockStats:
         :math:`(\partial r_b / \partial h_{b-1})^T\, \partial L / \partial h_b`
         (:math:`\partial L / \partial h_{b-1}` is the sum of the two)
     grad_alpha : :math:`\partial L / \partial \alpha_b` (``scalars="alpha"`` or ``"fixup"``; else nan)
+
+    The fields shared with :class:`LayerStats` come first, under its names (a BlockStats is read
+    wherever per-layer statistics are, the block index in place of the layer's).
     """
 
-    z_mean: np.ndarray
-    z_std: np.ndarray
-    a_mean: np.ndarray
-    a_std: np.ndarray
-    grad_W_norm: np.ndarray
-    grad_b_norm: np.ndarray
-    dead_fraction: np.ndarray
-    saturated_fraction: np.ndarray
-    distinct_units: np.ndarray
-    units: np.ndarray
     trunk_mean_abs: np.ndarray
     branch_mean_abs: np.ndarray
     residual_scale: np.ndarray
