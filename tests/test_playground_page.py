@@ -342,7 +342,8 @@ def test_url_round_trip_every_field_and_aliases(page, server):
     assert config == {"dataset": "moons", "noise": 0.1, "hidden": [8, 6, 4], "activation": "tanh", "init": "variance_scaling",
                       "init_options": {"distribution": "uniform", "mode": "fan_avg", "scale": 2}, "scale": 1.5,
                       "optimizer": "adam", "learning_rate": 0.005, "batch_size": 32, "iterations": 120, "seed": 11,
-                      "seeds": 3, "speed": None, "blocks": 0, "branch_depth": 2, "norm": "none"}  # fmt: skip
+                      "seeds": 3, "speed": None, "blocks": 0, "branch_depth": 2, "norm": "none",
+                      "parametrization": "standard", "base_width": None}  # fmt: skip
 
 
 def test_url_refuses_unknown_parameters_visibly(page, server):

@@ -3,7 +3,7 @@
 ``main(argv=None)`` is the entry point (tests call ``main(["reproduce", ...])``). Bad input never
 shows a traceback: one line on stderr, exit status 2 (a :class:`initlab.console.UserError`, or a
 library's ValueError turned into one there). The commands: ``reproduce``, ``train``, ``initializers``,
-``jacobian``, ``datasets``, ``playground``, ``study``, ``report`` (a sweep's or a study's page) here; the ``sweep``
+``jacobian``, ``coord-check``, ``datasets``, ``playground``, ``study``, ``report`` (a sweep's or a study's page) here; the ``sweep``
 group in :mod:`initlab.sweeps.cli`, registered below.
 """
 
@@ -184,6 +184,20 @@ def train(
         help="With --blocks: 'none', or 'layer' for a LayerNorm at the start of every branch (pre-LN) [default: none].",
         show_default=False,
     ),
+    parametrization: str = typer.Option(
+        None,
+        "--parametrization",
+        help="How init and learning rates scale with width: standard, ntk or mup (initlab.parametrization; "
+        "plain MLPs only) [default: standard].",
+        show_default=False,
+    ),
+    base_width: int = typer.Option(
+        None,
+        "--base-width",
+        help="With --parametrization mup: the base model's hidden width, where muP equals standard [default: 1, "
+        "TP5's Table 3 literally].",
+        show_default=False,
+    ),
     init: str = typer.Option(
         "he_normal",
         "--init",
@@ -244,9 +258,10 @@ def train(
     from .validation import check_choice
 
     residual = _residual_options(blocks, branch_depth, norm, init)
+    scaling = _parametrization_options(parametrization, base_width, residual)
     with user_input():
         data = _training_data(dataset, csv, target, test_fraction, n_train, n_test, noise, classes, data_seed)
-        net = _network(data, layers, activation, residual, init)
+        net = _network(data, layers, activation, residual, init, scaling)
         iterations, seeds, seed, record_every, learning_rate = _schedule(
             iterations, seeds, seed, record_every, learning_rate
         )
@@ -254,6 +269,7 @@ def train(
         _check_training_memory(net, data, seeds, records=iterations // record_every + 1)
     init_options = _parse_options("--init-option", init_option)
     init_fn, init_kwargs = _initializer(net, init, init_options, data.X_train)
+    _check_parametrized_init(net, init, init_fn, init_options, init_kwargs)
     opt_options = _parse_options("--optimizer-option", optimizer_option)
     opt = _bound("--optimizer", optimizer, opt_options, optimizers.get)
     with user_input():
@@ -271,7 +287,8 @@ def train(
         )  # fmt: skip
     config = {
         "dataset": None if csv is not None else data.name, "csv": None if csv is None else str(csv), "target": target,
-        "layers": list(report.layers(net)), **report.residual_config(net), "activation": activation, "init": init,
+        "layers": list(report.layers(net)), **report.residual_config(net), **report.parametrization_config(net),
+        "activation": activation, "init": init,
         "init_options": init_options, "optimizer": optimizer, "optimizer_options": opt_options,
         "learning_rate": learning_rate, "batch_size": batch_size, "iterations": iterations,
         "record_every": record_every, "seeds": seeds, "seed": seed, "data_seed": data_seed,
@@ -333,7 +350,39 @@ def _residual_options(blocks, branch_depth, norm, init: str) -> tuple[int, int, 
     return None
 
 
-def _network(data, layers: str | None, activation: str, residual: tuple[int, int, str] | None, init: str):
+def _parametrization_options(parametrization, base_width, residual) -> dict:
+    """``{"parametrization": ..., "base_width": ...}`` for the MLP of ``initlab train`` (values checked by MLP).
+
+    ``--parametrization`` and ``--base-width`` are for plain MLPs: with ``--blocks`` a UserError naming both.
+    """
+    if residual is not None and (parametrization is not None or base_width is not None):
+        flag = "--parametrization" if parametrization is not None else "--base-width"
+        raise UserError(
+            f"'{flag}' applies to plain MLPs; a residual net (--blocks) has no parametrization other than standard. "
+            f"Leave out {flag}, or --blocks."
+        )
+    return {"parametrization": "standard" if parametrization is None else parametrization, "base_width": base_width}
+
+
+def _check_parametrized_init(net, init: str, init_fn, options: dict, kwargs: dict) -> None:
+    """Refuse now (UserError) an initializer a non-standard parametrization does not take (e.g. xavier, lsuv).
+
+    Checked by the library's own rule: one model drawn as training will (LSUV is refused before it looks at the data).
+    """
+    from .network import MLP
+
+    if not isinstance(net, MLP) or net.parametrization == "standard":
+        return
+    try:
+        net.initialize(init_fn, rng=0, models=1, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise UserError(
+            f"'--init' {init}{_options_text(options)} with --parametrization {net.parametrization}: {exc}"
+        ) from None
+
+
+def _network(data, layers: str | None, activation: str, residual: tuple[int, int, str] | None, init: str,
+             scaling: dict | None = None):  # fmt: skip
     """The net of --layers and --activation, fitted to ``data``'s features and classes; a ValueError naming the option otherwise.
 
     Plain (``residual`` None): the MLP of --layers, default features, 10, 5, outputs. Residual
@@ -357,7 +406,7 @@ def _network(data, layers: str | None, activation: str, residual: tuple[int, int
     net_layers = data.check_layers(given if given is not None else default)
     check_choice("activation", activation, available())
     if residual is None:
-        return MLP(net_layers, activation, data.output)
+        return MLP(net_layers, activation, data.output, **(scaling or {}))
     blocks, branch_depth, norm = residual
     n_in, width, n_out = net_layers
     return ResidualMLP(n_in, width, n_out, blocks, branch_depth=branch_depth, activation=activation,
@@ -541,6 +590,104 @@ def _write_jacobian(out: Path, s, numbers: dict) -> None:
     title = f"{'-'.join(map(str, numbers['layers']))} {numbers['activation']}, {numbers['init']}: {numbers['models']} models"
     files = {"jacobian.png": png_bytes(singular_value_histogram(s, title=title)),
              "jacobian.json": (json.dumps(numbers, indent=1) + "\n").encode()}  # fmt: skip
+    try:
+        paths = write_files(files, out)
+    except OSError as exc:
+        raise write_error(out, exc) from None
+    err(f"wrote {len(paths)} files to {out}/ ({', '.join(paths)})")
+
+
+@app.command("coord-check")
+def coord_check(
+    parametrization: str = typer.Option("standard", "--parametrization", help="standard, ntk or mup."),
+    optimizer: str = typer.Option("adam", "--optimizer", help="gd, sgd, momentum or adam (full batch)."),
+    lr: float = typer.Option(0.01, "--lr", help="Learning rate (at the base width under mup)."),
+    steps: int = typer.Option(3, "--steps", help="Training steps recorded after (1 to 5)."),
+    widths: str = typer.Option("64,128,256,512,1024,2048", "--widths", help="Hidden widths, comma-separated."),
+    depth: int = typer.Option(3, "--depth", help="Hidden layers."),
+    activation: str = typer.Option("relu", "--activation", help="Hidden activation."),
+    seeds: int = typer.Option(4, "--seeds", help="Models per width, trained at once (K)."),
+    seed: int = typer.Option(0, "--seed", help="Root seed of the models' streams and of the batch."),
+    base_width: int = typer.Option(
+        None,
+        "--base-width",
+        help="mup only: the width where muP is standard [default: the narrowest].",
+        show_default=False,
+    ),
+    out: Path = typer.Option(None, "--out", help="Also write coord-check.png and coord-check.json here."),
+    as_json: bool = typer.Option(False, "--json", help="Print the numbers as JSON instead of a table."),
+) -> None:
+    """How big every layer's activations get after a few steps as the width grows (TP5's coordinate check):
+    a slope > 0 on log-log axes blows up with width; flat is width-independent. Data: 128 digits, full batch."""
+    from . import coordcheck
+
+    try:
+        with user_input():
+            shape = _parse_widths(widths)
+            X, Y = coordcheck.digits_batch(128, rng=seed)
+            if out is not None:
+                check_output_folder(out)
+            result = coordcheck.coord_check(
+                X, Y, widths=shape, depth=depth, activation=activation, parametrization=parametrization,
+                base_width=base_width, optimizer=optimizer, learning_rate=lr, steps=steps, seeds=seeds, rng=seed,
+            )  # fmt: skip
+    except UserError as exc:
+        raise UserError(str(exc).replace("'--learning-rate'", "'--lr'")) from None
+    numbers = _coord_numbers(result, seed)
+    if out is not None:
+        _write_coord_check(out, result, numbers)
+    if as_json:
+        sys.stdout.write(json.dumps(numbers) + "\n")
+        return
+    header = ["layer", *(f"slope after step {t}" if t else "slope at init" for t in range(result.steps + 1))]
+    rows = [[name, *(numbers["slopes"]["size"][name][t] for t in range(result.steps + 1))] for name in result.layers]
+    print_table(header, rows, title=_coord_title(result) + ": log-log slope of mean |activation| against width, seeds' mean (min to max)")  # fmt: skip
+    for line in numbers["readings"]:
+        print(line)
+
+
+def _parse_widths(text: str) -> tuple[int, ...]:
+    """'64,128,256' -> (64, 128, 256), or a UserError with an example."""
+    parts = [p.strip() for p in text.split(",")]
+    if not all(p.isdigit() and int(p) >= 1 for p in parts):
+        raise UserError(f"The '--widths' option must be comma-separated positive integers, e.g. 64,128,256,512. Got {text!r} instead.")  # fmt: skip
+    return tuple(int(p) for p in parts)
+
+
+def _coord_title(result) -> str:
+    base = f", base width {result.base_width}" if result.base_width is not None else ""
+    return (f"{result.parametrization}{base}, {result.optimizer} lr {result.learning_rate:g}, {result.activation} depth "
+            f"{len(result.layers) - 1}, widths {result.widths[0]}-{result.widths[-1]}, {result.seeds} seeds")  # fmt: skip
+
+
+def _coord_numbers(result, seed: int) -> dict:
+    """The JSON of ``initlab coord-check``: the setting, every size and change, the slopes as table cells and numbers."""
+    from .jsonable import jsonable
+
+    slopes, cells = {}, {}
+    for kind in ("size", "change"):
+        mean, lo, hi = result.slope_summary(kind)  # (T + 1, L) each
+        slopes[kind] = {"mean": mean.T, "min": lo.T, "max": hi.T}  # (L, T + 1)
+        cells[kind] = {name: [f"{mean[t, j]:+.2f} ({lo[t, j]:+.2f} to {hi[t, j]:+.2f})" for t in range(len(mean))]
+                       for j, name in enumerate(result.layers)}  # fmt: skip
+    return jsonable({
+        "parametrization": result.parametrization, "base_width": result.base_width, "optimizer": result.optimizer,
+        "lr": result.learning_rate, "steps": result.steps, "depth": len(result.layers) - 1,
+        "activation": result.activation, "init": result.init, "seeds": result.seeds, "seed": seed,
+        "widths": list(result.widths), "layers": list(result.layers), "size": result.size, "change": result.change,
+        "slope": slopes, "slopes": cells, "readings": result.readings(), "change_readings": result.readings("change"),
+        "wall_time": result.wall_time, "estimate": {"bytes": result.estimate[0], "seconds": result.estimate[1]},
+    })  # fmt: skip
+
+
+def _write_coord_check(out: Path, result, numbers: dict) -> None:
+    from .report import write_files
+    from .report.figures import coord_check_panels, png_bytes
+
+    fig = coord_check_panels(
+        result.widths, {result.parametrization: result.size}, result.layers, title=_coord_title(result)
+    )
+    files = {"coord-check.png": png_bytes(fig), "coord-check.json": (json.dumps(numbers, indent=1) + "\n").encode()}
     try:
         paths = write_files(files, out)
     except OSError as exc:

@@ -74,6 +74,13 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         m, linear layers per residual branch (used only with ``blocks``).
     norm : {"none", "layer"}, default "none"
         ``"layer"``: a LayerNorm at the start of every branch (pre-LN); used only with ``blocks``.
+    parametrization : {"standard", "ntk", "mup"}, default "standard"
+        How initialization and learning rates scale with width (:mod:`initlab.parametrization`,
+        ``MLP(..., parametrization=)``); ``ntk`` and ``mup`` take a fan_in initializer (``he_*``,
+        ``lecun_*``, ``zeros``) and a plain MLP (``blocks=None``).
+    base_width : None, int or one int per hidden layer, default None
+        ``mup`` only: the base model's hidden width(s), where muP equals standard (None: base 1,
+        TP5's Table 3 literally).
     optimizer : str, default "gd"
         ``"gd"`` (full batch, the notebook's), ``"sgd"``, ``"momentum"`` or ``"adam"``
         (:mod:`initlab.optimizers`).
@@ -135,6 +142,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         blocks=None,
         branch_depth=2,
         norm="none",
+        parametrization="standard",
+        base_width=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -149,6 +158,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.blocks = blocks
         self.branch_depth = branch_depth
         self.norm = norm
+        self.parametrization = parametrization
+        self.base_width = base_width
 
     def fit(self, X, y):
         """Train on ``X`` (n_samples, n_features) and labels ``y`` (n_samples,) of at least 2 classes.
@@ -206,7 +217,17 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                     f"({STRUCTURAL[self.init][1]}): it needs blocks=B. Set blocks (e.g. blocks=8), or choose a "
                     "per-matrix initializer."
                 )
-            return MLP((n_in, *hidden, n_out), self.activation, output)
+            return MLP((n_in, *hidden, n_out), self.activation, output, parametrization=self.parametrization,
+                       base_width=self.base_width)  # fmt: skip
+        if (
+            not (isinstance(self.parametrization, str) and self.parametrization == "standard")
+            or self.base_width is not None
+        ):
+            raise ValueError(
+                f"The 'parametrization' and 'base_width' parameters apply to plain MLPs; with blocks={self.blocks!r} "
+                f"(a residual net) leave them at 'standard' and None. Got parametrization={self.parametrization!r}, "
+                f"base_width={self.base_width!r}."
+            )
         if len(hidden) != 1:
             raise ValueError(
                 f"The 'hidden_layer_sizes' parameter must be one width, (width,), with blocks={self.blocks!r}: a "

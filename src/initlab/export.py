@@ -20,8 +20,9 @@ text) in one of :data:`FORMATS`:
     ``glorot_normal`` and ``lecun_normal`` are truncated), the parameters as a list of ``(W, b)``.
 ``"json"``
     ``{"format": "initlab-network/1", "layers", "activation", "slope", "output", "init",
-    "init_options", "scale", "settings", "params": {"W1": [[...]], "b1": [...], ...}}``; floats at
-    full precision, so :func:`load_json` gives back the same network and the same bits.
+    "init_options", "scale", "settings", "parametrization", "base_width", "params": {"W1": [[...]],
+    "b1": [...], ...}}``; floats at full precision, so :func:`load_json` gives back the same network
+    (its parametrization too: a file without one is standard) and the same bits.
 
 Shapes: ``params`` is one model's notebook dict, ``W{l}`` of shape ``(n_l, n_{l-1})`` (torch's
 ``(out_features, in_features)``, so ``fan_in = n_{l-1}``) and ``b{l}`` of shape ``(n_l, 1)``; no model
@@ -31,6 +32,14 @@ The initializer is exported as the distribution it draws from, not as the number
 and JAX's generators differ from numpy's, and the trained weights are embedded anyway. ``lsuv`` is
 data-dependent: the exported ``init_weights`` takes the training inputs ``X`` (``--fresh`` uses a
 standard-normal stand-in batch and shows that each layer's output variance is 1).
+
+Parametrizations (:mod:`initlab.parametrization`): the weights of an ``ntk`` or ``mup`` net are its
+*effective* ones, what the forward pass computes with, so the scripts' forward is exact and they are
+carried, not refused. Training them further with one learning rate would be training in the standard
+parametrization, so a script of such a net says so in its header, lists each layer's learning-rate
+(and Adam epsilon) factors (``net.learning_rate_factors``, ``net.epsilon_factors``, per layer) as
+constants, and the PyTorch one builds the optimizer's parameter groups (``param_groups``). Its
+``init_weights`` draws the named initializer; muP's fresh output layer also takes ``INIT_STD_FACTORS``.
 """
 
 from __future__ import annotations
@@ -46,7 +55,7 @@ import numpy as np
 
 import initlab
 from initlab import initializers, lsuv
-from initlab.network import DATA_DEPENDENT, MLP, check_lsuv_options, parameter_count
+from initlab.network import DATA_DEPENDENT, MLP, check_lsuv_options, layer_views, parameter_count
 from initlab.validation import check_choice, check_int, check_real, excerpt
 
 __all__ = ["FORMATS", "JSON_FORMAT", "MAX_PARAMETERS", "Export", "load_json", "render"]
@@ -237,6 +246,8 @@ def _json_object(spec: _Spec) -> dict:
         "init_options": spec.options,
         "scale": spec.scale,
         "settings": spec.settings,
+        "parametrization": spec.net.parametrization,
+        "base_width": list(spec.net.base_width) if isinstance(spec.net.base_width, tuple) else spec.net.base_width,
         "params": params,
     }
 
@@ -253,6 +264,9 @@ def load_json(obj) -> tuple[MLP, dict[str, np.ndarray], dict]:
     net : initlab.network.MLP
     params : dict ``{"W1": (n_1, n_0), "b1": (n_1, 1), ...}`` float64, no model axis
     info : dict with ``init``, ``init_options``, ``scale`` and ``settings``
+
+    The net has the file's ``parametrization`` and ``base_width`` (standard and None when absent: files
+    written before parametrizations).
 
     Raises
     ------
@@ -275,7 +289,10 @@ def load_json(obj) -> tuple[MLP, dict[str, np.ndarray], dict]:
     missing = [key for key in required if key not in obj]
     if missing:
         raise ValueError(f"The JSON export lacks the field(s) {missing}; it needs {list(required)}.")
-    net = MLP(tuple(obj["layers"]), obj["activation"], obj["output"], slope=obj.get("slope", 0.01))
+    base = obj.get("base_width")
+    net = MLP(tuple(obj["layers"]), obj["activation"], obj["output"], slope=obj.get("slope", 0.01),
+              parametrization=obj.get("parametrization", "standard"),
+              base_width=tuple(base) if isinstance(base, list) else base)  # fmt: skip
     raw = obj["params"]
     if not isinstance(raw, Mapping):
         raise TypeError(
@@ -548,7 +565,54 @@ def _common(spec: _Spec, plan: _Plan) -> dict:
         "trained": _trained_literal(spec),
         "proba_doc": "P(class 1) for each row: a list of m floats" if sigmoid else "class probabilities: m lists",
         "proba": "[:, 0].tolist()" if sigmoid else ".tolist()",
+        **_parametrization_parts(net),
     }
+
+
+def _parametrization_parts(net: MLP) -> dict:
+    """The header paragraph and constants of a non-standard net's script (empty for standard: scripts as before)."""
+    if net.parametrization == "standard":
+        return {"parametrization_doc": "", "parametrization_lines": "", "param_groups": ""}
+    rows = net.scalings
+    sgd, adam, eps = (net.learning_rate_factors("sgd"), net.learning_rate_factors("adam"), net.epsilon_factors())
+    Ws, bs = layer_views(np.stack([sgd, adam, eps]), net.layers)  # (3, n_l, n_{l-1}), (3, n_l, 1): one value each
+
+    def pairs(i):
+        return [(float(W[i].flat[0]), float(b[i].flat[0])) for W, b in zip(Ws, bs)]
+
+    base = "" if net.base_width is None else f", base width {net.base_width}"
+    table = "\n".join(f"  layer {l}: W lr x{s[0]:.6g} (sgd), x{a[0]:.6g} (adam), eps x{e[0]:.6g}; "
+                      f"b lr x{s[1]:.6g} (sgd), x{a[1]:.6g} (adam), eps x{e[1]:.6g}"
+                      for l, (s, a, e) in enumerate(zip(pairs(0), pairs(1), pairs(2)), start=1))  # fmt: skip
+    doc = (f"\n\nParametrization: {net.parametrization}{base} (initlab.parametrization; TP5 Table 3). The weights here are\n"
+           "the *effective* ones, W = a w, what the forward pass computes with: predictions are exact. Training them on\n"
+           f"with one learning rate is training in the standard parametrization; to go on as {net.parametrization}, give\n"
+           "each layer's W and b the learning rate lr * LR_FACTORS[family][l] (family 'sgd' for gd, sgd, momentum;\n"
+           "'adam'), and with Adam the epsilon eps * EPS_FACTORS[l]:\n" + table + "\n"
+           "init_weights draws the named initializer; a fresh net of these layers also multiplies layer l's W by\n"
+           "INIT_STD_FACTORS[l] (muP's output layer: 1/sqrt(width multiplier)).")  # fmt: skip
+    lines = (f"\nPARAMETRIZATION = {net.parametrization!r}  # initlab.parametrization; the weights are the effective ones\n"
+             f"BASE_WIDTH = {net.base_width!r}\n"
+             "# per layer (W factor, b factor) on the learning rate, by family ('sgd': gd, sgd, momentum; 'adam')\n"
+             f"LR_FACTORS = {{'sgd': {pairs(0)!r}, 'adam': {pairs(1)!r}}}\n"
+             f"EPS_FACTORS = {pairs(2)!r}  # per layer (W, b): factor on Adam's epsilon\n"
+             f"INIT_STD_FACTORS = {[w.init_std for w, _ in rows]!r}  # per layer: factor on W's initial std")  # fmt: skip
+    return {"parametrization_doc": doc, "parametrization_lines": lines, "param_groups": _TORCH_PARAM_GROUPS}
+
+
+_TORCH_PARAM_GROUPS = '''
+
+def param_groups(model, lr, family="sgd", eps=1e-8):
+    """torch.optim parameter groups that continue training as PARAMETRIZATION: one group per layer's W and b,
+    lr (and Adam's eps) times LR_FACTORS and EPS_FACTORS. E.g. torch.optim.SGD(param_groups(model, 0.1)),
+    torch.optim.Adam(param_groups(model, 1e-3, "adam"))."""
+    linears = [m for m in model if isinstance(m, nn.Linear)]
+    groups = []
+    for layer, lrs, epss in zip(linears, LR_FACTORS[family], EPS_FACTORS):
+        for param, f, e in zip((layer.weight, layer.bias), lrs, epss):
+            groups.append({"params": [param], "lr": lr * f, **({"eps": eps * e} if family == "adam" else {})})
+    return groups
+'''
 
 
 def _torch_parts(spec: _Spec) -> dict:
@@ -591,7 +655,7 @@ Needs only torch (and the standard library). The trained weights are embedded at
     python initlab_network.py --fresh --layers 512,512,256,1 --seed 1   # the same on wide layers
 
 Hidden activation: ${activation}; output: ${output}.
-Initialization: ${formula}; biases zero; every weight times SCALE.
+Initialization: ${formula}; biases zero; every weight times SCALE.${parametrization_doc}
 Weights have torch's shape (out_features, in_features) = initlab's W[l] (n_l, n_{l-1}): fan_in = n_{l-1}.
 """
 
@@ -607,7 +671,7 @@ LAYERS = ${layers}  # units per layer, inputs first
 SCALE = ${scale}  # multiplies every initial weight (initlab's scale)
 INIT = ${init}  # initlab's initializer name
 INIT_OPTIONS = json.loads(${init_options})
-SETTINGS = json.loads(${settings})  # the run: config, seed, model, iteration
+SETTINGS = json.loads(${settings})  # the run: config, seed, model, iteration${parametrization_lines}
 
 
 def build_model(layers=LAYERS):
@@ -638,7 +702,7 @@ ${after_lines}
             for layer in linears:
                 layer.weight.mul_(SCALE)
     return model
-
+${param_groups}
 
 def load_trained(model):
     """Copy the trained weights and biases (initlab's, float64) into ``model`` (from build_model())."""
@@ -727,7 +791,7 @@ full float64 precision, as a list of (W, b): W (n_out, n_in) as initlab's W[l], 
     python initlab_network_jax.py --fresh --layers 512,512,256,1 --seed 1   # the same on wide layers
 
 Hidden activation: ${activation}; output: ${output}.
-Initialization: ${formula}; biases zero; every weight times SCALE.
+Initialization: ${formula}; biases zero; every weight times SCALE.${parametrization_doc}
 """
 
 import argparse
@@ -744,7 +808,7 @@ LAYERS = ${layers}  # units per layer, inputs first
 SCALE = ${scale}  # multiplies every initial weight (initlab's scale)
 INIT = ${init}  # initlab's initializer name
 INIT_OPTIONS = json.loads(${init_options})
-SETTINGS = json.loads(${settings})  # the run: config, seed, model, iteration
+SETTINGS = json.loads(${settings})  # the run: config, seed, model, iteration${parametrization_lines}
 
 
 def activation(z):

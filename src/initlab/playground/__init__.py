@@ -18,6 +18,9 @@ id                         what
 ``#depth``, ``#width``     numbers that always agree with ``#hidden`` (editing one rewrites the
                            others; ``#width`` is blank with placeholder "mixed" for e.g. ``10,5``)
 ``#activation``            select
+``#parametrization``       select: standard, ntk, mup (:mod:`initlab.parametrization`; URL ``parametrization`` or
+                           ``param``, left out of the URL when standard); ``#base-width``: number, muP's base
+                           hidden width (URL ``base_width``; empty: 1)
 ``#residual``              checkbox: a residual net (issue #15); on: ``#blocks`` 8 (or the last value), ``#hidden`` its
                            first width (the trunk's), ``#depth`` disabled; off: ``#blocks`` 0, the plain MLP
 ``#blocks``                number 0..32: residual blocks (0: the plain MLP); ``#residual-hint`` shown when > 0
@@ -61,6 +64,9 @@ id                         what
 ``#table``                 one row per run (current, pinned): init, seeds, train and test accuracy median [min-max], a comment
 ``#std-chart``             canvas: std of activations and gradient norm against depth (residual: against the block,
                            0 the input projection, with the branch's std too)
+``#jacobian-chart``        canvas: histogram of the singular values of d(last hidden)/d(input) of every seed at
+                           its current weights (log x axis, dashed line at s = 1; plain MLPs); ``#jacobian-summary``
+                           "median s 0.85, 100% within 2x of 1, largest 0.94"
 ``#layers``                one ``.layer-row`` (``#layer-1``, ...) per layer: activation and gradient histograms
                            (residual: input projection, one row per block with its branch std and |branch|/|trunk|, head)
 =========================  ==================================================================
@@ -69,7 +75,8 @@ id                         what
 statistics, every model's numbers in ``models``), the run's ``config``, ``initial`` (the first message of the run:
 its initial weights), the selected model's loss ``history``, every model's curves in ``fan``, the ``pinned`` runs,
 ``diagram`` (the unit rectangles ``initlabDraw.network`` returned; a residual net's adds ``blocks``), ``depth``
-(what ``initlabDraw.depthChart`` returned) and ``dots`` (where each accuracy dot is).
+(what ``initlabDraw.depthChart`` returned), ``jacobian`` (what ``initlabDraw.jacobianChart`` returned: ``box``,
+``lineX``, ``decades``, ``bars``) and ``dots`` (where each accuracy dot is).
 The page's settings are in its URL (``?dataset=moons&hidden=8,8&init=random&opt.scale=3&seeds=8&speed=max``;
 the short names of ``options()["aliases"]`` are accepted, e.g. ``?lr=0.1&k=8``; an unknown parameter is shown in
 ``#error`` and kept in the address), so a link reproduces them.

@@ -14,6 +14,11 @@ is :class:`initlab.residual.ResidualMLP` ``(2, width, 1, B, branch_depth=m, norm
 scalars=scalars_for(init))`` with ``hidden = [width]``, one entry, the trunk's width. The structural
 initializers (:data:`initlab.residual.STRUCTURAL`: fixup, rezero, skipinit, zero_last) are offered only
 then; ``notebook_he`` only for the plain MLP (``lsuv`` for both: :meth:`ResidualMLP.initialize` takes it).
+
+Parametrizations (issue #16): ``parametrization`` (URL ``param``) is ``MLP(..., parametrization=)`` of
+:mod:`initlab.parametrization`, ``base_width`` muP's base hidden width (``mup`` only). ``ntk`` and ``mup``
+go with the plain MLP (``blocks = 0``) and a ``gain^2 / fan_in`` initializer (he_*, lecun_*, kaiming_* in
+mode fan_in, zeros: :func:`initlab.parametrization.check_initializer`); anything else is an error naming both.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import math
 import numbers
 from dataclasses import asdict, dataclass
 
-from initlab import activations, datasets, initializers, lsuv, optimizers, residual
+from initlab import activations, datasets, initializers, lsuv, optimizers, parametrization, residual
 from initlab.network import DATA_DEPENDENT, LSUV_OPTIONS, check_lsuv_options, parameter_count
 from initlab.validation import excerpt
 
@@ -48,6 +53,7 @@ LIMITS = {
     "speed": (1, 100_000),  # iterations per second
     "blocks": (0, 32),  # residual blocks; 0: the plain MLP
     "branch_depth": (1, 4),  # linear layers per residual branch
+    "base_width": (1, 64),  # muP's base hidden width (as the widths)
 }
 #: The most parameters one run trains at once: ``seeds * parameter_count`` (e.g. 32 seeds of 2-10-5-1: 2,816).
 MAX_PARAMETERS = 400_000
@@ -63,6 +69,7 @@ ALIASES = {
     "layers": "hidden",
     "init_scale": "scale",
     "m": "branch_depth",  # the issue's (and the papers') name for the layers per branch
+    "param": "parametrization",
 }
 #: Keys of a ``train`` message that are not config fields (the server reads them).
 MESSAGE_KEYS = ("action", "paused")
@@ -89,6 +96,8 @@ class PlaygroundConfig:
     blocks: int = 0  # residual blocks B; 0: the plain MLP of `hidden`; B >= 1: a ResidualMLP of width hidden[0]
     branch_depth: int = 2  # m, linear layers per branch (residual nets only)
     norm: str = "none"  # "layer": a LayerNorm at the start of every branch (residual nets only)
+    parametrization: str = "standard"  # "ntk", "mup": initlab.parametrization (plain MLPs only)
+    base_width: int | None = None  # muP's base hidden width (mup only); None: base 1, TP5's Table 3 literally
 
     def to_json(self) -> dict:
         out = asdict(self)
@@ -122,6 +131,7 @@ def options() -> dict:
         "structural": list(residual.STRUCTURAL),  # offered with blocks >= 1 only
         "plain_only": [NOTEBOOK_INIT],  # offered with blocks = 0 only
         "norms": list(residual.NORMS),
+        "parametrizations": list(parametrization.PARAMETRIZATIONS),
     }
 
 
@@ -273,6 +283,35 @@ def _residual(errors: _Errors, raw: dict, hidden: tuple[int, ...], init: str) ->
     return blocks, branch_depth, norm
 
 
+def _parametrization(errors: _Errors, raw: dict, init: str, init_options: dict, blocks: int) -> tuple[str, int | None]:
+    """``(parametrization, base_width)``, and the rules tying them to ``blocks`` and ``init`` (module docstring)."""
+    d = PlaygroundConfig()
+    name = _choice(errors, raw, "parametrization", d.parametrization, parametrization.PARAMETRIZATIONS)
+    base = raw.get("base_width")
+    if base is not None:
+        base = _number(errors, raw, "base_width", None, integer=True)
+        if base is not None and name != "mup":
+            errors.add("base_width", f"The 'base_width' field goes with parametrization 'mup' (the base model muP is "
+                                     f"relative to). Got base_width={base} with parametrization {name!r}; leave it "
+                                     "out or choose 'mup'.")  # fmt: skip
+    if name == "standard" or any(e["field"] in ("init", "init_options", "parametrization") for e in errors):
+        return name, base
+    if blocks:
+        errors.add("parametrization", f"The 'parametrization' field {name!r} applies to the plain MLP; this net has "
+                                      f"blocks={blocks} (residual nets are standard only). Set blocks=0 or "
+                                      "parametrization 'standard'.")  # fmt: skip
+    elif init in (NOTEBOOK_INIT, *DATA_DEPENDENT):
+        errors.add("parametrization", f"The 'parametrization' field {name!r} sets each layer's scale from the width; "
+                                      f"init {init!r} sets it itself. Choose a fan_in initializer such as 'he_normal' "
+                                      "(or 'lecun_normal'), or parametrization 'standard'.")  # fmt: skip
+    else:
+        try:
+            parametrization.check_initializer(name, initializers.get(init, **init_options), init)
+        except ValueError as exc:
+            errors.add("parametrization", f"The 'parametrization' field {name!r} with init {init!r}: {exc}")
+    return name, base
+
+
 def _net_text(config: PlaygroundConfig) -> str:
     if config.blocks:
         m = config.branch_depth
@@ -335,6 +374,7 @@ def validate(raw) -> tuple[PlaygroundConfig | None, list[dict]]:
                    (NOTEBOOK_INIT, *initializers.available(), *DATA_DEPENDENT, *residual.STRUCTURAL))  # fmt: skip
     blocks, branch_depth, norm = _residual(errors, raw, hidden, init)
     init_options = _init_options(errors, raw, init)
+    param, base_width = _parametrization(errors, raw, init, init_options, blocks)
     scale = _number(errors, raw, "scale", d.scale, integer=False)
     optimizer = _choice(errors, raw, "optimizer", d.optimizer, optimizers.available())
     learning_rate = _number(errors, raw, "learning_rate", d.learning_rate, integer=False)
@@ -348,7 +388,8 @@ def validate(raw) -> tuple[PlaygroundConfig | None, list[dict]]:
     config = PlaygroundConfig(dataset=dataset, noise=noise, hidden=hidden, activation=activation, init=init,
                               init_options=tuple(sorted(init_options.items())), scale=scale, optimizer=optimizer,
                               learning_rate=learning_rate, batch_size=batch_size, iterations=iterations, seed=seed,
-                              seeds=seeds, speed=speed, blocks=blocks, branch_depth=branch_depth, norm=norm)  # fmt: skip
+                              seeds=seeds, speed=speed, blocks=blocks, branch_depth=branch_depth, norm=norm,
+                              parametrization=param, base_width=base_width)  # fmt: skip
     _check_size(errors, config)
     return (None, list(errors)) if errors else (config, [])
 

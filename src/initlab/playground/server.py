@@ -26,7 +26,9 @@ server -> client
     "accuracy", "test_accuracy", "boundary": {"n", "extent", "p"}, "layers": [...],
     "curve": [[iteration, loss, test_loss], ...], "selected", "activation", "output",
     "weights": {"W": [W1, ...], "b": [b1, ...]}, "models": [{"loss", "test_loss", "accuracy",
-    "test_accuracy", "diverged"}, ...], "curves": [[iteration, [loss_0, ..., loss_{K-1}]], ...]}``
+    "test_accuracy", "diverged"}, ...], "curves": [[iteration, [loss_0, ..., loss_{K-1}]], ...],
+    "jacobian": {"lo", "hi", "counts", "zeros", "values", "models", "examples", "stop", "median", "near_one",
+    "max"} (every model's Jacobian spectrum, :mod:`~initlab.playground.session`; null for residual nets)}``
     about 1 / :data:`FRAME_SECONDS` times a second: everything but ``models`` and ``curves`` is of
     the selected model (``Wl``: n_l rows of n_{l-1} floats, full precision; ``bl``: n_l floats; a
     residual net's ``weights`` and ``layers``: :mod:`~initlab.playground.session`'s docstring);

@@ -1,4 +1,4 @@
-"""One playground run: data, K networks and one training state advanced in chunks, summarized for the page.
+r"""One playground run: data, K networks and one training state advanced in chunks, summarized for the page.
 
 :class:`Run` wraps the library's :class:`initlab.state.TrainingState` with K = ``config.seeds``
 models (one row each, trained in the same batched matrix products), so ``step(a)`` then ``step(b)``
@@ -30,13 +30,25 @@ the same :class:`~initlab.state.TrainingState` trains it (numpy engine). Its sna
 SkipInit, Fixup's multiplier), "bias": the 2m scalar biases (Fixup), "ln_gain", "ln_bias" (pre-LN)},
 ...], "W_out", "b_out"}`` and its ``layers`` are the input projection, one entry per block (the trunk
 state after it, the branch's output std, the effective residual scale) and the head (:func:`_residual_layers`).
+
+A plain MLP is built with ``parametrization=`` and ``base_width=`` (:mod:`initlab.parametrization`): its
+initial scale and per-layer learning rates are the table's, its weights (shown, exported) the effective ones.
+
+Jacobian spectrum (plain MLPs): every snapshot's ``jacobian`` is a histogram, over :math:`\log_{10} s`, of
+the singular values :math:`s` of :math:`J_i = \partial A^{[L-1]} / \partial x` (the input to the last
+hidden layer, :func:`initlab.spectra.jacobians`) of *every* model at its current weights (a diverged
+model: its last finite ones), at :data:`JACOBIAN_EXAMPLES` training inputs spread over the set
+(:func:`_jacobian`): ``{"lo", "hi", "counts"}`` (log10 edges, :data:`JACOBIAN_BINS` bins), ``zeros``
+(:math:`s = 0`, e.g. dead ReLUs; not on a log axis), ``values``, ``models``, ``examples``, ``stop``
+(L - 1), ``median``, ``near_one`` (the share within a factor 2 of 1) and ``max``. The input is 2-D, so
+each :math:`J_i` has :math:`\min(n_{L-1}, 2)` singular values.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from initlab import course, datasets, initializers, optimizers, residual, seeding
+from initlab import course, datasets, initializers, optimizers, residual, seeding, spectra
 from initlab.diagnostics import block_stats, distinct_units, layer_stats
 from initlab.jsonable import finite_or_none
 from initlab.network import (
@@ -58,6 +70,8 @@ __all__ = ["GRID", "BINS", "Run"]
 CURVE_POINTS = 300  # loss points per run, whatever its length (streamed with the snapshots)
 GRID = 40  # the boundary is a GRID x GRID grid of probabilities
 BINS = 24  # histogram bins per layer
+JACOBIAN_EXAMPLES = 16  # training inputs the Jacobians are taken at (spread over the set), per model
+JACOBIAN_BINS = 30  # bins of the singular values' histogram, equal in log10
 
 
 class Run:
@@ -85,7 +99,8 @@ class Run:
                                             activation=config.activation, output="sigmoid", norm=config.norm,
                                             scalars=residual.scalars_for(config.init))  # fmt: skip
         else:
-            self.net = MLP((2, *config.hidden, 1), config.activation, "sigmoid")
+            self.net = MLP((2, *config.hidden, 1), config.activation, "sigmoid",
+                           parametrization=config.parametrization, base_width=config.base_width)  # fmt: skip
         X, Y = self.data.X_train, self.data.Y_train
         self.X, self.T = X, Y.astype(np.float64)
         self.X_test, self.T_test = self.data.X_test, self.data.Y_test.astype(np.float64)
@@ -257,6 +272,7 @@ class Run:
             if self.residual
             else {"W": [W[0].tolist() for W in one[0]], "b": [b[0, :, 0].tolist() for b in one[1]]},
             "models": models,
+            "jacobian": None if self.residual else _jacobian(self.net, V, self.X),
         }
 
     def _layers(self, Ws, bs) -> list[dict]:
@@ -332,6 +348,34 @@ def _evaluate(net_passes, views, X, T) -> tuple[np.ndarray, np.ndarray]:
     loss = np.where(logits_sound(Z), loss_from_output("stable", output, Z, A, T), np.nan)
     accuracy = (predicted_labels(output, A) == T.astype(np.int64)).mean(axis=(1, 2))
     return loss, accuracy
+
+
+def _jacobian(net: MLP, views, X: np.ndarray) -> dict:
+    """The histogram of log10 singular values of every model's input -> last-hidden Jacobian (module docstring).
+
+    ``views``: ``(Ws, bs)`` with the model axis (K, ...); ``X`` (2, m) the training inputs.
+    """
+    Ws, bs = views
+    params = {f"{p}{l}": a for l, (W, b) in enumerate(zip(Ws, bs), start=1) for p, a in (("W", W), ("b", b))}
+    m = X.shape[1]
+    columns = np.unique(np.linspace(0, m - 1, min(JACOBIAN_EXAMPLES, m)).round().astype(int))
+    stop = max(1, net.n_layers - 1)  # the last hidden layer (the only one with one hidden layer)
+    with np.errstate(all="ignore"):
+        s = spectra.singular_values(spectra.jacobians(net, params, X[:, columns], stop=stop))  # (K, e, r)
+    finite = s[np.isfinite(s).all(axis=(1, 2))]  # a model whose Jacobian overflowed is left out
+    values = finite.ravel()
+    positive = values[values > 1e-300]
+    out = {"models": int(finite.shape[0]), "examples": int(columns.size), "stop": stop, "values": int(values.size),
+           "zeros": int(values.size - positive.size), "lo": -1.0, "hi": 1.0, "counts": [], "median": None,
+           "near_one": None, "max": None}  # fmt: skip
+    if positive.size == 0:
+        return out
+    logs = np.log10(positive)
+    lo, hi = min(float(logs.min()), -1.0), max(float(logs.max()), 1.0)  # the line at 1 (log 0) always inside
+    counts, _ = np.histogram(logs, bins=JACOBIAN_BINS, range=(lo, hi))
+    near = float(((values >= 0.5) & (values <= 2.0)).mean())
+    return out | {"lo": lo, "hi": hi, "counts": counts.tolist(), "median": float(np.median(values)), "near_one": near,
+                  "max": float(values.max())}  # fmt: skip
 
 
 def _residual_weights(V: dict) -> dict:

@@ -30,6 +30,7 @@ __all__ = [
     "architecture",
     "layers",
     "median_seed",
+    "parametrization_config",
     "render",
     "residual_config",
     "summary_rows",
@@ -74,6 +75,14 @@ def residual_config(net: MLP | ResidualMLP) -> dict:
     if isinstance(net, MLP):
         return {"blocks": None, "branch_depth": None, "norm": None, "scalars": None}
     return {"blocks": net.blocks, "branch_depth": net.branch_depth, "norm": net.norm, "scalars": net.scalars}
+
+
+def parametrization_config(net: MLP | ResidualMLP) -> dict:
+    """``{"parametrization", "base_width"}`` of the net (:mod:`initlab.parametrization`): a residual net's is standard, None."""
+    if not isinstance(net, MLP):
+        return {"parametrization": "standard", "base_width": None}
+    base = net.base_width
+    return {"parametrization": net.parametrization, "base_width": list(base) if isinstance(base, tuple) else base}
 
 
 def architecture(net: MLP | ResidualMLP, activation: str | None = None) -> str:
@@ -126,6 +135,10 @@ def title(run: TrainRun) -> str:
     c = run.config
     opt = c["optimizer"] + (f", batch {c['batch_size']}" if c["batch_size"] else "")
     options = "".join(f" {k}={v}" for k, v in c["init_options"].items())
+    scaling = parametrization_config(run.net)
+    if scaling["parametrization"] != "standard":
+        base = scaling["base_width"]
+        options += f", {scaling['parametrization']}" + ("" if base is None else f" (base width {base})")
     return (f"{run.data.name}: {architecture(run.net, c['activation'])}, init {c['init']}{options}, "
             f"{opt} lr {c['learning_rate']:g}, {c['iterations']:,} iterations, {c['seeds']} seeds")  # fmt: skip
 
@@ -163,7 +176,7 @@ def to_json(run: TrainRun) -> dict:
         summary[name] = {"mean": float(est.mean), "ci95_half_width": float(est.half_width), "n": est.n}
     return jsonable({
         "initlab": "train",
-        "config": {**run.config, "layers": list(layers(run.net)), **residual_config(run.net), "output": run.net.output, "optimizer_repr": h.optimizer},
+        "config": {**run.config, "layers": list(layers(run.net)), **residual_config(run.net), **parametrization_config(run.net), "output": run.net.output, "optimizer_repr": h.optimizer},
         "data": {"name": d.name, "description": d.description, "n_features": d.n_features, "n_classes": d.n_classes,
                  "class_names": list(d.class_names), "n_train": int(d.X_train.shape[1]), "n_test": int(d.X_test.shape[1])},
         "record_iterations": [int(i) for i in h.record_iterations],

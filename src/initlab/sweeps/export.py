@@ -6,7 +6,8 @@ Two tables, written into ``<folder>/export/`` (or ``out``):
     one row per run: ``name, key, status, message``, the dimensions (``dataset, network,
     activation, init, optimizer, learning_rate, iterations, seed`` as labels), the numbers behind
     them (``depth, scale, init_name, lr``...; ``blocks, branch_depth, norm, scalars`` for residual
-    nets, empty for plain ones), the metrics (``final_loss, train_accuracy,
+    nets, empty for plain ones; ``parametrization`` (``standard`` for runs stored before there were
+others) and ``base_width``), the metrics (``final_loss, train_accuracy,
     test_accuracy, diverged_at``) and timings;
 ``histories.<ext>``
     the recorded losses in long form: ``name, iteration, loss``.
@@ -36,7 +37,7 @@ RUN_COLUMNS = {
     "dataset": "s", "network": "s", "activation": "s", "init": "s", "optimizer": "s", "learning_rate": "s",
     "iterations": "s", "seed": "i",
     "dataset_name": "s", "n_train": "i", "n_test": "i", "noise": "f", "classes": "i", "data_seed": "i", "layers": "s", "depth": "i",
-    "blocks": "i", "branch_depth": "i", "norm": "s", "scalars": "s",
+    "blocks": "i", "branch_depth": "i", "norm": "s", "scalars": "s", "parametrization": "s", "base_width": "i",
     "output": "s", "init_name": "s", "init_options": "s", "scale": "f", "optimizer_name": "s", "optimizer_options": "s",
     "lr": "f", "record_every": "i", "engine": "s",
     "final_loss": "f", "train_accuracy": "f", "test_accuracy": "f", "diverged_at": "i", "init_seconds": "f",
@@ -57,7 +58,8 @@ def _run_record(row: RunRow) -> dict:
         "seed": c["seed"],
         "dataset_name": d["name"], "n_train": d["n_train"], "n_test": d["n_test"], "noise": d["noise"],
         "classes": d["classes"], "data_seed": d["data_seed"], "layers": "-".join(map(str, c["layers"])), "depth": c["depth"],
-        **{k: res.get(k) for k in ("blocks", "branch_depth", "norm", "scalars")}, "output": c["output"],
+        **{k: res.get(k) for k in ("blocks", "branch_depth", "norm", "scalars")},
+        "parametrization": c.get("parametrization", "standard"), "base_width": c.get("base_width"), "output": c["output"],
         "init_name": c["init"], "init_options": _options(c["init_options"]), "scale": c["scale"],
         "optimizer_name": c["optimizer"], "optimizer_options": _options(c["optimizer_options"]),
         "lr": c["learning_rate"], "record_every": c["record_every"], "engine": c["engine"],

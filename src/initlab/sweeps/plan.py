@@ -7,7 +7,9 @@ scale, optimizer, learning rate, iterations, seed) into :class:`RunConfig` objec
 *name* joins the values that vary across the sweep, e.g. ``circles/depth=5/random*10/seed=3``.
 A residual spec (``blocks``) adds blocks x branch depth x norm after the activation; its network
 label names them (``2-16-1 res B=4``, :func:`network_label`), so runs at different block counts
-are different groups everywhere (summary, report, export).
+are different groups everywhere (summary, report, export). A spec's ``[model] parametrization``
+(:mod:`initlab.parametrization`) is a grid dimension after the residual ones; the network label
+names a non-standard one (``2-64x3-1 mup base=16``), so it too makes groups of its own.
 
 Randomness
 ----------
@@ -18,7 +20,9 @@ Each run draws from its own stream,
 where :math:`h` is the first 64 bits of the sha256 of the run's *stream identity*: dataset,
 network, activation, initializer with options and scale, optimizer with options and learning rate
 (not the seed, and not how long or how closely it is watched: ``iterations``, ``record_every``,
-``diagnostics``, ``engine``). So a run's numbers do not depend on which other runs are in the
+``diagnostics``, ``engine``; nor the parametrization: a muP run and a standard run of one seed
+draw the same numbers, scaled per layer by the table, so they start as a paired comparison, and at
+width = ``base_width`` from the same weights). So a run's numbers do not depend on which other runs are in the
 sweep, on the chunk it lands in, on the executor or on the worker count; and training a run
 longer starts it from the same weights.
 
@@ -89,6 +93,9 @@ class Setup:
     branch_depth: int = 2
     norm: str = "none"
     scalars: str = "none"  # initlab.residual.scalars_for(init): runs of one setup share one net
+    # Plain MLPs: initlab.parametrization; base_width only with "mup"
+    parametrization: str = "standard"
+    base_width: int | None = None
 
     @property
     def residual(self) -> dict | None:
@@ -99,12 +106,17 @@ class Setup:
 
     def net(self) -> MLP | ResidualMLP:
         """The network the runs of this setup train (:func:`build_net`)."""
-        return build_net(self.layers, self.activation, self.output, self.residual)
+        return build_net(self.layers, self.activation, self.output, self.residual, **self.scaling)
+
+    @property
+    def scaling(self) -> dict:
+        """``{"parametrization", "base_width"}`` of the net (``MLP``'s keyword arguments)."""
+        return {"parametrization": self.parametrization, "base_width": self.base_width}
 
     @property
     def network(self) -> str:
-        """The network's label (:func:`network_label`), e.g. ``"2-10-5-1"`` or ``"2-16-1 res B=4"``."""
-        return network_label(self.layers, self.residual)
+        """The network's label (:func:`network_label`), e.g. ``"2-10-5-1"``, ``"2-16-1 res B=4"`` or ``"2-64-1 mup base=16"``."""
+        return network_label(self.layers, self.residual, **self.scaling)
 
     @property
     def record_iterations(self) -> np.ndarray:
@@ -166,6 +178,8 @@ class RunConfig:
         if s.residual is not None:
             out["depth"] = s.blocks * s.branch_depth + 2
             out["residual"] = s.residual
+        if s.parametrization != "standard":  # a standard run's record is as it always was
+            out |= s.scaling
         return out
 
 
@@ -186,11 +200,13 @@ def stream_identity(run: RunConfig) -> dict:
     } | ({"residual": s.residual} if s.residual is not None else {})  # a plain run's identity is as it always was
 
 
-def build_net(layers: Sequence[int], activation: str, output: str, residual: dict | None = None) -> MLP | ResidualMLP:
-    """A run's network: ``MLP(layers, ...)``, or with ``residual`` (:attr:`Setup.residual`) the ResidualMLP
-    ``(n_in, width, n_out) = layers`` with its blocks, branch depth, norm and scalars."""
+def build_net(layers: Sequence[int], activation: str, output: str, residual: dict | None = None, *,
+              parametrization: str = "standard", base_width: int | None = None) -> MLP | ResidualMLP:  # fmt: skip
+    """A run's network: ``MLP(layers, ..., parametrization=, base_width=)``, or with ``residual``
+    (:attr:`Setup.residual`) the ResidualMLP ``(n_in, width, n_out) = layers`` with its blocks, branch
+    depth, norm and scalars (standard only: the spec refuses others)."""
     if residual is None:
-        return MLP(tuple(layers), activation, output)
+        return MLP(tuple(layers), activation, output, parametrization=parametrization, base_width=base_width)
     n_in, width, n_out = layers
     return ResidualMLP(n_in, width, n_out, residual["blocks"], branch_depth=residual["branch_depth"],
                        activation=activation, output=output, norm=residual["norm"], scalars=residual["scalars"])  # fmt: skip
@@ -198,7 +214,8 @@ def build_net(layers: Sequence[int], activation: str, output: str, residual: dic
 
 def _run_key(run: RunConfig) -> str:
     s = run.setup
-    return sha256_json({**stream_identity(run), "seed": run.seed, "base_seed": run.base_seed, "iterations": s.iterations,
+    scaling = s.scaling if s.parametrization != "standard" else {}  # a standard run's key is as it always was
+    return sha256_json({**stream_identity(run), **scaling, "seed": run.seed, "base_seed": run.base_seed, "iterations": s.iterations,
                         "record_every": s.record_every, "diagnostics": s.diagnostics, "engine": s.engine})[:32]  # fmt: skip
 
 
@@ -237,8 +254,11 @@ class Plan:
 DIMENSIONS = ("dataset", "network", "activation", "init", "optimizer", "learning_rate", "iterations", "seed")
 
 
-def network_label(layers: Sequence[int], residual: dict | None = None) -> str:
+def network_label(layers: Sequence[int], residual: dict | None = None, *, parametrization: str = "standard",
+                  base_width: int | None = None) -> str:  # fmt: skip
     """``(2, 10, 5, 1)`` -> ``"2-10-5-1"``; three or more equal hidden widths are counted: ``"2-10x19-1"``.
+
+    A non-standard parametrization is named after the sizes: ``"2-64x3-1 ntk"``, ``"2-64x3-1 mup base=16"``.
 
     A residual net (``residual``: :attr:`Setup.residual`) of trunk width 16 and 4 blocks:
     ``"2-16-1 res B=4"``, then `` m=3`` for a branch depth other than 2 and `` LN`` for pre-LN branches
@@ -253,7 +273,8 @@ def network_label(layers: Sequence[int], residual: dict | None = None) -> str:
         n = len(list(run))
         parts += [f"{width}x{n}"] if n >= 3 else [str(width)] * n
     parts.append(str(layers[-1]))
-    return "-".join(parts)
+    suffix = "" if parametrization == "standard" else f" {parametrization}"
+    return "-".join(parts) + suffix + ("" if base_width is None else f" base={base_width}")
 
 
 def _options_label(options) -> str:
@@ -313,7 +334,7 @@ def make_plan(spec: SweepSpec) -> Plan:
         Two runs of the grid are the same (e.g. an initializer listed twice), or the grid has more
         than :data:`~initlab.sweeps.spec.MAX_RUNS` runs (counted before any is made).
     """
-    archs = len(spec.model.architectures()) * len(spec.model.residual_grid())
+    archs = len(spec.model.architectures()) * len(spec.model.residual_grid()) * len(spec.model.parametrizations())
     per_data = (archs * len(spec.model.activation) * sum(len(i.scale) for i in spec.init)
                 * sum(len(o.learning_rate) for o in spec.optimizer) * len(spec.iterations) * len(spec.seeds))  # fmt: skip
     count = sum(len(d.dataset) for d in spec.data) * per_data
@@ -328,12 +349,14 @@ def make_plan(spec: SweepSpec) -> Plan:
             info = data_info(dataset)
             output = "sigmoid" if info.n_classes == 2 else "softmax"
             n_out = 1 if info.n_classes == 2 else info.n_classes
-            for hidden, activation, res in itertools.product(spec.model.architectures(), spec.model.activation,
-                                                             spec.model.residual_grid()):  # fmt: skip
+            for hidden, activation, res, (pz, base) in itertools.product(
+                spec.model.architectures(), spec.model.activation, spec.model.residual_grid(),
+                spec.model.parametrizations()):  # fmt: skip
                 layers = (info.n_features, *hidden, n_out)
                 for init, opt, iterations in itertools.product(spec.init, spec.optimizer, spec.iterations):
                     setup = Setup(dataset, layers, activation, output, opt.name, opt.options, iterations,
-                                  spec.record_every, spec.diagnostics, spec.engine)  # fmt: skip
+                                  spec.record_every, spec.diagnostics, spec.engine, parametrization=pz,
+                                  base_width=base)  # fmt: skip
                     if res is not None:
                         setup = dataclasses.replace(setup, blocks=res[0], branch_depth=res[1], norm=res[2],
                                                     scalars=scalars_for(init.name))  # fmt: skip

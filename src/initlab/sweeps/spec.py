@@ -25,6 +25,7 @@ have the same names and nesting, so an error message names the key in both::
     # blocks = [4, 16, 64]  width = 16   instead: residual MLPs (initlab.residual.ResidualMLP), with
     # branch_depth = 2  norm = "none"    linear layers per branch (a list sweeps it), "none" or "layer" (pre-LN)
     activation = "relu"            # one name or a list
+    # parametrization = ["standard", "mup"]  base_width = 16   plain MLPs: a grid axis (initlab.parametrization)
 
     [[init]]                       # one table per initializer
     name = "random"                # initlab.initializers.available(), "lsuv", or with blocks a structural
@@ -54,13 +55,25 @@ their diagnostics are per block (:class:`initlab.diagnostics.BlockStats`: the sa
 block in place of the layer) and ``lsuv`` normalizes every linear layer in forward order
 (:mod:`initlab.lsuv`).
 
+Parametrizations
+----------------
+``[model] parametrization`` (a name or a list: a grid axis, after the activation) trains plain MLPs
+as ``MLP(..., parametrization=p, base_width=...)`` (:mod:`initlab.parametrization`); ``base_width``
+(one int, the base model's hidden width) goes with ``"mup"`` and applies to its runs only. A
+non-standard parametrization is refused when the spec is read with ``blocks``, with
+``engine = "numba"`` (the kernel trains every weight at one learning rate) and with an initializer
+whose variance is not ``gain^2 / fan_in`` (xavier, orthogonal, random, lsuv: see
+:func:`initlab.parametrization.check_initializer`). ``parametrization = "standard"`` without
+``base_width`` is the same spec as none at all.
+
 Identity
 --------
 :meth:`SweepSpec.identity` is the canonical form of everything that decides the numbers; its hash
 (:meth:`SweepSpec.fingerprint`) tells whether an output folder holds this sweep. ``name`` and
 ``loss_threshold`` only label and analyse, so they are not part of it. A spec without ``blocks``
 has no residual keys in its identity, so its fingerprint (and its stored results) are the same
-as before residual nets existed.
+as before residual nets existed; likewise a spec without a non-standard parametrization has no
+``parametrization``/``base_width`` keys in its identity.
 """
 
 from __future__ import annotations
@@ -78,7 +91,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from initlab import activations, initializers, residual
+from initlab import activations, initializers, parametrization, residual
 from initlab.validation import check_choice, check_int, check_real
 
 from . import catalogue
@@ -98,6 +111,8 @@ __all__ = [
 LSUV_OPTIONS = ("init", "tol", "max_iter")
 #: The ``[model]`` keys of residual nets (absent from a plain spec's identity: see the module docstring).
 RESIDUAL_KEYS = ("blocks", "branch_depth", "norm")
+#: The ``[model]`` keys of parametrizations (absent from a standard spec's identity, likewise).
+PARAMETRIZATION_KEYS = ("parametrization", "base_width")
 
 
 class SpecError(ValueError):
@@ -196,12 +211,15 @@ class ModelSpec:
     blocks: tuple[int, ...] | None = None  # residual blocks B (with width); None: plain MLPs
     branch_depth: tuple[int, ...] | None = None  # linear layers per branch, m (with blocks; default 2)
     norm: tuple[str, ...] | None = None  # "none" or "layer" (pre-LN branches; with blocks; default "none")
+    parametrization: tuple[str, ...] | None = None  # plain MLPs: "standard", "ntk", "mup"; None: standard only
+    base_width: int | None = None  # with "mup": the base model's hidden width (None: base 1, TP5's Table 3)
 
     def __post_init__(self):
         if self.blocks is not None:
             self._residual()
         else:
             self._plain()
+        self._parametrizations()
         allowed = activations.available()
         acts = _values(
             "activation", self.activation, lambda n, v: check_choice(n, v, allowed), example='activation = "relu"'
@@ -259,6 +277,32 @@ class ModelSpec:
         object.__setattr__(self, "blocks", blocks)
         object.__setattr__(self, "branch_depth", m)
         object.__setattr__(self, "norm", norms)
+
+    def _parametrizations(self) -> None:
+        """Check ``parametrization`` and ``base_width``; ``("standard",)`` without base_width becomes None (the old spec)."""
+        if self.parametrization is None and self.base_width is None:
+            return
+        names = _values("parametrization", "standard" if self.parametrization is None else self.parametrization,
+                        lambda n, v: check_choice(n, v, parametrization.PARAMETRIZATIONS),
+                        example='parametrization = ["standard", "mup"]')  # fmt: skip
+        if self.is_residual and names != ("standard",):
+            raise ValueError(
+                f"The 'parametrization' parameter applies to plain MLPs; residual nets (blocks) are standard only. "
+                f"Got parametrization = {list(names)!r}; remove it, or blocks."
+            )
+        if self.base_width is not None:
+            if "mup" not in names:
+                raise ValueError(
+                    f"The 'base_width' parameter goes with parametrization \"mup\" (the base model muP is relative to). "
+                    f'Got base_width = {self.base_width!r} with parametrization = {list(names)!r}; add "mup" or remove it.'
+                )
+            object.__setattr__(self, "base_width", check_int("base_width", self.base_width, min_value=1))
+        object.__setattr__(self, "parametrization", None if names == ("standard",) else names)
+
+    def parametrizations(self) -> tuple[tuple[str, int | None], ...]:
+        """``(parametrization, base_width)`` of every grid point, base_width None except for "mup"; ``(("standard", None),)`` by default."""
+        names = self.parametrization or ("standard",)
+        return tuple((p, self.base_width if p == "mup" else None) for p in names)
 
     @property
     def is_residual(self) -> bool:
@@ -410,7 +454,13 @@ class SweepSpec:
         object.__setattr__(self, "base_seed", check_int("base_seed", self.base_seed, min_value=0))
         object.__setattr__(self, "name", _string("name", self.name))
         for init in self.init:
-            check_init_fits_model(init.name, self.model)
+            check_init_fits_model(init.name, self.model, dict(init.options))
+        if self.model.parametrization is not None and self.engine != "numpy":
+            raise ValueError(
+                f"The 'engine' parameter must be \"numpy\" with parametrization = {list(self.model.parametrization)!r}: "
+                f"the numba kernel trains every weight at one learning rate. Got engine = {self.engine!r}; set engine = "
+                '"numpy" or leave it out.'
+            )
         if self.model.is_residual and self.engine != "numpy":
             raise ValueError(
                 f"The 'engine' parameter must be \"numpy\" for residual nets (blocks): the numba kernel compiles plain "
@@ -436,6 +486,9 @@ class SweepSpec:
         if not self.model.is_residual:  # a plain spec reads as it did before residual nets (same fingerprint)
             for key in RESIDUAL_KEYS:
                 del out["model"][key]
+        if self.model.parametrization is None:  # likewise a standard one, before parametrizations
+            for key in PARAMETRIZATION_KEYS:
+                del out["model"][key]
         return out
 
     def identity(self) -> dict:
@@ -454,14 +507,25 @@ class SweepSpec:
         return _from_document(doc, source=source, default_name=default_name)
 
 
-def check_init_fits_model(name: str, model: ModelSpec) -> None:
-    """A ValueError if initializer ``name`` cannot initialize ``model``'s networks (a structural one without blocks)."""
+def check_init_fits_model(name: str, model: ModelSpec, options: Mapping | None = None) -> None:
+    """A ValueError if initializer ``name`` (with ``options``) cannot initialize ``model``'s networks: a structural
+    one without blocks, or one the model's non-standard parametrizations refuse (not ``gain^2 / fan_in``)."""
     if name in residual.STRUCTURAL and not model.is_residual:
         raise ValueError(
             f"The init {name!r} is a structural initializer of residual nets ({residual.STRUCTURAL[name][1]}), but "
             "[model] has no 'blocks'. Add blocks = [4, 16] and width = 16 to [model], or choose a per-matrix init "
             "such as he_normal."
         )
+    for p in model.parametrization or ():
+        if p == "standard":
+            continue
+        if name == "lsuv":
+            raise ValueError(
+                f"The init 'lsuv' sets each layer's scale from the data; parametrization {p!r} sets it from the width. "
+                f'Use a fan_in init such as he_normal with {p!r}, or parametrization = "standard" only.'
+            )
+        options = dict(options or {}) | ({"scale": 1.0} if name == "random" else {})
+        parametrization.check_initializer(p, initializers.get(name, **options), name)
 
 
 #: The most runs one sweep's grid may hold (a million runs' plan takes ~1 GB and minutes to make).
@@ -505,7 +569,7 @@ _TOP = (
 )
 _TABLE_KEYS = {
     "data": ("dataset", "n_train", "n_test", "noise", "classes", "data_seed"),
-    "model": ("hidden", "depth", "width", "activation", *RESIDUAL_KEYS),
+    "model": ("hidden", "depth", "width", "activation", *RESIDUAL_KEYS, *PARAMETRIZATION_KEYS),
     "init": ("name", "scale", "options"),
 }
 
@@ -584,7 +648,7 @@ def _from_document(doc: Mapping, *, source: str, default_name: str) -> SweepSpec
             if "name" not in table:
                 raise ValueError("The 'name' key is missing, e.g. name = \"he_normal\".")
             inits.append(InitSpec(**table))
-            check_init_fits_model(inits[-1].name, kwargs.get("model", ModelSpec()))
+            check_init_fits_model(inits[-1].name, kwargs.get("model", ModelSpec()), dict(inits[-1].options))
     kwargs["init"] = tuple(inits)
     if "optimizer" in doc:
         with _Located(source):

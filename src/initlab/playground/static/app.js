@@ -20,9 +20,9 @@
   const CONTROL = { dataset: "dataset", noise: "noise", hidden: "hidden", activation: "activation", init: "init",
     init_options: "init-options", scale: "scale", optimizer: "optimizer", learning_rate: "lr", batch_size: "batch-size",
     iterations: "iterations", seed: "seed", seeds: "seeds", speed: "speed", blocks: "blocks", branch_depth: "branch-depth",
-    norm: "norm" };
+    norm: "norm", parametrization: "parametrization", base_width: "base-width" };
   const URL_FIELDS = Object.keys(CONTROL).filter((k) => k !== "init_options");
-  const SELECTS = ["dataset", "activation", "init", "optimizer", "norm"];
+  const SELECTS = ["dataset", "activation", "init", "optimizer", "norm", "parametrization"];
 
   // ---------------------------------------------------------------- reading and writing controls
   function parseNumber(text) {
@@ -52,7 +52,8 @@
       activation: $("activation").value, init: $("init").value, init_options: readInitOptions(), scale: parseNumber($("scale").value),
       optimizer: $("optimizer").value, learning_rate: parseNumber($("lr").value), batch_size: batch === "" ? null : parseNumber(batch),
       iterations: parseNumber($("iterations").value), seed: parseNumber($("seed").value), seeds: parseNumber($("seeds").value),
-      speed: readSpeed(), ...readResidual(),
+      speed: readSpeed(), ...readResidual(), parametrization: $("parametrization").value,
+      base_width: $("base-width").value.trim() === "" ? null : parseNumber($("base-width").value),
     };
   }
   /** blocks, and branch_depth / norm only for a residual net (the server refuses them with blocks = 0). */
@@ -101,9 +102,11 @@
   }
   function setControls(cfg) {
     const plain = { dataset: "dataset", activation: "activation", scale: "scale", optimizer: "optimizer", learning_rate: "lr",
-      iterations: "iterations", seed: "seed", seeds: "seeds", blocks: "blocks", branch_depth: "branch-depth", norm: "norm" };
+      iterations: "iterations", seed: "seed", seeds: "seeds", blocks: "blocks", branch_depth: "branch-depth", norm: "norm",
+      parametrization: "parametrization" };
     for (const [field, id] of Object.entries(plain)) if (cfg[field] !== undefined) $(id).value = cfg[field];
     if (cfg.noise !== undefined) $("noise").value = cfg.noise === null ? "" : cfg.noise;
+    if (cfg.base_width !== undefined) $("base-width").value = cfg.base_width === null ? "" : cfg.base_width;
     if (cfg.batch_size !== undefined) $("batch-size").value = cfg.batch_size === null ? "" : cfg.batch_size;
     if (cfg.hidden !== undefined) { $("hidden").value = [].concat(cfg.hidden).join(","); syncDepthWidth(); }
     if (cfg.init !== undefined) { $("init").value = cfg.init; renderInitOptions(cfg.init_options || {}); }
@@ -171,6 +174,7 @@
       if (k === "init_options") for (const [o, ov] of Object.entries(v)) q.set("opt." + o, ov);
       else if (k === "speed") q.set(k, v === null ? "max" : v);
       else if (k === "blocks" && v === 0) continue;  // the default, the plain MLP: links to MLPs stay as they were
+      else if (k === "parametrization" && v === "standard") continue;  // likewise the default parametrization
       else if (v !== null && v !== "") q.set(k, Array.isArray(v) ? v.join(",") : v);
     }
     for (const [k, v] of state.unknownParams) q.append(k, v);  // refused, shown in #error, not silently dropped
@@ -182,7 +186,7 @@
     if (SELECTS.includes(field)) {
       const allowed = [...$(CONTROL[field]).options].map((o) => o.value);
       if (!allowed.includes(value)) return `URL parameter '${key}' must be one of ${allowed.join(", ")}. Got '${clip(value)}'; using the default.`;
-    } else if (["noise", "scale", "learning_rate", "batch_size", "iterations", "seed", "seeds", "blocks", "branch_depth"].includes(field)) {
+    } else if (["noise", "scale", "learning_rate", "batch_size", "iterations", "seed", "seeds", "blocks", "branch_depth", "base_width"].includes(field)) {
       if (value.trim() === "" || !Number.isFinite(Number(value))) return `URL parameter '${key}' must be a number. Got '${clip(value)}'; using the default.`;
     } else if (field === "speed" && value !== "max" && !(Number.isInteger(Number(value)) && Number(value) > 0)) {
       return `URL parameter '${key}' must be 'max' or iterations per second, e.g. 100. Got '${clip(value)}'; using the default.`;
@@ -259,7 +263,8 @@
     for (const o of entry ? entry.options : []) defaults[o.name] = o.default;
     const opts = Object.entries(c.init_options || {}).filter(([k, v]) => String(v) !== String(defaults[k]))
       .map(([k, v]) => `${k}=${v}`).join(", ");
-    const net = c.blocks ? `, ${c.blocks} blocks${c.norm === "layer" ? " + LN" : ""}` : "";
+    const net = (c.blocks ? `, ${c.blocks} blocks${c.norm === "layer" ? " + LN" : ""}` : "") +
+      (c.parametrization && c.parametrization !== "standard" ? `, ${c.parametrization}${c.base_width ? ` base ${c.base_width}` : ""}` : "");
     return `${c.init}${opts ? `(${opts})` : ""}${Number(c.scale) !== 1 ? ` x${c.scale}` : ""}${net}`;
   }
   function quantiles(values) {
@@ -441,8 +446,16 @@
     renderTable(runs);
     const blocks = m && m.layers && m.layers[0] && m.layers[0].name ? { first: 0, xlabel: "block (0: input projection, last: head)" } : {};
     state.depth = safely("depthChart", () => draw().depthChart(fit($("std-chart"), 420, 0.45), m ? m.layers : null, newest ? newest.last.layers : null, blocks)) || null;
+    state.jacobian = safely("jacobianChart", () => draw().jacobianChart(fit($("jacobian-chart"), 420, 0.45), m ? m.jacobian : null)) || null;
+    $("jacobian-summary").textContent = jacobianSummary(m && m.jacobian);
     if (m) { drawLayers(m.layers); drawSymmetry(m.layers); } else { $("layers").innerHTML = ""; $("symmetry").textContent = "-"; }
     setStatus(state.status);
+  }
+
+  /** The spectrum in words: the median singular value and the share within a factor 2 of 1. */
+  function jacobianSummary(j) {
+    if (!j || j.median === null || j.median === undefined) return "";
+    return `median s ${draw().format(Number(j.median.toPrecision(3)))}, ${Math.round(100 * j.near_one)}% within 2x of 1, largest ${draw().format(Number(j.max.toPrecision(3)))}`;
   }
 
   // ---------------------------------------------------------------- the connection
@@ -561,7 +574,7 @@
 
   function wire() {
     $("init").addEventListener("change", () => { renderInitOptions({}); updateURL(); });
-    for (const id of ["dataset", "noise", "activation", "scale", "optimizer", "lr", "batch-size", "iterations", "seed", "seeds"]) $(id).addEventListener("change", updateURL);
+    for (const id of ["parametrization", "base-width", "dataset", "noise", "activation", "scale", "optimizer", "lr", "batch-size", "iterations", "seed", "seeds"]) $(id).addEventListener("change", updateURL);
     $("hidden").addEventListener("input", syncDepthWidth);
     $("hidden").addEventListener("change", () => { syncDepthWidth(); updateURL(); });
     $("depth").addEventListener("change", fromDepth);
@@ -586,6 +599,7 @@
     fillSelect("activation", o.activations);
     fillSelect("init", Object.keys(o.initializers), (n) => o.initializers[n].summary);
     fillSelect("optimizer", Object.keys(o.optimizers), (n) => o.optimizers[n]);
+    fillSelect("parametrization", o.parametrizations || ["standard"]);
     if (o.limits.seeds) { $("seeds").min = o.limits.seeds[0]; $("seeds").max = o.limits.seeds[1]; }
     setControls(o.defaults);
     readURL();

@@ -706,7 +706,45 @@
     return { kind: "bars" };
   }
 
+  /**
+   * The Jacobian spectrum: bars of jac {lo, hi, counts} (equal bins in log10 s over [lo, hi], the session's
+   * histogram) on a log x axis (decade ticks), a dashed vertical line at s = 1 (labelled), zeros counted in
+   * the corner (no place on a log axis). Returns {box, lineX (the line's x), decades: [lo, hi], bars} or
+   * {kind: "empty"} when there is nothing to draw (a residual net, or no finite singular value).
+   */
+  function jacobianChart(canvas, jac) {
+    const { c, w, h } = setup(canvas);
+    if (!jac || !jac.counts || !jac.counts.length) {
+      text(c, jac ? "no finite singular values" : "plain MLPs only", w / 2, h / 2, "center");
+      return { kind: "empty" };
+    }
+    const box = { l: 50, r: w - 12, t: 36, b: h - 34 }, lo = jac.lo, hi = jac.hi, n = jac.counts.length;
+    const X = (v) => box.l + ((v - lo) / (hi - lo)) * (box.r - box.l);  // v: log10 s
+    const max = Math.max(1, ...jac.counts);
+    const Y = (v) => box.b - (v / max) * (box.b - box.t);
+    const xt = [];
+    const dstep = Math.max(1, Math.ceil((Math.floor(hi) - Math.ceil(lo)) / 6));
+    for (let k = Math.ceil(lo); k <= Math.floor(hi); k += dstep) xt.push([k, k >= -3 && k <= 4 ? fmt(10 ** k) : `1e${k}`]);
+    const yt = niceTicks(0, max, 3).filter((v) => v <= max && Number.isInteger(v)).map((v) => [v, String(v)]);
+    axes(c, box, X, Y, xt, yt, "singular value s (log scale)", "count");
+    c.fillStyle = COLORS.std;
+    const bw = (box.r - box.l) / n, bars = [];
+    jac.counts.forEach((k, i) => {
+      const x = box.l + i * bw, y = Y(k);
+      if (k > 0) c.fillRect(x + 0.5, y, Math.max(bw - 1, 1), box.b - y);
+      bars.push({ x, w: bw, count: k });
+    });
+    const lineX = X(0);
+    c.strokeStyle = COLORS.grad; c.lineWidth = 1.5; c.setLineDash([5, 3]);
+    c.beginPath(); c.moveTo(lineX, box.t - 4); c.lineTo(lineX, box.b); c.stroke(); c.setLineDash([]);
+    text(c, "s = 1", lineX + 4, box.t - 8, "left", COLORS.grad);
+    const zeros = jac.zeros ? `, ${jac.zeros} zero` : "";
+    text(c, `${jac.values} values: ${jac.models} model${jac.models === 1 ? "" : "s"} x ${jac.examples} inputs${zeros}`, box.r, 9, "right");
+    return { box, lineX, decades: [lo, hi], bars };
+  }
+
   window.initlabDraw = {
-    COLORS, ACTIVATIONS: Object.keys(ACTIVATIONS), forward, boundary, network, lossFan, accuracyDots, depthChart, histogram, niceTicks, format: fmt,
+    COLORS, ACTIVATIONS: Object.keys(ACTIVATIONS), forward, boundary, network, lossFan, accuracyDots, depthChart, histogram,
+    jacobianChart, niceTicks, format: fmt,
   };
 })();
