@@ -41,6 +41,12 @@ def test_registry_lists_documented_studies():
         "saxe2013",
         "lsuv",
         "trainability-depth",
+        "fixup",
+        "rezero",
+        "dynamical-isometry",
+        "hanin-rolnick",
+        "mup-coord-check",
+        "mup-lr-transfer",
     ]
     for name, study in studies.available().items():
         assert study.name == name

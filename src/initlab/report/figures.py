@@ -188,3 +188,58 @@ def singular_value_histogram(s, *, title: str) -> Figure:
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def coord_check_panels(widths, rows: dict, layers, *, title: str, ylabel: str = "mean |activation|") -> Figure:
+    """A coordinate check (:mod:`initlab.coordcheck`): one panel per layer (and the output), one row per entry of ``rows``.
+
+    ``rows`` maps a label (e.g. a parametrization) to an array (W, T + 1, L, K): each panel draws,
+    on log-log axes against width, one line per step t (the seeds' mean) with the seeds' range as a band.
+    """
+    from matplotlib import ticker
+
+    widths = np.asarray(widths, dtype=float)
+    fig = Figure(figsize=(2.6 * len(layers) + 0.6, 2.5 * len(rows) + 0.7))
+    axes = np.atleast_2d(fig.subplots(len(rows), len(layers), squeeze=False))
+    for r, (label, values) in enumerate(rows.items()):
+        values = log_safe(values)
+        for j, name in enumerate(layers):
+            ax = axes[r, j]
+            for t in range(values.shape[1]):
+                v = values[:, t, j, :]  # (W, K)
+                color = matplotlib.colormaps["viridis"](t / max(values.shape[1] - 1, 1))
+                with np.errstate(all="ignore"):
+                    ax.plot(widths, np.nanmean(v, axis=1), "o-", ms=3, color=color, label=f"t = {t}")
+                    ax.fill_between(widths, np.nanmin(v, axis=1), np.nanmax(v, axis=1), color=color, alpha=0.2, lw=0)
+            ax.set(xscale="log", yscale="log")
+            _at_least_a_decade(ax, values[:, :, j, :])
+            ax.set_xticks(widths, [str(int(w)) for w in widths], fontsize=6)
+            ax.xaxis.set_minor_locator(ticker.NullLocator())
+            ax.tick_params(labelsize=7)
+            ax.grid(True, which="both", alpha=0.25)
+            ax.set_title(f"{label}: {name}", fontsize=8)
+            if r == len(rows) - 1:
+                ax.set_xlabel("width", fontsize=8)
+            if j == 0:
+                ax.set_ylabel(ylabel, fontsize=8)
+    axes[0, -1].legend(fontsize=7, title="after step", title_fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _at_least_a_decade(ax, values) -> None:
+    """Log y-limits spanning at least a factor 10 around ``values`` (a flat curve must look flat), labelled 1-2-5."""
+    from matplotlib import ticker
+
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return
+    lo, hi = float(finite.min()), float(finite.max())
+    if hi / lo < 10:
+        mid = math.sqrt(lo * hi)
+        lo, hi = mid / math.sqrt(10), mid * math.sqrt(10)
+    ax.set_ylim(lo / 1.15, hi * 1.15)
+    ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_locator(ticker.NullLocator())

@@ -551,6 +551,225 @@ def trainability_depth(result: StudyResult) -> Figure:
     return fig
 
 
+def rezero(result: StudyResult) -> Figure:
+    """Training loss of the plain residual net and ReZero (median and range over seeds) with the threshold,
+    and every seed's speedup (steps to the threshold, plain / ReZero) against the verdict's factor."""
+    d = result.data
+    fig = Figure(figsize=(13, 4.6))
+    ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.3, 1]})
+    colors = {"he_normal": "C3", "rezero": "C0"}
+    styles = {b: "-" if b == max(d["blocks"]) else "--" for b in d["blocks"]}
+    it = np.asarray(d["iterations"], dtype=float)
+    for b in d["blocks"]:
+        e = d["by_blocks"][str(b)]
+        for arm in d["arms"]:
+            loss = np.asarray(e["loss"][arm], dtype=float)
+            ax1.fill_between(it, np.nanmin(loss, axis=0), np.nanmax(loss, axis=0), color=colors[arm], alpha=0.15, lw=0)
+            ax1.plot(it, np.nanmedian(loss, axis=0), styles[b], color=colors[arm], lw=1.5,
+                     label=f"{d['labels'][arm]}, {b} blocks")  # fmt: skip
+    ax1.axhline(d["threshold"], color="k", ls=":", lw=1, label=f"threshold {d['threshold']:g}")
+    ax1.axhline(d["chance"], color="gray", lw=0.8, label="ln 10 (chance)")
+    ax1.set(yscale="log", xlabel="Adam step", ylabel="training loss (median, range over seeds)",
+            title=f"digits, width {d['width']}, branches of {d['branch_depth']} layers, lr {d['learning_rate']:g}, "
+                  f"batch {d['batch']}")  # fmt: skip
+    ax1.legend(fontsize=7, loc="upper right")
+    rng = np.random.default_rng(0)  # jitter only
+    for i, b in enumerate(d["blocks"]):
+        e = d["by_blocks"][str(b)]
+        ratio = np.asarray(e["speedup"], dtype=float)
+        censored = np.asarray(e["plain_censored"], dtype=bool)
+        x = i + rng.uniform(-0.12, 0.12, ratio.size)
+        ax2.scatter(x[~censored], ratio[~censored], s=22, color="C0", label="reached by both" if i == 0 else None)
+        ax2.scatter(x[censored], ratio[censored], s=30, marker="^", facecolors="none", edgecolors="C0",
+                    label=f"plain never reached it: ≥ ({d['steps']} steps / ReZero's)" if i == 0 else None)  # fmt: skip
+    ax2.axhline(d["factor"], color="k", ls="--", lw=1, label=f"the line: {d['factor']:g}x")
+    ax2.axhline(15.0, color="gray", ls=":", lw=1, label='paper (v1 abstract): "1,500% faster", ~15x')
+    ax2.axhline(1.0, color="gray", lw=0.6)
+    ax2.set_xticks(range(len(d["blocks"])), [f"{b} blocks" for b in d["blocks"]])
+    ax2.set(yscale="log", xlim=(-0.6, len(d["blocks"]) - 0.4), ylabel=f"steps to loss ≤ {d['threshold']:g}: plain / ReZero",
+            title="speedup per seed (paired: same matrices, same minibatches)")  # fmt: skip
+    ax2.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def fixup(result: StudyResult) -> Figure:
+    """At initialization, the trunk's second moment per block and the first-layer gradient per depth (he, fixup,
+    layernorm, with the closed forms), and the held-out accuracy of every trained seed with the verdict's lines."""
+    from ..stats import mean_ci
+
+    d = result.data
+    nets, colors = d["nets"], {"he": "C3", "fixup": "C2", "layernorm": "C0"}
+    fig = Figure(figsize=(15, 4.4))
+    ax1, ax2, ax3 = fig.subplots(1, 3)
+    for name in nets:
+        q = np.asarray(d[f"init/{name}"]["q"], dtype=float)  # (seeds, B + 1)
+        blocks = np.arange(q.shape[1])
+        ax1.semilogy(blocks, np.median(q, axis=0), color=colors[name], lw=1.6, label=name)
+        ax1.fill_between(blocks, q.min(axis=0), q.max(axis=0), color=colors[name], alpha=0.15, lw=0)
+    q0 = float(np.median(np.asarray(d["init/he"]["q"], dtype=float)[:, 0]))
+    blocks = np.arange(max(d["init_blocks"]) + 1)
+    ax1.semilogy(blocks, q0 * 3.0**blocks, "k--", lw=0.8, label="E q_b = 3^b q_0 (he)")
+    ax1.semilogy(blocks, q0 + 2.0 * blocks, "k:", lw=0.8, label="E q_b = q_0 + 2b (pre-LN)")
+    ax1.set(xlabel="block b", ylabel="trunk second moment q_b (median, range over seeds)",
+            title=f"at initialization: width {d['width']}, branches of {d['branch_depth']} layers")  # fmt: skip
+    ax1.legend(fontsize=8)
+    for name in nets:
+        grad = np.asarray(d[f"init/{name}"]["grad"], dtype=float)  # (seeds, depths)
+        ax2.semilogy(d["init_blocks"], np.median(grad, axis=0), "o-", color=colors[name], ms=4, lw=1.4, label=name)
+    ax2.set(xlabel="blocks B (a net per point)", ylabel="mean square of dW_in (median over seeds)",
+            title="first-layer gradient at initialization")  # fmt: skip
+    ax2.text(0.98, 0.45, "fixup: with the head its stream drew\n(its own zero head passes no gradient)",
+             transform=ax2.transAxes, ha="right", va="center", fontsize=7)  # fmt: skip
+    ax2.legend(fontsize=8)
+    rng = np.random.default_rng(0)  # jitter only
+    ticks, labels = [], []
+    for g, blocks in enumerate(d["train_blocks"]):
+        for j, name in enumerate(nets):
+            e = d[f"train/{blocks}/{name}"]
+            acc, x = np.asarray(e["test_accuracy"], dtype=float), 4 * g + j
+            ax3.scatter(x + rng.uniform(-0.15, 0.15, acc.size), acc, s=12, color=colors[name], alpha=0.7)
+            est = mean_ci(acc)
+            ax3.errorbar(x + 0.3, est.mean, yerr=est.half_width, fmt="o", color=colors[name], capsize=3, ms=4)
+            ticks.append(x)
+            diverged = int(np.sum(np.asarray(e["diverged"], dtype=bool)))
+            labels.append(f"{name}\nB={blocks}" + (f"\n{diverged} div." if diverged else ""))
+        ln = float(np.mean(np.asarray(d[f"train/{blocks}/layernorm"]["test_accuracy"], dtype=float)))
+        ax3.hlines(ln - d["delta"], 4 * g - 0.4, 4 * g + 2.6, colors="k", linestyles="--", lw=1,
+                   label=f"layernorm's mean - {d['delta']:g} points" if g == 0 else None)  # fmt: skip
+    ax3.axhline(100 * d["trained"], color="gray", ls=":", lw=0.8, label=f"trained: ≥ {100 * d['trained']:g}%")
+    ax3.axhline(10, color="gray", lw=0.6)
+    ax3.set_xticks(ticks, labels, fontsize=7)
+    ax3.set(ylim=(0, 100), ylabel="held-out accuracy % (mean, 95% CI)",
+            title=f"momentum {d['momentum']:g}, lr {d['learning_rate']:g}, {d['steps']} updates of {d['batch']}")  # fmt: skip
+    ax3.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def dynamical_isometry(result: StudyResult) -> Figure:
+    """The singular values of the Jacobian at every depth (histograms, log axis, the line at 1) for the four
+    kinds, and their relative spread against depth with the paper's infinite-width line."""
+    d = result.data
+    kinds, depths = d["kinds"], d["depths"]
+    fig = Figure(figsize=(14, 6.4))
+    grid = fig.add_gridspec(2, len(kinds) + 1, width_ratios=[1] * len(kinds) + [1.4])
+    bins = np.logspace(-4, 2, 61)
+    for i, kind in enumerate(kinds):
+        for row, depth in enumerate((depths[0], depths[-1])):
+            ax = fig.add_subplot(grid[row, i])
+            s = np.asarray(d["spectra"][f"{kind}/{depth}"], dtype=float)
+            ax.hist(np.clip(s, bins[0], bins[-1]), bins=bins, color=f"C{i}", alpha=0.85)
+            ax.axvline(1.0, color="k", lw=0.8)
+            ax.set_xscale("log")
+            ax.set_title(f"{kind}, depth {depth}", fontsize=9)
+            ax.tick_params(labelsize=7)
+            if row == 1:
+                ax.set_xlabel("singular value s of J", fontsize=8)
+    ax = fig.add_subplot(grid[:, -1])
+    for i, kind in enumerate(kinds):
+        color = f"C{i}"
+        spread = [np.asarray(d["spread"][f"{kind}/{L}"], dtype=float) for L in depths]
+        ax.plot(depths, [x.mean() for x in spread], "o-", color=color, label=kind)
+        ax.fill_between(depths, [x.min() for x in spread], [x.max() for x in spread], color=color, alpha=0.15, lw=0)
+        ax.plot(depths, [max(d["theory"][f"{kind}/{L}"], 1e-3) for L in depths], ":", color=color, lw=1)
+    ax.axhline(d["width"] - 1, color="gray", lw=0.8, ls="--", label=f"cap N - 1 = {d['width'] - 1}")
+    ax.set(xscale="log", yscale="log", xlabel="depth L", ylabel="Var(λ)/⟨λ⟩², λ = s²",
+           title=f"spread, width {d['width']} (dotted: theory, N → ∞)")  # fmt: skip
+    ax.set_xticks(depths, [str(L) for L in depths])
+    ax.minorticks_off()
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def mup_lr_transfer(result: StudyResult) -> Figure:
+    """Training loss after the budget against log2 of the learning rate, one curve per width (seed mean; the
+    seeds as dots), standard | muP side by side, each width's best rate marked (TP5's MLP figure), the dotted
+    line at the reported left-flank level."""
+    d = result.data
+    x = np.asarray(d["log2_lrs"], dtype=float)
+    widths = d["widths"]
+    colors = [f"C{i}" for i in range(len(widths))]
+    fig = Figure(figsize=(12, 4.6))
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, p in zip(axes, d["parametrizations"]):
+        for n, color in zip(widths, colors):
+            mean = np.asarray([np.nan if v is None else v for v in d["mean_loss"][f"{p}/{n}"]], dtype=float)
+            mean[~np.isfinite(mean)] = np.nan  # a diverged seed: no point
+            seeds = np.asarray(d["seed_loss"][f"{p}/{n}"], dtype=float)
+            for row in seeds:
+                ax.plot(x, row, ".", color=color, ms=3, alpha=0.5)
+            ax.plot(x, mean, "-", color=color, lw=1.6, label=f"width {n}")
+            best = d["best_log2_lr"][f"{p}/{n}"]
+            if best is not None:
+                ax.plot([best], [mean[list(x).index(best)]], "*", color=color, ms=14, mec="k", mew=0.6)
+        ax.axhline(d["reach_level"], color="gray", ls=":", lw=1)  # the reported left-flank level
+        name = "standard (SP)" if p == "standard" else f"muP (base width {d['base_width']})"
+        ax.set(xlabel="log2 learning rate", yscale="log", title=f"{name}: {d['steps']} SGD steps, batch {d['batch']}")
+        ax.set_xticks(x[::2])
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("training loss after the budget (★ best per width)")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def mup_coord_check(result: StudyResult) -> Figure:
+    """TP5's coordinate check: mean |activation| of every layer and of the logits against width (log-log), one line
+    per step (seeds as bands), standard above, muP below."""
+    from .figures import coord_check_panels
+
+    d = result.data
+    rows = {("standard" if p == "standard" else f"muP (base {d['base_width']})"): np.asarray(d["size"][p], dtype=float)
+            for p in d["parametrizations"]}  # fmt: skip
+    title = (f"Coordinate check: {d['optimizer']} lr {d['learning_rate']:g}, {len(d['layers']) - 1} hidden ReLU layers, "
+             f"{result.seeds} seeds (flat: width-independent; slope > 0: blows up with width)")  # fmt: skip
+    return coord_check_panels(d["widths"], rows, d["layers"], title=title)
+
+
+def hanin_rolnick(result: StudyResult) -> Figure:
+    """Var(log ||h_L||^2) against beta, one marker per width with its 95 % interval, the 5 beta line and
+    each width's exact finite-width line; the distributions at the largest beta; the training curves."""
+    d = result.data
+    betas, widths = [float(b) for b in d["betas"]], d["widths"]
+    fig = Figure(figsize=(15, 4.6))
+    ax1, ax2, ax3 = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.1, 1, 1.1]})
+    fine = np.linspace(0.0, max(betas) * 1.05, 50)
+    ax1.plot(fine, 5 * fine, "k-", lw=1, label="5β (infinite width)")
+    for i, n in enumerate(widths):
+        keys = [f"{n}/{b:g}" for b in betas]
+        v = np.array([d["variance"][k] for k in keys], dtype=float)
+        err = 1.96 * np.array([d["variance_se"][k] for k in keys], dtype=float)
+        ax1.errorbar(betas, v, yerr=err, fmt="os^D"[i % 4], color=f"C{i}", ms=6, capsize=3,
+                     label=f"width {n} (depths {', '.join(str(round(b * n)) for b in betas)})")  # fmt: skip
+        ax1.plot(betas, [d["theory"][k] for k in keys], ":", color=f"C{i}", lw=1)
+    ax1.set(xlabel="β = Σ_l 1/n_l", ylabel="Var over nets of log ‖h_L‖²",
+            title="He ReLU nets, one input (dotted: exact theory)")  # fmt: skip
+    ax1.legend(fontsize=8)
+    top = f"{max(betas):g}"
+    for i, n in enumerate(widths):
+        x = np.asarray(d["log_sq"][f"{n}/{top}"], dtype=float)
+        x = x[np.isfinite(x)]
+        ax2.hist(x - x.mean(), bins=60, histtype="step", density=True, color=f"C{i}", lw=1.4,
+                 label=f"width {n}, depth {round(max(betas) * n)}")  # fmt: skip
+    ax2.set(xlabel="log ‖h_L‖² minus its mean", ylabel="density", title=f"β = {top}: one distribution")
+    ax2.legend(fontsize=8)
+    every = int(d["record_every"])
+    for j, b in enumerate(d["train_betas"]):
+        loss = np.asarray(d["train_loss"][f"{b:g}"], dtype=float)  # (seeds, records + 1)
+        steps = np.append(np.arange(loss.shape[1] - 1) * every, d["updates"])
+        depth = round(float(b) * d["train_width"])
+        for k, row in enumerate(loss):
+            ax3.plot(steps, row, color=f"C{j + 3}", lw=0.8, alpha=0.6,
+                     label=f"β = {b:g} (depth {depth}, width {d['train_width']})" if k == 0 else None)  # fmt: skip
+    ax3.axhline(LN2, color="gray", ls="--", lw=0.8, label="ln 2")
+    ax3.set(yscale="log", xlabel="update", ylabel="training loss (circles)", title="training, one line per seed")
+    ax3.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 FIGURES = {
     "notebook-seeds": notebook_seeds,
     "edge-of-chaos": edge_of_chaos,
@@ -559,4 +778,10 @@ FIGURES = {
     "saxe2013": saxe2013,
     "lsuv": lsuv,
     "trainability-depth": trainability_depth,
+    "fixup": fixup,
+    "rezero": rezero,
+    "dynamical-isometry": dynamical_isometry,
+    "hanin-rolnick": hanin_rolnick,
+    "mup-coord-check": mup_coord_check,
+    "mup-lr-transfer": mup_lr_transfer,
 }

@@ -56,6 +56,12 @@ _MODULES = {
     "saxe2013": "saxe2013",
     "lsuv": "lsuv",
     "trainability-depth": "trainability_depth",
+    "fixup": "fixup",
+    "rezero": "rezero",
+    "dynamical-isometry": "dynamical_isometry",
+    "hanin-rolnick": "hanin_rolnick",
+    "mup-coord-check": "mup_coord_check",
+    "mup-lr-transfer": "mup_lr_transfer",
 }
 
 
