@@ -53,3 +53,23 @@ def torch():
 
         return module
     return pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The playground on 127.0.0.1 at a free port, for one test module (its URL); stopped afterwards."""
+    pytest.importorskip("starlette", reason="the playground needs the web extra: pip install -e '.[web]'")
+    pytest.importorskip("uvicorn")
+    from initlab.playground.server import running
+
+    with running() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    """One chromium page for a test module (tests/browser.py's launcher; skipped without chromium)."""
+    from browser import browser_page
+
+    with browser_page() as page:
+        yield page

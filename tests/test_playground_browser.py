@@ -5,26 +5,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser import artifact, browser_page
+from browser import artifact
 
 pytest.importorskip("starlette", reason="the playground needs the web extra: pip install -e '.[web]'")
 pytest.importorskip("uvicorn")
 
-from initlab.playground.server import running
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def server():
-    with running() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    with browser_page() as page:
-        yield page
 
 
 @pytest.fixture

@@ -9,30 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from browser import artifact, browser_page
+from browser import artifact
 
 pytest.importorskip("starlette", reason="the playground needs the web extra: pip install -e '.[web]'")
 pytest.importorskip("uvicorn")
 
 from initlab import activations
 from initlab.network import MLP
-from initlab.playground.server import running
 
 pytestmark = pytest.mark.browser
 
 ORANGE, BLUE = (230, 159, 0), (0, 114, 178)  # Okabe-Ito class 0 / class 1
-
-
-@pytest.fixture(scope="module")
-def server():
-    with running() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    with browser_page() as page:
-        yield page
 
 
 def load_draw(page, server):

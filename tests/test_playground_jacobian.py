@@ -154,16 +154,6 @@ def test_a_residual_run_has_no_jacobian_view():
 # In the browser
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def server():
-    pytest.importorskip("starlette", reason="the playground needs the web extra: pip install -e '.[web]'")
-    pytest.importorskip("uvicorn")
-    from initlab.playground.server import running
-
-    with running() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
 def page(server):
     from browser import browser_page
 

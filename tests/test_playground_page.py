@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 import pytest
-from browser import artifact, browser_page
+from browser import artifact
 
 pytest.importorskip("starlette", reason="the playground needs the web extra: pip install -e '.[web]'")
 pytest.importorskip("uvicorn")
@@ -25,21 +25,8 @@ pytest.importorskip("uvicorn")
 from initlab import datasets, seeding
 from initlab.network import MLP
 from initlab.playground import options
-from initlab.playground.server import running
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def server():
-    with running() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    with browser_page() as page:
-        yield page
 
 
 @pytest.fixture

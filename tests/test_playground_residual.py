@@ -203,21 +203,7 @@ def test_export_refuses_residual_nets_clearly():
 pytest.importorskip("starlette", reason="the playground needs the web extra: pip install -e '.[web]'")
 pytest.importorskip("uvicorn")
 
-from browser import artifact, browser_page  # noqa: E402
-
-from initlab.playground.server import running  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def server():
-    with running() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    with browser_page() as page:
-        yield page
+from browser import artifact  # noqa: E402
 
 
 @pytest.fixture
