@@ -583,18 +583,24 @@ def jacobian(
     print(spectra.reading(summary))
 
 
-def _write_jacobian(out: Path, s, numbers: dict) -> None:
+def _write_outputs(out: Path, files: dict[str, bytes]) -> None:
+    """Write a command's files into --out (all or nothing, :func:`initlab.report.write_files`) and say where."""
     from .report import write_files
-    from .report.figures import png_bytes, singular_value_histogram
 
-    title = f"{'-'.join(map(str, numbers['layers']))} {numbers['activation']}, {numbers['init']}: {numbers['models']} models"
-    files = {"jacobian.png": png_bytes(singular_value_histogram(s, title=title)),
-             "jacobian.json": (json.dumps(numbers, indent=1) + "\n").encode()}  # fmt: skip
     try:
         paths = write_files(files, out)
     except OSError as exc:
         raise write_error(out, exc) from None
     err(f"wrote {len(paths)} files to {out}/ ({', '.join(paths)})")
+
+
+def _write_jacobian(out: Path, s, numbers: dict) -> None:
+    from .report.figures import png_bytes, singular_value_histogram
+
+    title = f"{'-'.join(map(str, numbers['layers']))} {numbers['activation']}, {numbers['init']}: {numbers['models']} models"
+    files = {"jacobian.png": png_bytes(singular_value_histogram(s, title=title)),
+             "jacobian.json": (json.dumps(numbers, indent=1) + "\n").encode()}  # fmt: skip
+    _write_outputs(out, files)
 
 
 @app.command("coord-check")
@@ -681,18 +687,13 @@ def _coord_numbers(result, seed: int) -> dict:
 
 
 def _write_coord_check(out: Path, result, numbers: dict) -> None:
-    from .report import write_files
     from .report.figures import coord_check_panels, png_bytes
 
     fig = coord_check_panels(
         result.widths, {result.parametrization: result.size}, result.layers, title=_coord_title(result)
     )
     files = {"coord-check.png": png_bytes(fig), "coord-check.json": (json.dumps(numbers, indent=1) + "\n").encode()}
-    try:
-        paths = write_files(files, out)
-    except OSError as exc:
-        raise write_error(out, exc) from None
-    err(f"wrote {len(paths)} files to {out}/ ({', '.join(paths)})")
+    _write_outputs(out, files)
 
 
 @app.command("datasets")
