@@ -77,16 +77,29 @@ and at every training depth B,
 (b3) Fixup trains as well as the LayerNorm net: the paired difference of held-out accuracy,
 Fixup's minus LayerNorm's, has a lower end above -3 percentage points (the paper's gaps to the
 normalized nets are about a point; 3 allows for our 450 held-out images, short budgets and few
-seeds).
+seeds). The interval is the exact signed-rank interval of the paired shift
+(:func:`initlab.stats.shift_ci`, Hodges-Lehmann; 96.9 % at 6 seeds, 95.3 % at 8), not Student's;
+see the deviation below.
 Margins are the slack to these lines: log2 units per block for (a1, a2), log2 units for (a3, a4),
 fractions of seeds for (b1, b2), percentage points for (b3). The LayerNorm net's growth at
 initialization is reported, not judged.
 
-Measured after the lines were fixed (an observation, not a change of them): at ``--quick`` under
-root seed 1 one of the six LayerNorm seeds stops at 58 % held out, so the paired interval of (b3)
-is [-6.7, 20.9] points with Fixup ahead by 7 on average, and (b3) fails there: the interval's
-width, not a shortfall of Fixup, decides it. At 128 blocks (default size) the LayerNorm net at
-this learning rate stays below 50 % in 3 of 8 seeds (root seed 0), Fixup in none.
+Deviation from the lines as first fixed, made after seeing a result and said here: (b3) was first
+judged on Student's 95 % interval of the mean paired difference. At ``--quick`` under root seed 1
+one of the six LayerNorm seeds stopped at 58 % held out while Fixup's paired seed reached 98 %, and
+that one difference, in Fixup's favour, widened Student's interval to [-6.7, 20.9] points (Fixup
+ahead by 7 on average) so that (b3) failed: the interval's width, not a shortfall of Fixup,
+decided it. Paired accuracies of nets that either train or stall are bimodal, and Student's
+interval assumes near-normal differences; the line now reads the distribution-free signed-rank
+interval of the paired shift, where one far seed moves an end by one order statistic only. The
+threshold (-3 points), the nets, seeds, budgets and learning rate were not changed, and every
+stored run (quick and default size, root seeds 0, 1, 2) was reduced again under the new statistic
+(the numbers are in README's study table). The cost of the change is said too: at 6 seeds the
+exact interval's lower end is the smallest paired difference, so at ``--quick`` (b3) now asks that
+Fixup be within 3 points of the LayerNorm net on every seed.
+
+Measured (an observation, not a line): at 128 blocks (default size) the LayerNorm net at this
+learning rate stays below 50 % in 3 of 8 seeds (root seed 0), Fixup in none.
 """
 
 from __future__ import annotations
@@ -96,7 +109,7 @@ from threadpoolctl import threadpool_limits
 
 from initlab import datasets, optimizers, seeding
 from initlab.residual import ResidualMLP, scalars_for
-from initlab.stats import mean_ci
+from initlab.stats import mean_ci, shift_ci
 from initlab.studies.base import Measured, Study, StudyResult, Unit, Verdict, against, chunks, fmt_ci, inside
 from initlab.training import train
 
@@ -271,16 +284,19 @@ def _init_criteria(g: dict) -> list[tuple[str, float]]:
 
 
 def _train_criteria(blocks: int, e: dict) -> list[tuple[str, float]]:
-    """(b1) He trains in at most half its seeds, (b2) Fixup in more than half, (b3) Fixup - LayerNorm > -DELTA."""
+    """(b1) He trains in at most half its seeds, (b2) Fixup in more than half, (b3) Fixup - LayerNorm > -DELTA.
+
+    (b3) reads the exact signed-rank interval of the paired shift (:func:`initlab.stats.shift_ci`).
+    """
     he, fx = e["he"]["trained"].mean(), e["fixup"]["trained"].mean()
-    diff = mean_ci(e["fixup"]["test_accuracy"] - e["layernorm"]["test_accuracy"])
+    diff = shift_ci(e["fixup"]["test_accuracy"] - e["layernorm"]["test_accuracy"])
     share = f"share of seeds reaching {100 * TRAINED:g}% held out"
     return [
         (against(f"(b) {blocks} blocks, he: {share}", he, 0.5, above=False, fmt=".2f"), 0.5 - he),
         (against(f"(b) {blocks} blocks, fixup: {share}", fx, 0.5, fmt=".2f"), fx - 0.5),
         (
             against(
-                f"(b) {blocks} blocks: held-out accuracy fixup - layernorm, points, lower CI",
+                f"(b) {blocks} blocks: held-out accuracy fixup - layernorm, points, lower end of the signed-rank CI",
                 diff.low,
                 -DELTA,
                 fmt=".2f",
