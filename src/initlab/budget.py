@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-__all__ = ["MEMORY_FRACTION", "check_memory", "format_bytes", "machine_memory", "training_bytes"]
+__all__ = ["MEMORY_FRACTION", "check_memory", "format_bytes", "machine_memory", "residual_layers", "training_bytes"]
 
 #: The share of the machine's physical memory one piece of work may plan to use.
 MEMORY_FRACTION = 0.8
@@ -25,6 +25,18 @@ def training_bytes(layers: Sequence[int], K: int, m: int, records: int = 0) -> i
 
     units = sum(int(n) for n in layers[1:])
     return 8 * int(K) * (7 * units * int(m) + 4 * parameter_count(tuple(int(n) for n in layers)) + int(records))
+
+
+def residual_layers(n_in: int, width: int, n_out: int, blocks: int, branch_depth: int, norm: str) -> tuple[int, ...]:
+    r"""The plain-MLP layer sizes :func:`training_bytes` counts a residual net as (an upper bound).
+
+    ``width`` repeated :math:`1 + B\,(m + 1 + 2\,[\text{LayerNorm}])` times between ``n_in`` and
+    ``n_out``: one hidden layer per array of ``width`` units per example that a block keeps for its
+    backward pass (trunk state, branch layers, LayerNorm), so it counts :math:`B (m + 1 [+2])` width x
+    width matrices where the net has :math:`B m` (plus a few scalars per block).
+    """
+    per_block = int(branch_depth) + 1 + (2 if norm == "layer" else 0)
+    return (int(n_in), *[int(width)] * (1 + int(blocks) * per_block), int(n_out))
 
 
 def machine_memory() -> int | None:

@@ -460,11 +460,9 @@ def _schedule(iterations, seeds, seed, record_every, learning_rate):
 def _check_training_memory(net, data, seeds: int, *, records: int) -> None:
     """Refuse (ValueError) a training this machine lacks the memory for, before it starts.
 
-    A residual net counts as a plain MLP with ``width`` repeated ``1 + B (m + 1 [+ 2 with LayerNorm])``
-    times between ``n_in`` and ``n_out`` (the rule of :func:`initlab.sweeps.plan.chunk_bytes`, an upper bound:
-    one hidden layer per array of ``width`` units per example a block keeps for its backward pass).
+    A residual net counts as the plain MLP of :func:`initlab.budget.residual_layers` (an upper bound).
     """
-    from .budget import check_memory, training_bytes
+    from .budget import check_memory, residual_layers, training_bytes
     from .network import MLP
     from .report.train import architecture
 
@@ -472,8 +470,7 @@ def _check_training_memory(net, data, seeds: int, *, records: int) -> None:
     if isinstance(net, MLP):
         layers = net.layers
     else:
-        per_block = net.branch_depth + 1 + (2 if net.norm == "layer" else 0)
-        layers = (net.n_in, *[net.width] * (1 + net.blocks * per_block), net.n_out)
+        layers = residual_layers(net.n_in, net.width, net.n_out, net.blocks, net.branch_depth, net.norm)
     check_memory(training_bytes(layers, seeds, m, records),
                  f"Training {seeds} model{'s' * (seeds > 1)} of {architecture(net)} on {m:,} examples",
                  "Use fewer --seeds, narrower --layers, fewer --blocks or fewer training examples.")  # fmt: skip

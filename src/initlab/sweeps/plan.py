@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from initlab.budget import check_memory, training_bytes
+from initlab.budget import check_memory, residual_layers, training_bytes
 from initlab.network import MLP
 from initlab.residual import ResidualMLP, scalars_for
 from initlab.validation import check_int
@@ -389,17 +389,11 @@ def make_plan(spec: SweepSpec) -> Plan:
 def chunk_bytes(setup: Setup, K: int, m: int) -> int:
     """Bytes of the arrays a chunk of K models allocates while training on m examples (:func:`initlab.budget.training_bytes`).
 
-    A residual net counts as a plain MLP with ``width`` repeated ``1 + blocks * (branch_depth + 1
-    + 2 [LN])`` times between ``n_in`` and ``n_out``: one hidden layer per array of ``width`` units
-    per example that a block keeps for its backward pass (trunk state, branch layers, LayerNorm).
-    An upper bound: it counts ``blocks * (branch_depth + 1 [+ 2])`` width x width matrices where the
-    net has ``blocks * branch_depth`` (plus a few scalars per block).
+    A residual net counts as the plain MLP of :func:`initlab.budget.residual_layers` (an upper bound).
     """
     layers = setup.layers
     if setup.blocks is not None:
-        n_in, width, n_out = layers
-        per_block = setup.branch_depth + 1 + (2 if setup.norm == "layer" else 0)
-        layers = (n_in, *[width] * (1 + setup.blocks * per_block), n_out)
+        layers = residual_layers(*layers, setup.blocks, setup.branch_depth, setup.norm)
     return training_bytes(layers, K, m, setup.n_records)
 
 
