@@ -36,10 +36,10 @@ def test_table_readings_and_files(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "slope after step 1" in captured.out and "output grows like width^" in captured.out
     assert "standard parametrization blows up here" in captured.out
-    assert sorted(p.name for p in out.iterdir()) == ["coord-check.json", "coord-check.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["coord-check.json", "coord-check.png", "report.html"]
     assert (out / "coord-check.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((out / "coord-check.json").read_text())["parametrization"] == "standard"
-    assert "wrote 2 files" in captured.err
+    assert "wrote 3 files" in captured.err
 
 
 @pytest.mark.parametrize(

@@ -42,7 +42,7 @@ def test_table_reading_and_files(tmp_path, capsys):
                  "--out", str(out)]) == 0  # fmt: skip
     captured = capsys.readouterr()
     assert "model 1" in captured.out and "an isometry" in captured.out  # a linear orthogonal net is one exactly
-    assert sorted(p.name for p in out.iterdir()) == ["jacobian.json", "jacobian.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["jacobian.json", "jacobian.png", "report.html"]
     assert (out / "jacobian.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((out / "jacobian.json").read_text())["near_one"] == [1.0, 1.0]
 

@@ -38,9 +38,10 @@ def test_fixup_run_equals_the_python_api_and_says_what_net_it_was(tmp_path, caps
     config = result["config"]
     assert config["layers"] == [2, 8, 1] and config["init"] == "fixup"
     assert (config["blocks"], config["branch_depth"], config["norm"], config["scalars"]) == (3, 2, "none", "fixup")
-    assert result["diagnostics"] == {}  # per-layer views are the plain MLP's: left out, not half-made
+    assert result["diagnostics"]["per"] == "block" and result["diagnostics"]["units"] == [8, 8, 8]  # per block
+    assert "plain MLPs" in result["jacobian"]["note"]  # no Jacobian view for a residual net: said, not half-made
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert files == ["decision_boundary.png", "loss_curves.png", "results.json"]
+    assert files == ["blocks.png", "decision_boundary.png", "loss_curves.png", "report.html", "results.json"]
 
 
 def test_rezero_with_pre_ln_adam_minibatches_and_a_layer_init_option(tmp_path, capsys):
@@ -82,7 +83,7 @@ def test_the_table_names_the_residual_net(tmp_path, capsys):
     captured = capsys.readouterr()
     text = " ".join(captured.out.split())  # the table may wrap its title
     assert "circles: 2-12-1 relu, residual, 4 blocks x 2 layers, pre-LN, init zero_last, gd lr 0.01" in text
-    assert "mean ± 95% CI" in text and "wrote 3 files" in captured.err
+    assert "mean ± 95% CI" in text and "wrote 5 files" in captured.err
     for png in ("loss_curves.png", "decision_boundary.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((out / "results.json").read_text())["config"]["norm"] == "layer"

@@ -64,7 +64,9 @@ def test_json_equals_the_python_api_on_the_notebooks_data(tmp_path, capsys):
     assert np.array(diag["initial"]["z_std"]).shape == (3, 3) and diag["final"]["distinct_units"][0] == [10, 5, 1]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "decision_boundary.png",
+        "jacobian.png",
         "loss_curves.png",
+        "report.html",
         "results.json",
     ]
     assert json.loads((tmp_path / "out" / "results.json").read_text()) == result
@@ -96,7 +98,7 @@ def test_table_shows_each_seed_and_the_mean_with_its_interval(tmp_path, capsys):
     assert "mean ± 95% CI" in captured.out and "blobs: 2-10-5-3 relu, init he_normal, momentum lr 0.1" in captured.out
     for k in range(4):
         assert f"│ {k} " in captured.out
-    assert "data: blobs: 300 train, 100 test" in captured.err and "wrote 3 files" in captured.err
+    assert "data: blobs: 300 train, 100 test" in captured.err and "wrote 5 files" in captured.err
     for png in ("loss_curves.png", "decision_boundary.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob(".table.*")), "temporary folder left behind"
@@ -107,7 +109,8 @@ def test_one_seed_has_no_interval_and_digits_no_boundary(tmp_path, capsys):
     assert main(["train", "--dataset", "digits", "--layers", "64,10", "--iterations", "20", "--seeds", "1",
                  "--out", str(out)]) == 0  # fmt: skip
     assert "(one seed: no interval)" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == ["loss_curves.png", "results.json"]  # 64 features: no plane to draw
+    # 64 features: no plane to draw
+    assert sorted(p.name for p in out.iterdir()) == ["jacobian.png", "loss_curves.png", "report.html", "results.json"]
 
 
 def test_csv_labels_are_mapped_and_reported(tmp_path, capsys):

@@ -375,7 +375,9 @@ def test_refuses_bad_init_and_options():
 
 def test_refuses_bad_net_settings_and_sizes():
     params = random_params(NET, 0)
-    with pytest.raises(TypeError, match="'net' parameter must be an initlab.network.MLP. Got tuple"):
+    with pytest.raises(
+        TypeError, match="'net' parameter must be an initlab.network.MLP or an initlab.residual.ResidualMLP. Got tuple"
+    ):
         export.render("json", (2, 3, 1), params, init="he_normal")
     with pytest.raises(ValueError, match="'settings' parameter must be JSON-able"):
         export.render("json", NET, params, init="he_normal", settings={"loss": float("nan")})

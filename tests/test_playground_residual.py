@@ -10,6 +10,8 @@ Screenshots: test-artifacts/playground_page_residual.png, draw_residual_*.png.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
@@ -193,10 +195,17 @@ def test_zeros_residual_trunk_is_symmetric():
     assert [l["distinct_units"] for l in snap["layers"][:-1]] == [1, 1, 1]
 
 
-def test_export_refuses_residual_nets_clearly():
-    run = Run(_config(blocks=2, hidden=[4], init="rezero", iterations=5))
-    with pytest.raises(ValueError, match=r"residual nets \(blocks=2\).*blocks=0"):
-        run.export("pytorch")
+def test_export_of_a_residual_run_is_its_selected_model():
+    from initlab import export
+
+    run = Run(_config(blocks=2, hidden=[4], init="rezero", iterations=5, seeds=2))
+    run.step(5)
+    run.select(1)
+    net, params, info = export.load_json(run.export("json").text)
+    assert net == run.net and info["init"] == "rezero" and info["settings"]["model"] == 1
+    for name, value in run.views().items():  # the selected model's current parameters, bit for bit
+        assert params[name].tobytes() == value[1].tobytes(), name
+    assert "class ResidualMLP(nn.Module)" in run.export("pytorch").text
 
 
 # ---------------------------------------------------------------------------- the page's forward pass
@@ -325,7 +334,7 @@ def test_api_validate_and_ws_train_a_residual_net(server):
         assert [len(b["W"]) for b in last["weights"]["blocks"]] == [2, 2, 2]
         ws.send(json.dumps({"action": "export", "format": "pytorch"}))
         reply = json.loads(ws.recv(timeout=10))
-        assert reply["type"] == "error" and "Export of residual nets" in reply["errors"][0]["message"]
+        assert reply["type"] == "export" and "class ResidualMLP(nn.Module)" in reply["text"]
 
 
 # ---------------------------------------------------------------------------- the page
@@ -372,7 +381,7 @@ def _visible_inits(page) -> list[str]:
 
 
 @pytest.mark.browser
-def test_toggle_residual_train_fixup_16_blocks_4_seeds(page, server):
+def test_toggle_residual_train_fixup_16_blocks_4_seeds(page, server, tmp_path):
     _open(page, server, "hidden=12&iterations=200&lr=0.1&speed=max&seed=5")
     structural = list(residual.STRUCTURAL)
     assert not set(structural) & set(_visible_inits(page))  # blocks = 0: not offered
@@ -427,8 +436,22 @@ def test_toggle_residual_train_fixup_16_blocks_4_seeds(page, server):
     assert page.inner_text("#symmetry").splitlines() == [
         "input projection: 12 distinct units of 12", "blocks 1-16 (trunk after each): 12 distinct units of 12",
         "head: 1 distinct unit of 1"]  # fmt: skip
-    assert page.is_disabled("#export-pytorch")
     page.screenshot(path=str(artifact("playground_page_residual.png")), full_page=True)
+
+    # the export of the residual net: the PyTorch script, run as a learner would, predicts what the page draws
+    pytest.importorskip("torch")
+    with page.expect_download(timeout=30_000) as info:
+        page.click("#export-pytorch")
+    script, points = tmp_path / info.value.suggested_filename, tmp_path / "points.json"
+    script.write_text(open(info.value.path(), encoding="utf-8").read(), encoding="utf-8")
+    X = np.random.default_rng(0).uniform(-1.5, 1.5, size=(2, 50))
+    points.write_text(json.dumps(X.T.tolist()), encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script), "--points", str(points)], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    p_page = page.evaluate("([xs, ys]) => Array.from(initlabDraw.forward(window.playground.last.weights, 'relu', xs, ys).p)",
+                           [X[0].tolist(), X[1].tolist()])  # fmt: skip
+    np.testing.assert_allclose(json.loads(done.stdout), p_page, rtol=0, atol=1e-9)
 
 
 @pytest.mark.browser

@@ -237,7 +237,10 @@ def train(
         show_default=False,
     ),
     out: Path = typer.Option(
-        _TRAIN_OUT, "--out", help="Folder for loss_curves.png, decision_boundary.png (2-D data) and results.json."
+        _TRAIN_OUT,
+        "--out",
+        help="Folder for loss_curves.png, decision_boundary.png (2-D data), jacobian.png (plain MLP) or blocks.png "
+        "(residual), results.json and report.html.",
     ),
     as_json: bool = typer.Option(
         False,
@@ -249,12 +252,14 @@ def train(
     """Train an MLP from several seeds at once and summarize them: per seed, and mean ± 95% CI.
 
     All seeds train together along the model axis. Prints a table (or --json) and writes loss curves
-    with a band over seeds, the decision boundary of the median seed (2-D data) and results.json to --out.
+    with a band over seeds, the decision boundary of the median seed (2-D data), the Jacobian's
+    singular values at initialization and at the end (a plain MLP) or the per-block trunk, branch
+    and residual scale (a residual net), results.json and report.html (all on one page) to --out.
     """
     from . import optimizers
     from .report import train as report
-    from .residual import ResidualMLP
-    from .training import initialize_and_train
+    from .training import initial_parameters
+    from .training import train as train_models
     from .validation import check_choice
 
     residual = _residual_options(blocks, branch_depth, norm, init)
@@ -279,10 +284,12 @@ def train(
     if not as_json:
         err(f"data: {data.description}")
     with _TrainProgress(iterations, seeds, enabled=not (as_json or quiet)) as progress:
-        history = initialize_and_train(
-            net, data.X_train, data.Y_train, init=init_fn, init_options=init_kwargs, models=seeds, rng=seed, learning_rate=learning_rate,
-            iterations=iterations, record_every=record_every, optimizer=opt, batch_size=batch_size,
-            diagnostics=False if isinstance(net, ResidualMLP) else iterations,  # per-layer views: plain MLPs only
+        # initialize_and_train's two steps, to keep the initial parameters (the report's Jacobian at initialization)
+        initial, order_rng = initial_parameters(net, init=init_fn, init_options=init_kwargs, models=seeds, rng=seed)
+        history = train_models(
+            net, initial, data.X_train, data.Y_train, learning_rate=learning_rate, iterations=iterations,
+            record_every=record_every, optimizer=opt, batch_size=batch_size, rng=order_rng,
+            diagnostics=iterations,  # at initialization and at the end: per layer, or per block of a residual net
             X_test=data.X_test, Y_test=data.Y_test, progress=progress.update,
         )  # fmt: skip
     config = {
@@ -293,7 +300,7 @@ def train(
         "learning_rate": learning_rate, "batch_size": batch_size, "iterations": iterations,
         "record_every": record_every, "seeds": seeds, "seed": seed, "data_seed": data_seed,
     }  # fmt: skip
-    _show_training(report.TrainRun(config, data, net, history), out, as_json=as_json)
+    _show_training(report.TrainRun(config, data, net, history, initial_params=initial), out, as_json=as_json)
 
 
 def _training_data(dataset, csv, target, test_fraction, n_train, n_test, noise, classes, data_seed):
@@ -545,7 +552,11 @@ def jacobian(
     stop: int = typer.Option(
         None, "--stop", help="Layer differentiated [default: the last hidden; L: the logits].", show_default=False
     ),
-    out: Path = typer.Option(None, "--out", help="Also write jacobian.png (histogram) and jacobian.json here."),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        help="Also write jacobian.png (histogram), jacobian.json and report.html (both on one page) here.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the numbers as JSON instead of a table."),
 ) -> None:
     """The singular values of the Jacobian dA[stop]/dA[start] at initialization, for K models at once: is the
@@ -592,11 +603,13 @@ def _write_outputs(out: Path, files: dict[str, bytes]) -> None:
 
 
 def _write_jacobian(out: Path, s, numbers: dict) -> None:
+    from .report import jacobian as page
     from .report.figures import png_bytes, singular_value_histogram
 
     title = f"{'-'.join(map(str, numbers['layers']))} {numbers['activation']}, {numbers['init']}: {numbers['models']} models"
-    files = {"jacobian.png": png_bytes(singular_value_histogram(s, title=title)),
-             "jacobian.json": (json.dumps(numbers, indent=1) + "\n").encode()}  # fmt: skip
+    png = png_bytes(singular_value_histogram(s, title=title))
+    files = {"jacobian.png": png, "jacobian.json": (json.dumps(numbers, indent=1) + "\n").encode(),
+             "report.html": page.page(numbers, png, title=title).encode()}  # fmt: skip
     _write_outputs(out, files)
 
 
@@ -617,7 +630,11 @@ def coord_check(
         help="mup only: the width where muP is standard [default: the narrowest].",
         show_default=False,
     ),
-    out: Path = typer.Option(None, "--out", help="Also write coord-check.png and coord-check.json here."),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        help="Also write coord-check.png, coord-check.json and report.html (figure, slopes, readings) here.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the numbers as JSON instead of a table."),
 ) -> None:
     """How big every layer's activations get after a few steps as the width grows (TP5's coordinate check):
@@ -684,12 +701,15 @@ def _coord_numbers(result, seed: int) -> dict:
 
 
 def _write_coord_check(out: Path, result, numbers: dict) -> None:
+    from .report import coordcheck as page
     from .report.figures import coord_check_panels, png_bytes
 
     fig = coord_check_panels(
         result.widths, {result.parametrization: result.size}, result.layers, title=_coord_title(result)
     )
-    files = {"coord-check.png": png_bytes(fig), "coord-check.json": (json.dumps(numbers, indent=1) + "\n").encode()}
+    png = png_bytes(fig)
+    files = {"coord-check.png": png, "coord-check.json": (json.dumps(numbers, indent=1) + "\n").encode(),
+             "report.html": page.page(numbers, png, title=_coord_title(result)).encode()}  # fmt: skip
     _write_outputs(out, files)
 
 

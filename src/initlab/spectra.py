@@ -40,9 +40,12 @@ __all__ = [
     "MAX_ELEMENTS",
     "SpectrumSummary",
     "at_initialization",
+    "at_spread_examples",
     "jacobians",
+    "log_histogram",
     "reading",
     "singular_values",
+    "spread_columns",
     "summarize",
 ]
 
@@ -195,3 +198,65 @@ def reading(summary: SpectrumSummary) -> str:
         else ("spread: some directions amplified, many squashed" if rel >= 1 else "mildly spread")
     )
     return f"mean s^2 {ms:.3g} ({scale}); {near:.0%} of singular values within 2x of 1; Var(s^2)/<s^2>^2 {rel:.3g}: {shape}"
+
+
+def spread_columns(m: int, examples: int) -> np.ndarray:
+    """Indices of ``min(examples, m)`` columns of an ``(n, m)`` data set spread evenly over it, first and last
+    included, ascending and distinct (fewer when rounding merges two): a bounded, deterministic subset.
+
+    >>> spread_columns(300, 4).tolist(), spread_columns(3, 16).tolist()
+    ([0, 100, 199, 299], [0, 1, 2])
+    """
+    return np.unique(np.linspace(0, m - 1, min(examples, m)).round().astype(int))
+
+
+def at_spread_examples(
+    net: MLP, params, X, *, examples: int = 16, stop: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Singular values of every model's Jacobian at ``examples`` columns of ``X`` spread over it (:func:`spread_columns`).
+
+    The cost is bounded whatever the data set's size: K x e Jacobians of :math:`n_\mathrm{stop} \times n_0`.
+    A model whose Jacobian is not finite (a diverged one, overflowed) is left out.
+
+    Parameters
+    ----------
+    net : MLP
+    params : dict, with the model axis (K, ...)
+    X : (n_0, m)
+    examples : int >= 1
+    stop : as in :func:`jacobians` (from the input, ``start = 0``)
+
+    Returns
+    -------
+    s : (K', e, r), the finite models' singular values; kept : (K,) bool, which models they are
+    """
+    X = np.asarray(X, dtype=np.float64)
+    columns = spread_columns(X.shape[1], check_int("examples", examples, min_value=1))
+    with np.errstate(all="ignore"):
+        s = singular_values(jacobians(net, params, X[:, columns], stop=stop))  # (K, e, r)
+    kept = np.isfinite(s).all(axis=(1, 2))
+    return s[kept], kept
+
+
+def log_histogram(s, bins: int = 30, *, floor: float = 1e-300) -> dict:
+    r"""Histogram of the singular values ``s`` (any shape) in equal bins of :math:`\log_{10} s`, the line at 1 inside.
+
+    Returns ``{"values", "zeros", "lo", "hi", "counts", "median", "near_one", "max"}``: ``values`` how many,
+    ``zeros`` how many are :math:`\le` ``floor`` (0 for a dead ReLU: no place on a log axis; a floor such as
+    ``1e-10`` also counts the rounding-level values of a rank-deficient Jacobian there), ``counts``
+    (``bins``,) over ``[lo, hi]`` (log10 edges, ``lo <= -1``, ``hi >= 1``; empty without a positive value),
+    so that ``sum(counts) + zeros == values``; ``median``, ``near_one`` (the share of all values within a
+    factor 2 of 1, :math:`1/2 \le s \le 2`) and ``max`` (None without values).
+    """
+    values = np.asarray(s, dtype=np.float64).ravel()
+    positive = values[values > floor]
+    out = {"values": int(values.size), "zeros": int(values.size - positive.size), "lo": -1.0, "hi": 1.0,
+           "counts": [], "median": None, "near_one": None, "max": None}  # fmt: skip
+    if positive.size == 0:
+        return out
+    logs = np.log10(positive)
+    lo, hi = min(float(logs.min()), -1.0), max(float(logs.max()), 1.0)  # the line at 1 (log 0) always inside
+    counts, _ = np.histogram(logs, bins=bins, range=(lo, hi))
+    near = float(((values >= 0.5) & (values <= 2.0)).mean())
+    return out | {"lo": lo, "hi": hi, "counts": counts.tolist(), "median": float(np.median(values)),
+                  "near_one": near, "max": float(values.max())}  # fmt: skip

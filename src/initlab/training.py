@@ -29,7 +29,7 @@ from initlab.residual import ResidualMLP
 from initlab.state import TrainingState, engine_context, passes
 from initlab.validation import check_choice, check_int, check_learning_rate
 
-__all__ = ["MAX_ITERATIONS", "History", "check_iterations", "initialize_and_train", "train"]
+__all__ = ["MAX_ITERATIONS", "History", "check_iterations", "initial_parameters", "initialize_and_train", "train"]
 
 
 @dataclass(frozen=True)
@@ -233,6 +233,19 @@ def initialize_and_train(
     -------
     History
     """
+    params, order_rng = initial_parameters(net, init=init, init_options=init_options, models=models, rng=rng)
+    return train(net, params, X, Y, learning_rate=learning_rate, iterations=iterations, record_every=record_every,
+                 loss=loss, optimizer=optimizer, batch_size=batch_size, rng=order_rng, diagnostics=diagnostics,
+                 X_test=X_test, Y_test=Y_test, progress=progress)  # fmt: skip
+
+
+def initial_parameters(net, *, init="he_normal", init_options=None, models: int = 1, rng=None) -> tuple[dict, object]:
+    """The initial parameters of :func:`initialize_and_train` and the seed of its data order: ``(params, order_rng)``.
+
+    ``rng`` is split in two (:func:`initlab.seeding.split`): the first child draws the K models'
+    parameters, the second is what :func:`train` gets as ``rng``. For callers that keep the initial
+    parameters (a report's view at initialization) and train them as ``initialize_and_train`` would.
+    """
     if init_options is None:
         init_options = {}
     elif not isinstance(init_options, dict) or not all(isinstance(k, str) for k in init_options):
@@ -245,10 +258,7 @@ def initialize_and_train(
         # option of the distribution, not MLP.initialize's scale factor.
         init, init_options = initializers.get(init, **init_options), {}
     init_rng, order_rng = seeding.split(rng)
-    params = net.initialize(init, rng=init_rng, models=models, **init_options)
-    return train(net, params, X, Y, learning_rate=learning_rate, iterations=iterations, record_every=record_every,
-                 loss=loss, optimizer=optimizer, batch_size=batch_size, rng=order_rng, diagnostics=diagnostics,
-                 X_test=X_test, Y_test=Y_test, progress=progress)  # fmt: skip
+    return net.initialize(init, rng=init_rng, models=models, **init_options), order_rng
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,21 @@ id                         what
                            "median s 0.85, 100% within 2x of 1, largest 0.94"
 ``#layers``                one ``.layer-row`` (``#layer-1``, ...) per layer: activation and gradient histograms
                            (residual: input projection, one row per block with its branch std and |branch|/|trunk|, head)
+``#coord-widths``,         the coordinate check's settings (:mod:`~initlab.playground.coord`): text, 2 to 5 widths in
+``#coord-steps``,          8..1024 (default ``64,128,256,512``); number 1..5 (3); number 1..8 (2); URL ``coord.widths``,
+``#coord-seeds``           ``coord.steps``, ``coord.seeds`` (left out when at these defaults)
+``#coord-run``             button: a coordinate check of the page's activation, depth (the hidden layers' count),
+                           initializer and its options, parametrization and base width (empty: the narrowest width),
+                           optimizer, learning rate, seed and data set (its first 128 training points), on the server
+``#coord-status``          text and ``data-status``: idle, running, done, error
+``#coord-error``           the server's refusal of a check (its fields, or the page's, get class ``invalid``)
+``#coord-layer``           select: the layer drawn (default the output)
+``#coord-chart``           canvas: mean |activation| against width, log-log, one line per step t = 0..T (the seeds'
+                           geometric mean) and a band from the smallest to the largest seed
+``#coord-summary``         the setting of the check in words and its time
+``#coord-table``           one row per layer (``tr[data-layer="output"]``): the slope at init and after each step
+                           (``td.slope``, its ``data-slope`` the seeds' mean; class ``blowup`` from coordcheck's
+                           ``BLOWUP``), the reading in plain words (``td.reading``)
 =========================  ==================================================================
 
 ``window.playground`` holds the last progress message (``last``: the selected model's ``weights``, per-layer
@@ -76,7 +91,8 @@ statistics, every model's numbers in ``models``), the run's ``config``, ``initia
 its initial weights), the selected model's loss ``history``, every model's curves in ``fan``, the ``pinned`` runs,
 ``diagram`` (the unit rectangles ``initlabDraw.network`` returned; a residual net's adds ``blocks``), ``depth``
 (what ``initlabDraw.depthChart`` returned), ``jacobian`` (what ``initlabDraw.jacobianChart`` returned: ``box``,
-``lineX``, ``decades``, ``bars``) and ``dots`` (where each accuracy dot is).
+``lineX``, ``decades``, ``bars``), ``dots`` (where each accuracy dot is), ``coord`` (the last coordinate check's
+reply) and ``coordChart`` (what ``initlabDraw.coordChart`` returned: ``box``, ``layer``, ``decades``, ``lines``).
 The page's settings are in its URL (``?dataset=moons&hidden=8,8&init=random&opt.scale=3&seeds=8&speed=max``;
 the short names of ``options()["aliases"]`` are accepted, e.g. ``?lr=0.1&k=8``; an unknown parameter is shown in
 ``#error`` and kept in the address), so a link reproduces them.

@@ -16,7 +16,12 @@ client -> server
     second (validated as the ``speed`` field; null: as fast as the machine goes).
     ``{"action": "select", "model": k}``: show model k (0 <= k < K) from now on; a progress message follows.
     ``{"action": "export", "format": "pytorch" | "jax" | "json"}``: the selected model's current
-    weights as a file (:func:`initlab.export.render`; residual nets: an error, not available yet).
+    weights as a file (:func:`initlab.export.render`: plain MLPs and residual nets).
+    ``{"action": "coord_check", "config": {<train fields>}, "widths": [64, 128, 256], "steps": 3, "seeds": 2}``:
+    a coordinate check for the page's settings (:mod:`~initlab.playground.coord`: its fields, limits and
+    reply), computed in a worker thread while the tab's run goes on; one at a time per tab, and it counts
+    toward ``max_trainings`` while it runs. Accepted: ``{"type": "coord_started", "estimate": {"seconds"}}``
+    at once, the reply when done; refused: ``{"type": "error", "action": "coord_check", "errors"}``.
 server -> client
     ``{"type": "error", "errors": [{"field", "message"}, ...]}`` (the connection stays open);
     ``{"type": "start", "config", "points", "seeds"}`` when a run starts (``seeds``: each model's seed
@@ -35,7 +40,9 @@ server -> client
     ``curve``/``curves``: the points since the last message, null where diverged or not finite;
     ``done``: every model diverged or the iterations are done;
     ``{"type": "status", "status": "training" | "paused" | "idle" | "done"}``;
-    ``{"type": "export", "format", "filename", "media_type", "text"}``.
+    ``{"type": "export", "format", "filename", "media_type", "text"}``;
+    ``{"type": "coord_check", "setting", "widths", "layers", "size", "slope", "readings", ...}``
+    (:func:`initlab.playground.coord.reply`).
 
 Pacing: at ``speed`` S iterations per second each frame trains about ``S * FRAME_SECONDS`` updates
 (at least 1, fewer if the machine is slower) and then waits out the rest of its ``n / S`` seconds;
@@ -69,6 +76,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from initlab.validation import excerpt
 
+from . import coord
 from .config import check_speed, options, validate
 from .guard import MAX_MESSAGE, LocalOnly, allowed_hosts, is_loopback
 from .session import Run
@@ -79,7 +87,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 FRAME_SECONDS = 0.12  # training time between two progress messages: ~8 updates a second
 MAX_STEP = 1000  # most updates of one "step" action
 MAX_CHUNK = 5000  # most updates of one frame (a chunk in a worker thread)
-ACTIONS = ("train", "pause", "resume", "reset", "step", "speed", "select", "export")
+ACTIONS = ("train", "pause", "resume", "reset", "step", "speed", "select", "export", "coord_check")
 IDLE_SECONDS = 900.0  # a socket with no message and nothing training for this long is closed
 MAX_CONNECTIONS = 32
 MAX_TRAININGS = 2 * (os.cpu_count() or 1)
@@ -173,9 +181,11 @@ class _Connection:
         self.resume.set()
         self.wake = asyncio.Event()  # ends a frame's pacing wait early (pause, speed)
         self.lock = asyncio.Lock()  # one computation on the run at a time: a frame, a step, a select, an export
+        self.coord_task: asyncio.Task | None = None  # the tab's coordinate check, at most one
         self.handlers = {"train": self.on_train, "pause": self.on_pause, "resume": self.on_resume,
                          "reset": self.on_reset, "step": self.on_step, "speed": self.on_speed,
-                         "select": self.on_select, "export": self.on_export}  # fmt: skip
+                         "select": self.on_select, "export": self.on_export,
+                         "coord_check": self.on_coord_check}  # fmt: skip
 
     async def serve(self):
         if self.limits.connections >= self.limits.max_connections:  # accepted, so the page learns why
@@ -209,6 +219,8 @@ class _Connection:
             pass
         finally:
             self.limits.connections -= 1
+            if self.coord_task is not None:  # its thread finishes its (bounded) check; nobody reads the reply
+                self.coord_task.cancel()
             await self.stop()
             self.release()
 
@@ -321,6 +333,41 @@ class _Connection:
             return await self.send(_error("format", str(exc)))
         await self.send({"type": "export", "format": fmt, "filename": out.filename, "media_type": out.media_type,
                          "text": out.text})  # fmt: skip
+
+    async def on_coord_check(self, message: dict) -> None:
+        request, errors = coord.validate_request(message)
+        if errors:
+            return await self.send({"type": "error", "action": "coord_check", "errors": _clipped(errors)})
+        busy = None
+        if self.coord_task is not None and not self.coord_task.done():
+            busy = "A coordinate check of this tab is running; wait for its chart."
+        elif self.limits.trainings >= self.limits.max_trainings:
+            busy = (f"The server is busy: {self.limits.trainings} runs and checks are computing (the most it runs at "
+                    "once). Try again when one of them ends.")  # fmt: skip
+        if busy:
+            return await self.send({"type": "error", "action": "coord_check", "errors": _clipped([{"field": "coord_check", "message": busy}])})  # fmt: skip
+        self.limits.trainings += 1  # counted from now, so that two messages in a row cannot both pass the check
+        await self.send({"type": "coord_started", "estimate": {"seconds": request.seconds}})
+        self.coord_task = asyncio.create_task(self.coord_check(request))
+
+    async def coord_check(self, request) -> None:
+        """Compute the check in a worker thread (BLAS on one thread there) and send its reply.
+
+        The count in ``max_trainings`` is released when the thread ends, not when the tab goes (a closed
+        tab cancels this task, but a thread cannot be stopped: its check, bounded by
+        :data:`~initlab.playground.coord.MAX_SECONDS`, runs out)."""
+        work = asyncio.ensure_future(asyncio.to_thread(coord.compute, request))
+        work.add_done_callback(self._coord_done)
+        try:
+            reply = await asyncio.shield(work)
+        except (TypeError, ValueError) as exc:  # a combination the library refuses
+            reply = {"type": "error", "action": "coord_check", "errors": _clipped([{"field": "config", "message": str(exc)}])}  # fmt: skip
+        await self.send(reply)
+
+    def _coord_done(self, work: asyncio.Future) -> None:
+        self.limits.trainings -= 1
+        if not work.cancelled():
+            work.exception()  # retrieved: a tab closed before the reply leaves no "never retrieved" warning
 
     async def train(self) -> None:
         """Train frames until the run is done: each ~FRAME_SECONDS of updates (or paced by speed), then a progress."""

@@ -90,9 +90,7 @@ class Run:
     def __init__(self, config: PlaygroundConfig):
         self.config = config
         self.K = config.seeds
-        # The notebook's circles keep the notebook's own seeding; every other set is seeded 0 (shareable URLs).
-        rng = None if datasets.is_notebook_data(config.dataset, noise=config.noise) else 0
-        self.data = datasets.load(config.dataset, noise=config.noise, rng=rng)
+        self.data = page_data(config)
         self.residual = config.blocks > 0
         if self.residual:
             self.net = residual.ResidualMLP(2, config.hidden[0], 1, config.blocks, branch_depth=config.branch_depth,
@@ -310,16 +308,11 @@ class Run:
         return curve, curves
 
     def export(self, fmt: str):
-        """The selected model's current weights as a file (:func:`initlab.export.render`): an ``Export``
-        with ``filename``, ``media_type`` and ``text``. Raises ValueError for an unknown ``fmt``."""
+        """The selected model's current weights as a file (:func:`initlab.export.render`; a residual net's
+        too): an ``Export`` with ``filename``, ``media_type`` and ``text``. Raises ValueError for an unknown ``fmt``."""
         from initlab import export  # one direction only: export never imports the playground
 
         config = self.config
-        if self.residual:
-            raise ValueError(
-                f"Export of residual nets (blocks={config.blocks}) is not available yet: initlab.export writes "
-                "plain MLPs. Set blocks=0 to export an MLP; the residual net's weights are in the page's state."
-            )
         settings = {**config.to_json(), "model": self.selected, "seed": self.seed_labels()[self.selected],
                     "iteration": self.iteration}  # fmt: skip
         return export.render(fmt, self.net, self.selected_params(), init=config.init,
@@ -341,6 +334,13 @@ class Run:
         }
 
 
+def page_data(config: PlaygroundConfig) -> datasets.Dataset:
+    """The page's data set (the one rule, also the coordinate check's): the notebook's circles keep the notebook's
+    own seeding; every other set is seeded 0 (shareable URLs)."""
+    rng = None if datasets.is_notebook_data(config.dataset, noise=config.noise) else 0
+    return datasets.load(config.dataset, noise=config.noise, rng=rng)
+
+
 def _evaluate(net_passes, views, X, T) -> tuple[np.ndarray, np.ndarray]:
     """Loss (nan where the logits are past the divergence line) and accuracy of every model, (K,) each."""
     Z, A = net_passes.forward(views, X)
@@ -357,25 +357,11 @@ def _jacobian(net: MLP, views, X: np.ndarray) -> dict:
     """
     Ws, bs = views
     params = {f"{p}{l}": a for l, (W, b) in enumerate(zip(Ws, bs), start=1) for p, a in (("W", W), ("b", b))}
-    m = X.shape[1]
-    columns = np.unique(np.linspace(0, m - 1, min(JACOBIAN_EXAMPLES, m)).round().astype(int))
     stop = max(1, net.n_layers - 1)  # the last hidden layer (the only one with one hidden layer)
-    with np.errstate(all="ignore"):
-        s = spectra.singular_values(spectra.jacobians(net, params, X[:, columns], stop=stop))  # (K, e, r)
-    finite = s[np.isfinite(s).all(axis=(1, 2))]  # a model whose Jacobian overflowed is left out
-    values = finite.ravel()
-    positive = values[values > 1e-300]
-    out = {"models": int(finite.shape[0]), "examples": int(columns.size), "stop": stop, "values": int(values.size),
-           "zeros": int(values.size - positive.size), "lo": -1.0, "hi": 1.0, "counts": [], "median": None,
-           "near_one": None, "max": None}  # fmt: skip
-    if positive.size == 0:
-        return out
-    logs = np.log10(positive)
-    lo, hi = min(float(logs.min()), -1.0), max(float(logs.max()), 1.0)  # the line at 1 (log 0) always inside
-    counts, _ = np.histogram(logs, bins=JACOBIAN_BINS, range=(lo, hi))
-    near = float(((values >= 0.5) & (values <= 2.0)).mean())
-    return out | {"lo": lo, "hi": hi, "counts": counts.tolist(), "median": float(np.median(values)), "near_one": near,
-                  "max": float(values.max())}  # fmt: skip
+    finite, _ = spectra.at_spread_examples(net, params, X, examples=JACOBIAN_EXAMPLES, stop=stop)  # (K', e, r)
+    return {"models": int(finite.shape[0]), "examples": int(finite.shape[1]), "stop": stop} | spectra.log_histogram(
+        finite, bins=JACOBIAN_BINS
+    )
 
 
 def _residual_weights(V: dict) -> dict:

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 
 import matplotlib
 
 matplotlib.use("Agg", force=False)
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-__all__ = ["cost_curves", "decision_boundary", "decision_regions", "log_safe", "loss_band", "png_bytes", "COLORS"]
+__all__ = [
+    "block_panels",
+    "cost_curves",
+    "decision_boundary",
+    "decision_regions",
+    "log_histograms",
+    "log_safe",
+    "loss_band",
+    "png_bytes",
+    "COLORS",
+]
 
 #: One colour per initialization, shared by every figure and the HTML report.
 COLORS = {"zeros": "#7f7f7f", "random": "#d62728", "he": "#1f77b4"}
@@ -243,3 +255,86 @@ def _at_least_a_decade(ax, values) -> None:
     ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
     ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
     ax.yaxis.set_minor_locator(ticker.NullLocator())
+
+
+def log_histograms(hists: dict, *, title: str, floor: float = 0.0) -> Figure:
+    """Histograms from :func:`initlab.spectra.log_histogram` (label -> its dict), as steps on a log x axis with the line at 1.
+
+    Each is drawn over its own log10 edges; values at or below ``floor`` (the histograms' own: 0 has no place on
+    a log axis) are counted in its legend entry.
+    """
+    fig = Figure(figsize=(7.0, 3.6))
+    ax = fig.subplots()
+    colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
+    for i, (label, h) in enumerate(hists.items()):
+        if not h["counts"]:
+            continue
+        edges = 10.0 ** np.linspace(h["lo"], h["hi"], len(h["counts"]) + 1)
+        near = "" if h["near_one"] is None else f", {h['near_one']:.0%} within 2x of 1"
+        zeros = (f", {h['zeros']} at {'0' if floor == 0 else f'or below {floor:g}'} (rank lost, not drawn)"
+                 if h["zeros"] else "")  # fmt: skip
+        ax.stairs(h["counts"], edges, color=colors[i % len(colors)], lw=1.6, label=f"{label}{near}{zeros}")
+    ax.axvline(1.0, color="k", lw=1.0, label="1 (isometry)")
+    ax.axvspan(0.5, 2.0, color="#999999", alpha=0.12, lw=0, label="within 2x of 1")
+    ax.set(xscale="log", xlabel="singular value s of the Jacobian", ylabel="count", title=title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def block_panels(diagnostics: dict, *, title: str, diverged=None) -> Figure:
+    """A residual net's per-block statistics (``initlab.report.train``'s ``diagnostics``, ``"per": "block"``).
+
+    Three panels against the block index b = 1..B: the standard deviation of the trunk :math:`h_b`
+    (solid) and of the branch :math:`r_b` (dashed); the same for the gradients along them; the effective
+    residual scale :math:`\\|r_b\\| / \\|h_{b-1}\\|` (symmetric-log axis, so that Fixup's and ReZero's
+    exact 0 shows). One colour per time (initialization, end of training), the seeds' median as the
+    line and their lowest to highest as the band. Seeds that ``diverged`` (K,) are left out of the
+    end-of-training curves (their last finite parameters would set the axes), and the legend says how many.
+    """
+    times = {"initial": "#1f77b4", "final": "#d62728"}
+    its = diagnostics["iterations"]
+    K = len(np.asarray(diagnostics["initial"]["a_std"]))
+    drawn = {
+        "initial": np.ones(K, bool),
+        "final": ~np.asarray(diverged, bool) if diverged is not None else np.ones(K, bool),
+    }
+    left_out = int(K - drawn["final"].sum())
+    labels = {"initial": f"iteration {its[0]:,}",
+              "final": f"iteration {its[-1]:,}" + (f" ({left_out} of {K} diverged, not drawn)" if left_out else "")}  # fmt: skip
+    blocks = np.arange(1, len(diagnostics["units"]) + 1)
+    panels = [
+        ("activation std", (("a_std", "-", "trunk h"), ("z_std", "--", "branch r")), "log"),
+        (
+            "gradient std",
+            (("trunk_grad_std", "-", "trunk dL/dh"), ("branch_grad_std", "--", "through the branch")),
+            "log",
+        ),
+        ("effective residual scale |r_b| / |h_(b-1)|", (("residual_scale", "-", "scale"),), "symlog"),
+    ]
+    fig = Figure(figsize=(13.0, 3.8))
+    axes = fig.subplots(1, 3)
+    for ax, (ylabel, series, scale) in zip(axes, panels):
+        for when, color in times.items():
+            if not drawn[when].any():  # every seed diverged: say so in the legend, draw nothing
+                ax.plot([], [], "-", color=color, label=f"{labels['final'].split(' (')[0]}: all {K} seeds diverged")
+                continue
+            for field, style, name in series:
+                v = np.asarray(diagnostics[when][field], dtype=float)[drawn[when]]  # (K_drawn, B)
+                v = log_safe(v) if scale == "log" else np.where(np.isfinite(v), v, np.nan)
+                with warnings.catch_warnings():  # an all-nan column (a zero or diverged block) has no median
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    ax.fill_between(blocks, np.nanmin(v, axis=0), np.nanmax(v, axis=0), color=color, alpha=0.15, lw=0)
+                    ax.plot(blocks, np.nanmedian(v, axis=0), style, color=color, lw=1.6, marker="o", ms=3,
+                            label=f"{name}, {labels[when]}")  # fmt: skip
+        ax.set(xlabel="block b", ylabel=ylabel)
+        if scale == "log":
+            ax.set_yscale("log")
+        else:
+            ax.set_yscale("symlog", linthresh=1e-2)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(True, which="both", alpha=0.25)
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -13,6 +13,7 @@
     options: null, ws: null, status: "connecting",
     config: null, points: null, seedLabels: [], last: null, initial: null, history: [], fan: { iterations: [], losses: [] },
     pinned: [], diagram: null, dots: null, urlErrors: [], unknownParams: [], drawErrors: {}, nextPinId: 1,
+    coord: null, coordChart: null,
   };
   window.playground = state;
 
@@ -23,6 +24,8 @@
     norm: "norm", parametrization: "parametrization", base_width: "base-width" };
   const URL_FIELDS = Object.keys(CONTROL).filter((k) => k !== "init_options");
   const SELECTS = ["dataset", "activation", "init", "optimizer", "norm", "parametrization"];
+  // the coordinate check's own fields: URL parameter coord.<key> -> control id (errors name them coord_<key>)
+  const COORD = { widths: "coord-widths", steps: "coord-steps", seeds: "coord-seeds" };
 
   // ---------------------------------------------------------------- reading and writing controls
   function parseNumber(text) {
@@ -177,6 +180,10 @@
       else if (k === "parametrization" && v === "standard") continue;  // likewise the default parametrization
       else if (v !== null && v !== "") q.set(k, Array.isArray(v) ? v.join(",") : v);
     }
+    for (const [k, id] of Object.entries(COORD)) {  // the coordinate check's settings, when not the page's defaults
+      const v = $(id).value.trim();
+      if (v !== $(id).defaultValue) q.set("coord." + k, v);
+    }
     for (const [k, v] of state.unknownParams) q.append(k, v);  // refused, shown in #error, not silently dropped
     history.replaceState(null, "", "?" + q.toString());
     $("share").href = location.href;
@@ -198,6 +205,7 @@
     const errors = [];
     for (const [key, value] of q) {
       if (key.startsWith("opt.")) { opts[key.slice(4)] = value; continue; }
+      if (COORD[key.slice(6)] && key.startsWith("coord.")) { $(COORD[key.slice(6)]).value = value; continue; }  // the server checks it
       const field = URL_FIELDS.includes(key) ? key : aliases[key];
       if (!field) {
         state.unknownParams.push([key, value]);
@@ -228,13 +236,7 @@
     $("pause").textContent = s === "paused" ? "Resume" : "Pause";
     $("pin").disabled = !(state.last && (s === "done" || s === "diverged" || s === "paused")) || state.pinned.length >= MAX_PINS;
     $("restart").disabled = !state.config;
-    const residual = !!(state.config && state.config.blocks);  // initlab.export writes plain MLPs only
-    for (const f of ["pytorch", "jax", "json"]) {
-      const b = $("export-" + f);
-      if (b.dataset.title === undefined) b.dataset.title = b.title;
-      b.disabled = !state.last || residual;
-      b.title = residual ? "export of residual nets is not available yet (plain MLPs only)" : b.dataset.title;
-    }
+    for (const f of ["pytorch", "jax", "json"]) $("export-" + f).disabled = !state.last;  // MLPs and residual nets
   }
   function showErrors(errors) {
     clearErrors();
@@ -458,6 +460,67 @@
     return `median s ${draw().format(Number(j.median.toPrecision(3)))}, ${Math.round(100 * j.near_one)}% within 2x of 1, largest ${draw().format(Number(j.max.toPrecision(3)))}`;
   }
 
+  // ---------------------------------------------------------------- the coordinate check (initlab.playground.coord)
+  function setCoordStatus(status, text) { $("coord-status").dataset.status = status; $("coord-status").textContent = text; }
+  function runCoord() {
+    clearCoordErrors(); updateURL();
+    const widths = parseHidden($("coord-widths").value);  // comma-separated integers, or the text for the server to refuse
+    state.coord = null; drawCoord();
+    setCoordStatus("running", "computing on the server...");
+    return send({ action: "coord_check", config: readConfig(), widths, steps: parseNumber($("coord-steps").value),
+      seeds: parseNumber($("coord-seeds").value) });
+  }
+  function clearCoordErrors() {
+    $("coord-error").textContent = ""; $("coord-error").hidden = true;
+    for (const id of Object.values(COORD)) $(id).classList.remove("invalid");
+  }
+  /** The server's refusal: in the panel's own box (a training run goes on); page fields it names are marked too. */
+  function showCoordErrors(errors) {
+    clearCoordErrors();
+    $("coord-error").textContent = errors.map((e) => e.message).join("\n");
+    $("coord-error").hidden = false;
+    for (const e of errors) {
+      const id = e.field.startsWith("coord_") ? COORD[e.field.slice(6)] : CONTROL[e.field];
+      if (id && $(id)) $(id).classList.add("invalid");
+    }
+    setCoordStatus("error", "refused");
+  }
+  function showCoord(m) {
+    clearCoordErrors();
+    state.coord = m;
+    const sel = $("coord-layer"), keep = sel.value;
+    sel.innerHTML = "";
+    for (const [j, name] of m.layers.entries()) { const o = document.createElement("option"); o.value = j; o.textContent = name; sel.appendChild(o); }
+    const same = state.coordLayers && state.coordLayers.join() === m.layers.join();  // the same net: keep the layer shown
+    sel.value = same && keep !== "" ? keep : m.layers.length - 1;  // else the output
+    state.coordLayers = m.layers;
+    const s = m.setting, base = s.parametrization === "mup" ? ` base width ${s.base_width}` : "";
+    $("coord-summary").textContent = `${s.parametrization}${base}, ${s.optimizer} lr ${s.learning_rate}, ${s.activation} depth ${s.depth}, ` +
+      `${runLabel({ init: s.init, init_options: s.init_options, scale: 1 })}, widths ${m.widths.join(",")}, ${s.seeds} seed${s.seeds === 1 ? "" : "s"} from seed ${s.seed}, ${s.examples} ${s.dataset} ` +
+      `points, full batch: ${m.wall_time.toFixed(1)} s.` + (m.notes.length ? " " + m.notes.join(" ") : "");
+    renderCoordTable(m);
+    drawCoord();
+    setCoordStatus("done", `done in ${m.wall_time.toFixed(1)} s`);
+  }
+  const slopeText = (x) => (x === null || x === undefined ? "-" : (x >= 0 ? "+" : "") + x.toFixed(2));
+  /** One row per layer: the slope of log mean |h| against log width at init and after each step (seeds' mean, min to max), the reading. */
+  function renderCoordTable(m) {
+    const T = m.slope.mean[0].length - 1;
+    const head = ["layer", ...Array.from({ length: T + 1 }, (_, t) => (t ? `slope after step ${t}` : "slope at init")), "in plain words"];
+    $("coord-table").querySelector("thead").innerHTML = `<tr>${head.map((h) => `<th>${esc(h)}</th>`).join("")}</tr>`;
+    $("coord-table").querySelector("tbody").innerHTML = m.layers.map((name, j) => {
+      const cells = m.slope.mean[j].map((v, t) => {
+        const lo = m.slope.min[j][t], hi = m.slope.max[j][t], spread = lo !== null && hi !== null && hi > lo ? `<span class="range">seeds ${slopeText(lo)} to ${slopeText(hi)}</span>` : "";
+        return `<td class="slope${t && v !== null && v >= m.thresholds.blowup ? " blowup" : ""}" data-slope="${v === null ? "" : v}">${slopeText(v)}${spread}</td>`;
+      });
+      return `<tr data-layer="${esc(name)}"><td>${esc(name)}</td>${cells.join("")}<td class="reading">${esc(m.readings[j])}</td></tr>`;
+    }).join("");
+  }
+  function drawCoord() {
+    const layer = $("coord-layer").value === "" ? undefined : Number($("coord-layer").value);
+    state.coordChart = safely("coordChart", () => draw().coordChart(fit($("coord-chart"), 640, 0.5), state.coord, { layer })) || null;
+  }
+
   // ---------------------------------------------------------------- the connection
   function connect() {
     return new Promise((resolve) => {
@@ -496,7 +559,10 @@
     render();
   }
   function onMessage(m) {
-    if (m.type === "error") { showErrors(m.errors); setStatus("error"); }
+    if (m.type === "error" && m.action === "coord_check") showCoordErrors(m.errors);
+    else if (m.type === "coord_check") showCoord(m);
+    else if (m.type === "coord_started") setCoordStatus("running", `computing on the server (about ${Math.max(1, Math.round(m.estimate.seconds))} s at most)...`);
+    else if (m.type === "error") { showErrors(m.errors); setStatus("error"); }
     else if (m.type === "start") onStart(m);
     else if (m.type === "progress" && state.config) onProgress(m);  // none after a reset (a message may be in flight)
     else if (m.type === "export") download(m);
@@ -585,12 +651,15 @@
     $("speed").addEventListener("change", changeSpeed);
     $("model").addEventListener("change", () => selectModel(Number($("model").value)));
     $("accuracy-chart").addEventListener("click", clickDot);
+    for (const id of Object.values(COORD)) $(id).addEventListener("change", updateURL);
+    $("coord-run").addEventListener("click", runCoord);
+    $("coord-layer").addEventListener("change", drawCoord);
     const actions = { train: () => train(), pause: pauseOrResume, step, reseed, restart, reset, pin, unpin, notebook,
       "export-pytorch": () => send({ action: "export", format: "pytorch" }), "export-jax": () => send({ action: "export", format: "jax" }),
       "export-json": () => send({ action: "export", format: "json" }) };
     for (const [id, fn] of Object.entries(actions)) $(id).addEventListener("click", fn);
     let width = window.innerWidth;
-    window.addEventListener("resize", () => { if (window.innerWidth !== width) { width = window.innerWidth; render(); drawPinned(); } });
+    window.addEventListener("resize", () => { if (window.innerWidth !== width) { width = window.innerWidth; render(); drawPinned(); drawCoord(); } });
   }
   async function start() {
     state.options = await (await fetch("/api/options")).json();
@@ -607,6 +676,7 @@
     clearErrors();
     wire();
     render();
+    drawCoord();
     await connect();
   }
   start().catch((e) => { setStatus("error"); showErrors([{ field: "page", message: "Could not load the playground: " + e }]); });

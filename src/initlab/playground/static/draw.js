@@ -743,8 +743,67 @@
     return { box, lineX, decades: [lo, hi], bars };
   }
 
+  /**
+   * The coordinate check (initlab.playground.coord's reply `cc`) of one layer (opts.layer, an index into
+   * cc.layers; default the last, the output): mean |activation| against the width on log-log axes (x ticks at
+   * the widths, decade ticks on y), one line per step t = 0..T through the seeds' geometric mean (its
+   * least-squares slope is the seeds' mean slope, the table's number) and a band from the smallest to the
+   * largest seed. Missing values (null: a diverged model) break the line and the band. Returns {box, layer,
+   * decades: [lo, hi], lines: [{t, color, points: [{width, value, x, y}]}]} or {kind: "empty"}.
+   */
+  function coordChart(canvas, cc, opts = {}) {
+    const { c, w, h } = setup(canvas);
+    if (!cc || !cc.widths || !cc.size) { text(c, "run a coordinate check to see it here", w / 2, h / 2, "center"); return { kind: "empty" }; }
+    const L = cc.layers.length, j = opts.layer === undefined ? L - 1 : opts.layer, T = cc.size[0].length - 1;
+    const good = (v) => v !== null && v !== undefined && Number.isFinite(v) && v > 0;
+    const stats = cc.widths.map((n, i) => cc.size[i].map((byLayer) => {
+      const v = byLayer[j].filter(good);
+      if (!v.length || v.length < byLayer[j].length) return null;  // a seed without a value: no mean here
+      return { mean: Math.exp(v.reduce((s, x) => s + Math.log(x), 0) / v.length), lo: Math.min(...v), hi: Math.max(...v) };
+    }));
+    const logs = [];
+    for (const row of stats) for (const p of row) if (p) logs.push(Math.log10(p.lo), Math.log10(p.hi));
+    if (!logs.length) { text(c, `${cc.layers[j]}: no finite values (diverged)`, w / 2, h / 2, "center"); return { kind: "empty" }; }
+    let lo = Math.floor(Math.min(...logs) - 0.05), hi = Math.ceil(Math.max(...logs) + 0.05);
+    if (hi - lo < 1) hi = lo + 1;
+    const items = Array.from({ length: T + 1 }, (_, t) => ({ label: t ? `t = ${t}` : "t = 0 (init)", color: COLORS.series[t % COLORS.series.length] }));
+    items.push({ label: `min-max of ${cc.size[0][0][j].length} seeds`, color: COLORS.axis, kind: "band" });
+    const rows = rowsOfLegend(c, items, w - 60);
+    const box = { l: 56, r: w - 16, t: 10 + 14 * rows, b: h - 36 };
+    const x0 = Math.log2(cc.widths[0]), x1 = Math.log2(cc.widths[cc.widths.length - 1]);
+    const X = (n) => box.l + ((Math.log2(n) - x0) / (x1 - x0 || 1)) * (box.r - box.l);
+    const Y = (v) => box.b - ((Math.log10(v) - lo) / (hi - lo)) * (box.b - box.t);
+    const dstep = Math.max(1, Math.ceil((hi - lo) / 5)), yt = [];
+    for (let k = lo; k <= hi; k += dstep) yt.push([10 ** k, k >= -3 && k <= 4 ? fmt(10 ** k) : `1e${k}`]);
+    axes(c, box, X, Y, cc.widths.map((n) => [n, String(n)]), yt, "width n (log scale)", `mean |${cc.layers[j] === "output" ? "logit" : "activation"}| (log)`);
+    legendRow(c, items, box.l, 8, w);
+    const steps = Array.from({ length: T + 1 }, (_, t) => ({ t, color: items[t].color, pts: cc.widths.map((n, i) => ({ n, p: stats[i][t] })) }));
+    for (const { color, pts } of steps) {  // every band first, so that no band hides a line
+      c.fillStyle = color; c.globalAlpha = 0.18;
+      for (let i = 0; i + 1 < pts.length; i++) {  // one quadrilateral per pair of neighbouring widths
+        const a = pts[i], b = pts[i + 1];
+        if (!a.p || !b.p) continue;
+        c.beginPath(); c.moveTo(X(a.n), Y(a.p.hi)); c.lineTo(X(b.n), Y(b.p.hi)); c.lineTo(X(b.n), Y(b.p.lo)); c.lineTo(X(a.n), Y(a.p.lo));
+        c.closePath(); c.fill();
+      }
+      c.globalAlpha = 1;
+    }
+    const lines = [];
+    for (const { t, color, pts } of steps) {
+      c.strokeStyle = color; c.fillStyle = color; c.lineWidth = 2;
+      polyline(c, pts.map(({ n, p }) => ({ it: n, v: p ? p.mean : null })), X, Y, "v");
+      const points = [];
+      for (const { n, p } of pts) if (p) {
+        c.beginPath(); c.arc(X(n), Y(p.mean), 3, 0, 2 * Math.PI); c.fill();
+        points.push({ width: n, value: p.mean, x: X(n), y: Y(p.mean) });
+      }
+      lines.push({ t, color, points });
+    }
+    return { box, layer: cc.layers[j], decades: [lo, hi], lines };
+  }
+
   window.initlabDraw = {
     COLORS, ACTIVATIONS: Object.keys(ACTIVATIONS), forward, boundary, network, lossFan, accuracyDots, depthChart, histogram,
-    jacobianChart, niceTicks, format: fmt,
+    jacobianChart, coordChart, niceTicks, format: fmt,
   };
 })();
