@@ -117,7 +117,7 @@ def test_the_numba_engine_is_refused_for_residual_nets():
     with pytest.raises(SpecError) as info:
         parse("engine = 'numba'\n[model]\nblocks = 4\nwidth = 8\n[[init]]\nname = 'fixup'")
     assert "'engine' key must be \"numpy\" for residual nets" in str(info.value)
-    assert "compiles plain MLPs only" in str(info.value)
+    assert "full-batch gd without LayerNorm only" in str(info.value)
 
 
 def test_cli_refuses_a_structural_init_without_blocks_in_one_line(tmp_path, capsys):
@@ -311,7 +311,7 @@ def test_plan_says_why_the_engine_is_numpy_and_times_the_residual_net(spec_file,
     out = capsys.readouterr().out
     assert "20 runs: 2 network × 5 init × 2 seed" in out
     assert "circles 2-6-1 res B=4 scalars=fixup relu, gd, 40 iterations: 2 runs" in out
-    assert "engine 'numpy' (residual nets train on numpy: numba compiles plain MLPs only)" in out
+    assert "engine 'numpy' (residual nets train on numpy in sweeps)" in out
 
 
 def test_the_estimate_times_a_deep_residual_net_that_does_not_diverge(monkeypatch):

@@ -266,6 +266,7 @@ def test_numba_engine_matches_numpy_engine_with_diagnostics_and_progress():
 
 
 def test_numba_engine_refuses_what_it_cannot_do():
+    from initlab import optimizers
     from initlab.network import MLP
     from initlab.training import train
 
@@ -273,8 +274,9 @@ def test_numba_engine_refuses_what_it_cannot_do():
     params = net.initialize("he_normal", rng=0)
     X = np.random.default_rng(0).standard_normal((2, 20))
     Y = (X[:1] > 0).astype(float)
-    with pytest.raises(ValueError, match="'engine' parameter 'numba' trains with full-batch gradient descent only"):
-        train(net, params, X, Y, optimizer="adam", iterations=2, engine="numba")
+    custom = optimizers.Optimizer("nesterov", (), 1, False, optimizers.momentum().update)  # no compiled form
+    with pytest.raises(ValueError, match="'engine' parameter 'numba' cannot train this network: optimizer nesterov"):
+        train(net, params, X, Y, optimizer=custom, iterations=2, engine="numba")
     with pytest.raises(ValueError, match="The 'engine' parameter of .*|'engine' parameter must be one of"):
         train(net, params, X, Y, iterations=2, engine="jax")
 

@@ -1,4 +1,4 @@
-r"""The compiled engine: full-batch gradient descent of K networks, one whole model per thread.
+r"""The compiled engine: K networks trained by gd, sgd, momentum or Adam, with minibatches, one whole model per thread.
 
 :func:`initlab.training.train` batches K models into one matrix product per layer (numpy, the
 reference); here a numba kernel runs ``prange`` over the models and each thread trains its model
@@ -11,24 +11,44 @@ inside, so there is nothing to pin). The arithmetic is the numpy engine's (:mod:
     dZ^{[L]} = \tfrac1m (A^{[L]} - Y), \quad dW^{[l]} = dZ^{[l]} A^{[l-1]T}, \quad
     dZ^{[l-1]} = (W^{[l]T} dZ^{[l]}) \odot g'(Z^{[l-1]}),
 
-then :math:`\theta \leftarrow \theta - \alpha\, d\theta`, the loss only at recorded iterations, and
-the divergence rule of :mod:`initlab.state`: a model whose logits' magnitudes sum beyond
+then the optimizer's update (:func:`_update`, the formulas and arithmetic order of
+:mod:`initlab.optimizers`: gd/sgd :math:`\theta - \alpha\, d\theta`, momentum's averaged
+:math:`v \leftarrow \beta v + (1-\beta) d\theta`, Adam with bias correction), the loss of the whole
+training set only at recorded iterations, and the divergence rule of :mod:`initlab.state`: a model whose logits' magnitudes sum beyond
 ``DIVERGENCE_LOGIT`` (or not finite), or whose updated parameters do not have a
 finite sum (summed in numpy's pairwise order, so the same sums overflow), stops at its last
 finite parameters, ``diverged_at`` is that iteration and its later losses stay ``nan``.
 
 Entry points: :func:`advance`, which advances a :class:`initlab.state.TrainingState` as its own
 :meth:`~initlab.state.TrainingState.advance` does (behind ``train(..., engine="numba")``), and
-:func:`gd_flat`, the inner function on the state's arrays. This module does not import the
-training code: a state is read through its attributes.
+:func:`train_flat` (:func:`gd_flat` its full-batch gd), the inner function on the state's arrays.
+This module does not import the training code: a state is read through its attributes.
+
+What the state holds, the kernel reads and writes in place, so a run can switch engines or stop
+between segments: the optimizer's state rows ``v`` (momentum, Adam) and ``s`` (Adam), (K, P)
+each; a parametrization's per-parameter learning-rate factors (P,), parameter p of model k
+training at ``learning_rate[k] * factor[p]`` (muP's and NTK's :math:`a^2 \eta` or :math:`a \eta`,
+:mod:`initlab.parametrization`; its multipliers are already in the effective weights) and Adam's
+epsilon factors (P,); Adam's bias corrections :math:`1 - \beta^t` come as a table computed in
+Python, as :mod:`initlab.optimizers` computes them (numba's power could round otherwise).
+
+Minibatches: the numpy engine draws each epoch's permutation of the m examples from each model's
+stream (:mod:`initlab.state`); :func:`advance` draws the same ones in Python
+(:meth:`~initlab.state.TrainingState.minibatch_orders`, a (K, E, m) array of indices for the
+epochs of a call, calls cut to keep it within 32 MB) and each thread gathers its model's
+minibatch from them, so both engines see the same examples. At recorded iterations the loss is
+that of the whole training set, from a second forward pass on it whose logits must be sound too,
+as the numpy engine does.
 
 Agreement with the numpy engine
 -------------------------------
 What differs is rounding, never the formulas: sums over examples run in another order than
 BLAS's (and with separate multiplies and adds where BLAS fuses them), and ``exp``, ``expm1`` and
-``tanh`` are computed here within 1, 4 and 2 ulp of numpy's (tested). On well-conditioned runs the
+``tanh`` are computed here within 1, 4 and 2 ulp of numpy's (tested); the updates round as
+numpy's, operation by operation. On well-conditioned runs the
 recorded losses agree to 1e-12 relative and the parameters to 1e-10 after thousands of
-iterations (tested for every activation, depths 3 to 6, sigmoid and softmax outputs). Chaotic runs
+iterations (tested for every activation, depths 3 to 6, sigmoid and softmax outputs; every
+optimizer with and without minibatches, standard, NTK and muP, in ``tests/test_kernels_optimizers.py``). Chaotic runs
 (learning rates at the edge of stability, ``randn * 10`` initialization) amplify last-bit
 differences exponentially and the engines part ways, as the numpy engine does with itself after a
 one-ulp change of one weight (measured: relu 2-16-8-8-1 at ``learning_rate=0.1``, both pairs
@@ -49,7 +69,8 @@ Parameters travel as the state's flat rows ``theta`` (K, P), laid out
 ``W1, b1, W2, b2, ...`` (:func:`initlab.network.flatten_params`). Each thread keeps, per hidden layer,
 ``A`` (n_l, m) and ``D`` (n_l, m): ``g'(Z)`` where it cannot be recovered from ``A``, overwritten
 by ``dZ`` in the backward pass; no ``Z`` is stored, and the output layer's ``Z`` becomes its ``dZ``
-in place. Matrix products pass over the contiguous example axis, two output rows and up to five
+in place; the gradient is a row (P,) the update reads. A minibatch of b examples uses the first b
+columns of the same buffers. Matrix products pass over the contiguous example axis, two output rows and up to five
 terms per pass, so that each load serves several multiply-adds.
 
 Threads
@@ -71,14 +92,18 @@ from llvmlite import ir as llvm_ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+from initlab import optimizers
 from initlab.network import DIVERGENCE_LOGIT, MLP, parameter_count
 
-__all__ = ["advance", "gd_flat", "max_threads", "supported", "warm_up"]
+__all__ = ["advance", "gd_flat", "max_threads", "supported", "train_flat", "warm_up"]
 
 # Codes the kernel branches on (outside its inner loops).
 _HIDDEN = {"relu": 0, "leaky_relu": 1, "tanh": 2, "sigmoid": 3, "linear": 4, "selu": 5, "gelu": 6}
 _OUTPUT = {"sigmoid": 0, "softmax": 1}
 _LOSS = {"stable": 0, "legacy": 1}
+_OPTIMIZER = {"gd": 0, "sgd": 0, "momentum": 1, "adam": 2}  # the rules of _update
+_BIAS_CHUNK = 1 << 16  # iterations per kernel call with Adam (its bias corrections travel as a table)
+_ORDER_BUDGET = 1 << 22  # minibatch indices per kernel call (32 MB of int64), in whole epochs
 
 # The constants of initlab.activations, repeated as literals so that numba freezes them.
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -87,19 +112,22 @@ _GELU_C = math.sqrt(2.0 / math.pi)
 _GELU_A = 0.044715
 
 
-def supported(net: MLP, loss: str = "stable") -> str | None:
-    """None if the kernel can train ``net`` with ``loss``; otherwise the reason, for a message."""
+def supported(net: MLP, loss: str = "stable", optimizer=None) -> str | None:
+    """None if the kernel can train ``net`` with ``loss`` (and ``optimizer``, when given); otherwise the reason, for a message.
+
+    Every parametrization compiles: its per-parameter learning rates and Adam epsilons are rows
+    of factors (:func:`train_flat`), its multipliers live in the effective weights already.
+    """
     if not isinstance(net, MLP):
         return f"it compiles plain MLPs only, not a {type(net).__name__}"
-    if net.parametrization != "standard":
-        return (f"parametrization {net.parametrization!r} trains each layer at its own learning rate, which the kernel "
-                "(one rate per model) does not apply")  # fmt: skip
     if net.activation not in _HIDDEN:
         return f"activation {net.activation!r} has no compiled form (compiled: {sorted(_HIDDEN)})"
     if net.output not in _OUTPUT:
         return f"output {net.output!r} has no compiled form (compiled: {sorted(_OUTPUT)})"
     if loss not in _LOSS:
         return f"loss {loss!r} has no compiled form (compiled: {sorted(_LOSS)})"
+    if optimizer is not None and getattr(optimizer, "name", None) not in _OPTIMIZER:
+        return f"optimizer {optimizer!r} has no compiled form (compiled: {sorted(_OPTIMIZER)})"
     return None
 
 
@@ -111,6 +139,7 @@ def supported(net: MLP, loss: str = "stable") -> str | None:
 # tripled the first-call compile time. error_model="numpy": a float division by zero gives inf
 # instead of raising, so that loops with divisions have no exception branch and vectorize.
 _f8, _i8, _row, _rows = types.float64, types.int64, types.float64[::1], types.float64[:, ::1]
+_cube, _ints, _ints2 = types.float64[:, :, ::1], types.int64[::1], types.int64[:, ::1]
 
 
 def _jit(signature, inline="never"):
@@ -587,6 +616,7 @@ def _pairwise_sum(x, start, n):
     return _pairwise_sum(x, start, half) + _pairwise_sum(x, start + half, n - half)
 
 
+# _descend and _logits_diverged: the fused gd step and the flat logit test, used by initlab.kernels_residual.
 @_jit(types.void(_row, _row, _i8, _i8, _i8, _rows, _rows, _i8, _f8, _row))
 def _descend(theta, proposed, w_at, n, p, dZ, A_in, m, alpha, g):
     r"""``W - alpha dZ A_in^T`` and ``b - alpha sum_i dZ`` into ``proposed``.
@@ -676,9 +706,144 @@ def _output_delta(output, Z, T, C, m, r, s):
             z[i] = inv_m * (z[i] / s[i] - t[i])
 
 
+@_jit(types.void(_row, _i8, _i8, _i8, _rows, _rows, _i8, _row))
+def _gradient(grad, w_at, n, p, dZ, A_in, m, g):
+    r"""``dW = dZ A_in^T`` and ``db = sum_i dZ`` of one layer into ``grad`` (P,) at ``w_at`` (b follows W).
+
+    Blocks of two rows of dZ by up to five rows of A_in share their loads (g: scratch of 12).
+    """
+    b_at = w_at + n * p
+    j = 0
+    while j < n:
+        rows = min(2, n - j)
+        k = 0
+        while k < p:
+            count = _pass_size(p - k)
+            if rows == 2:
+                _gradient_block2(dZ[j], dZ[j + 1], A_in, k, count, g, m)
+            else:
+                _gradient_block1(dZ[j], A_in, k, count, g, m)
+            for h in range(rows):
+                at = w_at + (j + h) * p + k
+                for q in range(count):
+                    grad[at + q] = g[5 * h + q]
+            k += count
+        for h in range(rows):  # db, from the last block's sums
+            grad[b_at + j + h] = g[10 + h]
+        j += rows
+
+
+@_jit(types.void(_row, _rows, _cube, _cube, _rows, _ints, _ints, _i8, _f8, _i8))
+def _forward(theta, X, A, D, Z, layers, w_at, hidden, slope, m):
+    r"""The logits ``Z[:, :m]`` of the examples ``X[:, :m]``: :math:`A^{[l]} = g(W^{[l]} A^{[l-1]} + b^{[l]})`, then :math:`W^{[L]} A^{[L-1]} + b^{[L]}`.
+
+    A, D : (L - 1, width, >= m) hidden activations and ``g'`` where :func:`_activate` stores it; Z : (n_L, >= m)
+    """
+    L = layers.shape[0] - 1
+    A_in = X
+    for l in range(L - 1):
+        n, p = layers[l + 1], layers[l]
+        for j in range(0, n - 1, 2):  # two units a pass
+            _matvec_rows2(A[l, j], A[l, j + 1], theta, w_at[l] + j * p, p, 1, p, A_in, m)
+        if n % 2:
+            _matvec_rows(A[l, n - 1], theta, w_at[l] + (n - 1) * p, 1, p, A_in, m)
+        for j in range(n):
+            _activate(hidden, slope, A[l, j], theta[w_at[l] + n * p + j], D[l, j], m)
+        A_in = A[l]
+    p, C = layers[L - 1], layers[L]
+    for c in range(C):
+        _matvec_rows(Z[c], theta, w_at[L - 1] + c * p, 1, p, A_in, m)
+        _add_bias(Z[c], theta[w_at[L - 1] + C * p + c], m)
+
+
+@_jit(types.void(_row, _row, _rows, _rows, _cube, _cube, _rows, _ints, _ints, _i8, _i8, _i8, _row, _row, _row))
+def _backward(theta, grad, X, T, A, D, Z, layers, w_at, hidden, output, m, r, s, g):
+    r"""The gradient (P,) into ``grad``, after :func:`_forward` on the same ``X[:, :m]``; Z becomes dZ of the output.
+
+    :math:`dZ^{[L]} = \tfrac1m (A^{[L]} - T)`, :math:`dW^{[l]} = dZ^{[l]} A^{[l-1]T}`,
+    :math:`dZ^{[l-1]} = (W^{[l]T} dZ^{[l]}) \odot g'(Z^{[l-1]})` (into D). r, s : scratch rows (>= m); g : scratch of 12
+    """
+    L = layers.shape[0] - 1
+    _output_delta(output, Z, T, layers[L], m, r, s)
+    dZ = Z
+    for l in range(L - 1, -1, -1):
+        n, p = layers[l + 1], layers[l]
+        A_prev = A[l - 1] if l > 0 else X
+        _gradient(grad, w_at[l], n, p, dZ, A_prev, m, g)
+        if l > 0:  # dZ[l-1] = (W^T dZ) * g'(Z[l-1]), into D[l-1]
+            for q in range(0, p - 1, 2):  # two units a pass
+                _matvec_rows2(r, s, theta, w_at[l] + q, 1, p, n, dZ, m)
+                _chain(hidden, r, A_prev[q], D[l - 1, q], m)
+                _chain(hidden, s, A_prev[q + 1], D[l - 1, q + 1], m)
+            if p % 2:
+                _matvec_rows(r, theta, w_at[l] + p - 1, p, n, dZ, m)
+                _chain(hidden, r, A_prev[p - 1], D[l - 1, p - 1], m)
+            dZ = D[l - 1]
+
+
+@_jit(types.void(_i8, _row, _row, _row, _row, _row, _row, _row, _row, _f8, _f8))
+def _update(rule, theta, proposed, grad, alpha, epsilon, v, s, hyper, c1, c2):
+    r"""One update of one model into ``proposed`` (P,), in :mod:`initlab.optimizers`' arithmetic order.
+
+    rule 0 (gd, sgd): :math:`\theta - \alpha g`; 1 (momentum, ``hyper = (\beta, 1 - \beta)``):
+    :math:`v \leftarrow \beta v + (1 - \beta) g`, :math:`\theta - \alpha v`; 2 (adam, ``hyper =
+    (\beta_1, 1 - \beta_1, \beta_2, 1 - \beta_2)``, ``c1, c2`` = :math:`1 - \beta_{1,2}^t`):
+    :math:`\theta - \alpha \frac{v / c_1}{\sqrt{s / c_2} + \varepsilon}`. alpha, epsilon : (P,) per
+    parameter; v, s : the rule's state rows, updated in place. Each operation rounds as numpy's
+    (no fused multiply-add), so given the same gradient the update is numpy's to the bit.
+    """
+    P = theta.shape[0]
+    if rule == 0:
+        for q in range(P):
+            proposed[q] = theta[q] - alpha[q] * grad[q]
+    elif rule == 1:
+        beta, keep = hyper[0], hyper[1]
+        for q in range(P):
+            velocity = v[q] * beta + grad[q] * keep
+            v[q] = velocity
+            proposed[q] = theta[q] - alpha[q] * velocity
+    else:
+        beta1, keep1, beta2, keep2 = hyper[0], hyper[1], hyper[2], hyper[3]
+        for q in range(P):
+            d = grad[q]
+            first = v[q] * beta1 + d * keep1
+            second = s[q] * beta2 + (d * d) * keep2
+            v[q] = first
+            s[q] = second
+            proposed[q] = theta[q] - (alpha[q] * (first / c1)) / (np.sqrt(second / c2) + epsilon[q])
+
+
+@_jit(types.void(_rows, _rows, _rows, _rows, _ints, _i8, _i8))
+def _gather(Xb, Tb, X, T, order, at, b):
+    """The minibatch ``X[:, order[at : at + b]]``, ``T[:, ...]`` into the first b columns of Xb, Tb."""
+    for c in range(X.shape[0]):
+        for q in range(b):
+            Xb[c, q] = X[c, order[at + q]]
+    for c in range(T.shape[0]):
+        for q in range(b):
+            Tb[c, q] = T[c, order[at + q]]
+
+
+@_jit_sum(types.boolean(_rows, _i8, _i8))
+def _logits_diverged_rows(Z, C, m):
+    """``sum |Z[:C, :m]|`` is beyond ``DIVERGENCE_LOGIT`` or not finite (:func:`_logits_diverged` on rows)."""
+    total = 0.0
+    for c in range(C):
+        row = Z[c]
+        for i in range(m):
+            total += abs(row[i])
+    return not total <= DIVERGENCE_LOGIT  # nan compares False
+
+
 @_jit(_i8(_row, _rows, _rows, _f8, types.int64[::1], types.int64[::1], _i8, _f8, _i8, _i8, _i8, _i8, _i8, _row))
 def _train_one(theta, X, T, alpha, layers, w_at, hidden, slope, output, loss, start, stop, record_every, losses):
-    """Train one model, ``theta`` (P,) in place, from iteration ``start`` to ``stop``; returns ``diverged_at`` (-1 if not).
+    """Full-batch gradient descent at one rate for all parameters: :func:`_train_model`'s special case, fused.
+
+    The same arithmetic as :func:`_train_model` with rule 0, no minibatch and factors of 1 (the
+    update written during the gradient's pass, :func:`_descend`, instead of a gradient row and
+    :func:`_update`): on the notebook's network the general loop measured 4% below this one, so the
+    default run keeps it (``tests/test_kernels_optimizers.py`` checks both give the same bits).
+    Trains ``theta`` (P,) in place from iteration ``start`` to ``stop``; returns ``diverged_at`` (-1 if not).
 
     X : (n_0, m); T : (n_L, m) targets; alpha : its learning rate
     layers : (L + 1,) units; w_at : (L,) offset of W{l+1} in ``theta`` (b{l+1} follows it)
@@ -749,27 +914,106 @@ def _train_one(theta, X, T, alpha, layers, w_at, hidden, slope, output, loss, st
     return diverged_at
 
 
-@njit(parallel=True, fastmath=False, cache=True, error_model="numpy")
-def _train_models(theta, X, T, lr, layers, hidden, slope, output, loss, start, stop, record_every, losses, diverged_at):
-    """:func:`_train_one` for every model k with ``diverged_at[k] < 0``, one model per thread.
+@_jit(_i8(_row, _row, _row, _rows, _rows, _ints2, _f8, _row, _row, _i8, _row, _rows, _ints, _ints, _i8, _f8, _i8,
+          _i8, _i8, _i8, _i8, _i8, _i8, _i8, _row))  # fmt: skip
+def _train_model(theta, v, s, X, T, order, lr, factors, epsilon, rule, hyper, bias, layers, w_at, hidden, slope,
+                 output, loss, start, stop, record_every, batch, n_batches, first_epoch, losses):  # fmt: skip
+    """Train one model, ``theta`` (P,) in place, from iteration ``start`` to ``stop``; returns ``diverged_at`` (-1 if not).
 
-    theta : (K, P), overwritten with the final (or last finite) parameters; lr : (K,)
-    losses : (K, n_records); diverged_at : (K,) int64, written for models that diverge
+    theta, v, s : (P,) parameters and the rule's state (v, s: (0,) when it keeps none), updated in place
+    X : (n_0, m); T : (n_L, m) targets; lr : its learning rate; factors, epsilon : (P,) per parameter
+    rule, hyper, bias : :func:`_update`'s; bias : (stop - start, 2) Adam's ``1 - beta^t`` of each iteration
+    layers : (L + 1,) units; w_at : (L,) offset of W{l+1} in ``theta`` (b{l+1} follows it)
+    hidden, output, loss : codes of _HIDDEN, _OUTPUT, _LOSS
+    batch : B, or 0 for the full batch; n_batches : ceil(m / B)
+    order : (E, m) permutations of epochs first_epoch, first_epoch + 1, ... (minibatch i: ``order[i // n_batches -
+        first_epoch, j B : (j + 1) B]``, j = i % n_batches, the last one shorter)
+    losses : (n_records,) written at ``i // record_every`` for ``i % record_every == 0`` (the whole training set's)
+    """
+    P = theta.shape[0]
+    m = X.shape[1]
+    L = layers.shape[0] - 1
+    C = layers[L]
+    width = 1
+    for l in range(1, L + 1):
+        width = max(width, layers[l])
+    # this model's buffers, for its whole run
+    current = theta.copy()  # (P,)
+    proposed = np.empty(P)  # (P,) the update, kept only if finite
+    grad = np.empty(P)
+    alpha = np.empty(P)  # the learning rate of each parameter, lr * factor as numpy's (K, 1) * (P,)
+    for q in range(P):
+        alpha[q] = lr * factors[q]
+    A = np.empty((max(L - 1, 1), width, m))  # hidden activations (minibatches use the first columns)
+    D = np.empty((max(L - 1, 1), width, m))  # g'(Z), then dZ
+    Z = np.empty((C, m))  # logits, then dZ of the output
+    Xb = np.empty((X.shape[0], max(batch, 1)))
+    Tb = np.empty((C, max(batch, 1)))
+    r = np.empty(m)
+    r2 = np.empty(m)
+    g = np.empty(12)  # one block of dW, db
+    diverged_at = -1
+    for i in range(start, stop):
+        Xi, Ti, mi = X, T, m
+        record = i % record_every == 0
+        value = np.nan
+        if batch > 0:
+            if record:  # the loss of the whole training set, as with gd; its logits must be sound too
+                _forward(current, X, A, D, Z, layers, w_at, hidden, slope, m)
+                if _logits_diverged_rows(Z, C, m):
+                    diverged_at = i
+                    break
+                value = _output_loss(output, loss, Z, T, C, m)
+            j = i % n_batches
+            mi = min(batch, m - j * batch)
+            _gather(Xb, Tb, X, T, order[i // n_batches - first_epoch], j * batch, mi)
+            Xi, Ti = Xb, Tb
+        _forward(current, Xi, A, D, Z, layers, w_at, hidden, slope, mi)
+        if _logits_diverged_rows(Z, C, mi):  # logits: frozen at the parameters of the start of i
+            diverged_at = i
+            break
+        if record:
+            losses[i // record_every] = value if batch > 0 else _output_loss(output, loss, Z, T, C, m)
+        _backward(current, grad, Xi, Ti, A, D, Z, layers, w_at, hidden, output, mi, r, r2, g)
+        c1 = bias[i - start, 0] if rule == 2 else 1.0
+        c2 = bias[i - start, 1] if rule == 2 else 1.0
+        _update(rule, current, proposed, grad, alpha, epsilon, v, s, hyper, c1, c2)
+        if not np.isfinite(_pairwise_sum(proposed, 0, P)):  # the update: frozen before it
+            diverged_at = i
+            break
+        current, proposed = proposed, current
+    for q in range(P):  # (a loop: numba's slice assignment costs seconds of compilation)
+        theta[q] = current[q]
+    return diverged_at
+
+
+@njit(parallel=True, fastmath=False, cache=True, error_model="numpy")
+def _train_models(theta, v, s, X, T, orders, lr, factors, epsilon, rule, hyper, bias, layers, hidden, slope, output,
+                  loss, start, stop, record_every, batch, n_batches, first_epoch, losses, diverged_at, fused):  # fmt: skip
+    """:func:`_train_model` (or, when ``fused``, :func:`_train_one`) for every model k with ``diverged_at[k] < 0``, one model per thread.
+
+    theta : (K, P), overwritten with the final (or last finite) parameters; v, s : (K, P) or (K, 0)
+    orders : (K, E, m) or (K, 0, 0); lr : (K,); losses : (K, n_records); diverged_at : (K,) int64,
+    written for models that diverge
     """
     L = layers.shape[0] - 1
     w_at = np.zeros(L, dtype=np.int64)  # offset of W{l+1} in a row; b{l+1} follows it
     for l in range(1, L):
         w_at[l] = w_at[l - 1] + layers[l] * (layers[l - 1] + 1)
     for k in prange(theta.shape[0]):
-        if diverged_at[k] < 0:
-            diverged_at[k] = _train_one(theta[k], X, T, lr[k], layers, w_at, hidden, slope, output, loss,
-                                        start, stop, record_every, losses[k])  # fmt: skip
+        if diverged_at[k] < 0 and fused:
+            diverged_at[k] = _train_one(theta[k], X, T, lr[k], layers, w_at, hidden, slope, output, loss, start, stop,
+                                        record_every, losses[k])  # fmt: skip
+        elif diverged_at[k] < 0:
+            diverged_at[k] = _train_model(theta[k], v[k], s[k], X, T, orders[k], lr[k], factors, epsilon, rule, hyper,
+                                          bias, layers, w_at, hidden, slope, output, loss, start, stop, record_every,
+                                          batch, n_batches, first_epoch, losses[k])  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
 # Python entry points
 # --------------------------------------------------------------------------------------------
-def gd_flat(
+def train_flat(
     net: MLP,
     theta: np.ndarray,
     X: np.ndarray,
@@ -782,13 +1026,20 @@ def gd_flat(
     loss: str,
     losses: np.ndarray,
     diverged_at: np.ndarray,
+    optimizer=None,
+    opt_state: tuple = (),
+    lr_factors: np.ndarray | None = None,
+    epsilon_factors: np.ndarray | None = None,
+    batch_size: int | None = None,
+    orders: np.ndarray | None = None,
+    first_epoch: int = 0,
     threads: int | None = None,
 ) -> None:
-    """Iterations ``start .. stop - 1`` of gradient descent on validated inputs, in place (the inner entry point).
+    r"""Iterations ``start .. stop - 1`` of any compiled optimizer on validated inputs, in place (the inner entry point).
 
     What :meth:`initlab.state.TrainingState.advance` does, on the same arrays: models with
-    ``diverged_at >= 0`` are skipped; the others are trained from ``theta`` and either finish or
-    freeze. Calling it for consecutive segments equals one call (diagnostics go between segments).
+    ``diverged_at >= 0`` are skipped; the others are trained from ``theta`` (and their optimizer
+    state) and either finish or freeze. Calling it for consecutive segments equals one call.
 
     Parameters
     ----------
@@ -796,61 +1047,98 @@ def gd_flat(
     theta : (K, P) float64 C-contiguous, layout W1, b1, W2, ... (``layer_views``); overwritten
     X : (n_0, m) float64; T : (n_L, m) float64 targets (one-hot for softmax), as ``MLP.check_data`` gives
     learning_rate : (K,) float64
-    start, stop : iteration range
-    record_every : the loss is written at iterations ``i % record_every == 0``
+    start, stop : iteration range (Adam's step counter is ``t = i + 1``)
+    record_every : the loss of the whole training set is written at iterations ``i % record_every == 0``
     loss : {"stable", "legacy"}
     losses : (K, n_records) float64, written at ``[k, i // record_every]``; leave nan-filled
     diverged_at : (K,) int64, -1 while training; written with the iteration of divergence
+    optimizer : Optimizer, optional
+        gd (default), sgd, momentum or adam (:mod:`initlab.optimizers`; read through its name and options).
+    opt_state : tuple of (K, P) float64 C-contiguous arrays
+        The optimizer's state, ``()``, ``(v,)`` or ``(v, s)`` (:meth:`~initlab.optimizers.Optimizer.init_state`); updated in place.
+    lr_factors : (P,) float64, optional
+        A parametrization's learning-rate factors: parameter p of model k trains at ``learning_rate[k] * lr_factors[p]``.
+    epsilon_factors : (P,) float64, optional
+        Adam's epsilon factors (:func:`initlab.optimizers.with_epsilon_factors`): epsilon ``* epsilon_factors[p]``.
+    batch_size : int, optional
+        B examples per update; None: the full batch. With it, ``orders`` is required.
+    orders : (K, E, m) int64
+        ``orders[k, e]``: model k's permutation of the examples for epoch ``first_epoch + e``;
+        iteration i takes ``orders[k, i // n - first_epoch, j B : (j + 1) B]``, ``j = i % n``,
+        ``n = ceil(m / B)`` (:meth:`initlab.state.TrainingState.minibatch_orders` draws them).
+    first_epoch : int
     threads : int, optional
         Threads for this call (default: numba's, the number of cores); restored afterwards.
     """
-    reason = supported(net, loss)
+    optimizer = optimizers.gd() if optimizer is None else optimizer
+    reason = supported(net, loss, optimizer)
     if reason is not None:
         raise NotImplementedError(f"The compiled engine cannot train this network: {reason}. Use engine='numpy'.")
     _check_buffers(net, theta, X, T, learning_rate, start, stop, record_every, losses, diverged_at)
+    K, P = theta.shape
+    m = np.shape(X)[1]
+    rule, hyper = _rule(optimizer)
+    state = _check_state(optimizer, opt_state, K, P)
+    factors = _check_row("lr_factors", lr_factors, P)
+    epsilon = dict(optimizer.options).get("epsilon", 1.0) * _check_row("epsilon_factors", epsilon_factors, P)
+    B, n_batches, orders = _check_orders(batch_size, orders, first_epoch, start, stop, K, m)
     previous = numba.get_num_threads()
     if threads is not None:
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     chunk = numba.set_parallel_chunksize(1)  # models one at a time: a thread whose models diverge early takes more
+    arrays = (np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(T, dtype=np.float64), orders,
+              np.ascontiguousarray(learning_rate, dtype=np.float64), factors, epsilon)  # fmt: skip
+    shape = (np.asarray(net.layers, dtype=np.int64), _HIDDEN[net.activation], float(net.slope), _OUTPUT[net.output])
+    # Adam's bias corrections 1 - beta^t, in Python's arithmetic as optimizers computes them, a table per call
+    step = _BIAS_CHUNK if rule == 2 else max(stop - start, 1)
+    fused = rule == 0 and B == 0 and bool(np.all(factors == 1.0))  # the default run: _train_one
     try:
-        _train_models(
-            theta,
-            np.ascontiguousarray(X, dtype=np.float64),
-            np.ascontiguousarray(T, dtype=np.float64),
-            np.ascontiguousarray(learning_rate, dtype=np.float64),
-            np.asarray(net.layers, dtype=np.int64),
-            _HIDDEN[net.activation],
-            float(net.slope),
-            _OUTPUT[net.output],
-            _LOSS[loss],
-            int(start),
-            int(stop),
-            int(record_every),
-            losses,
-            diverged_at,
-        )
+        for a in range(start, stop, step):
+            b = min(a + step, stop)
+            bias = _bias_corrections(optimizer, a, b) if rule == 2 else np.ones((1, 2))
+            _train_models(theta, *state, *arrays, rule, hyper, bias, *shape, _LOSS[loss], int(a), int(b),
+                          int(record_every), B, n_batches, int(first_epoch), losses, diverged_at, fused)  # fmt: skip
     finally:
         numba.set_parallel_chunksize(chunk)
         numba.set_num_threads(previous)
+
+
+def gd_flat(net: MLP, theta: np.ndarray, X: np.ndarray, T: np.ndarray, learning_rate: np.ndarray, *, start: int,
+            stop: int, record_every: int, loss: str, losses: np.ndarray, diverged_at: np.ndarray,
+            threads: int | None = None) -> None:  # fmt: skip
+    """Full-batch gradient descent: :func:`train_flat` with its defaults (one learning rate per model)."""
+    train_flat(net, theta, X, T, learning_rate, start=start, stop=stop, record_every=record_every, loss=loss,
+               losses=losses, diverged_at=diverged_at, threads=threads)  # fmt: skip
 
 
 def advance(state, n: int, *, threads: int | None = None) -> None:
     """Run ``n`` iterations of a :class:`initlab.state.TrainingState` with the compiled kernel (not past its end).
 
     The same computation as ``state.advance(n)`` (within rounding; see the module docstring), on
-    the state's own arrays: ``theta``, ``losses`` and ``diverged_at`` are written in place and
-    ``iteration`` moves on. The state must hold full-batch gradient descent (:func:`supported`,
-    checked by :func:`initlab.training.train`); ``threads`` as in :func:`gd_flat`.
+    the state's own arrays: ``theta``, ``opt_state``, ``losses`` and ``diverged_at`` are written in
+    place, the minibatch streams are drawn as the numpy engine draws them
+    (:meth:`~initlab.state.TrainingState.minibatch_orders`) and ``iteration`` moves on, so the two
+    engines can take turns on one state. ``threads`` as in :func:`train_flat`.
     """
-    reason = supported(state.net, state.loss)
+    reason = supported(state.net, state.loss, state.optimizer)
     if reason is not None:
         raise ValueError(f"kernels.advance cannot train this state: {reason}. Advance it with state.advance (numpy).")
     start = state.iteration
     stop = min(start + n, state.iterations)
-    if stop > start:
-        gd_flat(state.net, state.theta, state.X, state.T, state.learning_rate, start=start, stop=stop,
-                record_every=state.record_every, loss=state.loss, losses=state.losses, diverged_at=state.diverged_at,
-                threads=threads)  # fmt: skip
+    B = state.batch_size
+    K, m = state.theta.shape[0], state.X.shape[1]
+    # iterations per call: with minibatches, as many whole epochs as keep the permutations within the budget
+    step = max(stop - start, 1) if B is None else max(1, _ORDER_BUDGET // (K * m)) * state.batches_per_epoch
+    for a in range(start, stop, step):
+        if (state.diverged_at >= 0).all():  # nothing left to train (numpy's engine stops drawing minibatches too)
+            break
+        b = min(a + step, stop)
+        first_epoch, orders = state.minibatch_orders(a, b) if B is not None else (0, None)
+        train_flat(state.net, state.theta, state.X, state.T, state.learning_rate, start=a, stop=b,
+                   record_every=state.record_every, loss=state.loss, losses=state.losses,
+                   diverged_at=state.diverged_at, optimizer=state.optimizer, opt_state=state.opt_state,
+                   lr_factors=state.learning_rate_factors, epsilon_factors=state.epsilon_factors, batch_size=B,
+                   orders=orders, first_epoch=first_epoch, threads=threads)  # fmt: skip
     state.iteration = max(start, stop)
 
 
@@ -869,15 +1157,85 @@ def warm_up() -> float:
     return time.perf_counter() - begin
 
 
+def _rule(optimizer) -> tuple[int, np.ndarray]:
+    """The kernel's code of an optimizer and its ``hyper`` row (the ``1 - beta`` in Python's arithmetic, as optimizers')."""
+    options = dict(optimizer.options)
+    rule = _OPTIMIZER[optimizer.name]
+    if rule == 1:
+        return rule, np.array([options["beta"], 1 - options["beta"]])
+    if rule == 2:
+        beta1, beta2 = options["beta1"], options["beta2"]
+        return rule, np.array([beta1, 1 - beta1, beta2, 1 - beta2])
+    return rule, np.zeros(1)
+
+
+def _bias_corrections(optimizer, start: int, stop: int) -> np.ndarray:
+    """(stop - start, 2): Adam's ``1 - beta1**t``, ``1 - beta2**t`` for ``t = start + 1 .. stop``, as Python computes them."""
+    options = dict(optimizer.options)
+    beta1, beta2 = options["beta1"], options["beta2"]
+    return np.array([(1 - beta1**t, 1 - beta2**t) for t in range(start + 1, stop + 1)], dtype=np.float64)
+
+
+def _buffer(a, dtype) -> bool:
+    return isinstance(a, np.ndarray) and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
+
+
+def _check_state(optimizer, opt_state, K: int, P: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(v, s)`` for the kernel from the optimizer's state arrays; (K, 0) stand-ins for those it does not keep."""
+    opt_state = tuple(opt_state)
+    size = optimizer.state_size
+    if len(opt_state) != size or not all(_buffer(a, np.float64) and a.shape == (K, P) for a in opt_state):
+        shapes = [(getattr(a, "dtype", None), np.shape(a)) for a in opt_state]
+        raise ValueError(f"train_flat: 'opt_state' must be {size} writeable C-contiguous float64 ({K}, {P}) arrays for "
+                         f"{optimizer!r} (Optimizer.init_state); got {shapes}.")  # fmt: skip
+    none = np.empty((K, 0))
+    return (opt_state + (none, none))[:2]
+
+
+def _check_row(name: str, row, P: int) -> np.ndarray:
+    """A (P,) float64 row of per-parameter factors; ones when None."""
+    if row is None:
+        return np.ones(P)
+    if np.shape(row) != (P,):
+        raise ValueError(f"train_flat: '{name}' must be ({P},), one factor per parameter; got {np.shape(row)}.")
+    return np.ascontiguousarray(row, dtype=np.float64)
+
+
+def _check_orders(batch_size, orders, first_epoch: int, start: int, stop: int, K: int, m: int):
+    """``(B, n_batches, orders)`` for the kernel: B = 0 and empty orders for the full batch; the minibatch
+    permutations checked to cover every iteration and to index the m examples (the kernel does not check)."""
+    if batch_size is None:
+        return 0, 1, np.empty((K, 0, 0), dtype=np.int64)
+    B = int(batch_size)
+    n = -(-m // B) if 1 <= B <= m else 0
+    epochs = (stop - 1) // n - first_epoch + 1 if n and stop > start else 0
+    ok = (
+        n > 0
+        and 0 <= first_epoch <= start // n
+        and isinstance(orders, np.ndarray)
+        and orders.dtype == np.int64
+        and orders.flags.c_contiguous
+        and orders.ndim == 3
+        and orders.shape[0] == K
+        and orders.shape[1] >= epochs
+        and orders.shape[2] == m
+        and (orders.size == 0 or (orders.min() >= 0 and orders.max() < m))
+    )
+    if not ok:
+        raise ValueError(
+            f"train_flat: with batch_size={batch_size!r} (1 to {m}) 'orders' must be a C-contiguous int64 ({K}, >= "
+            f"{epochs}, {m}) array of example indices covering epochs {first_epoch} to {first_epoch + epochs - 1}; got "
+            f"{getattr(orders, 'dtype', None)} {np.shape(orders)} (TrainingState.minibatch_orders draws them)."
+        )
+    return B, n, orders
+
+
 def _check_buffers(net, theta, X, T, learning_rate, start, stop, record_every, losses, diverged_at) -> None:
-    """The shapes and dtypes :func:`gd_flat` relies on: the kernel does not check its indices."""
+    """The shapes and dtypes :func:`train_flat` relies on: the kernel does not check its indices."""
     P = parameter_count(net.layers)
     K = theta.shape[0] if theta.ndim == 2 else -1
     n_records = -(-stop // record_every) if record_every >= 1 else 0
-
-    def buffer(a, dtype) -> bool:
-        return isinstance(a, np.ndarray) and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
-
+    buffer = _buffer
     problems = [
         (
             buffer(theta, np.float64) and theta.shape == (K, P),
@@ -902,4 +1260,4 @@ def _check_buffers(net, theta, X, T, learning_rate, start, stop, record_every, l
     ]
     for ok, message in problems:
         if not ok:
-            raise ValueError(f"gd_flat: {message}.")
+            raise ValueError(f"train_flat: {message}.")

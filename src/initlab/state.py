@@ -71,6 +71,7 @@ the engines parallelize across models instead.
 from __future__ import annotations
 
 import functools
+import os
 import threading
 
 import numpy as np
@@ -89,7 +90,7 @@ from initlab.network import (
 )
 from initlab.optimizers import Optimizer, with_epsilon_factors
 
-__all__ = ["TrainingState", "engine_context", "passes"]
+__all__ = ["WIDE_MULTIPLY_ADDS", "TrainingState", "blas_threads", "engine_context", "max_cores", "passes"]
 
 
 class _MLPPasses:
@@ -137,17 +138,21 @@ _local = threading.local()  # per thread: how deep in engine contexts it is, and
 
 
 class _EngineContext:
-    """BLAS on one thread and numpy's floating-point warnings off, once per thread: nested entries cost nothing.
+    """BLAS on ``threads`` threads and numpy's floating-point warnings off, once per thread: nested entries cost nothing.
 
     The engine's loops run inside it (overflow is what divergence detects, not an error); a caller
     that advances a state many times in small steps enters it once around all of them. Per thread,
-    because numpy's error state is (the playground trains several tabs in threads at once).
+    because numpy's error state is (the playground trains several tabs in threads at once). The
+    outermost entry decides the thread count.
     """
+
+    def __init__(self, threads: int = 1):
+        self.threads = threads
 
     def __enter__(self):
         depth = getattr(_local, "depth", 0)
         if depth == 0:
-            _local.limit = _blas_controller().limit(limits=1, user_api="blas")
+            _local.limit = _blas_controller().limit(limits=self.threads, user_api="blas")
             _local.errors = np.errstate(all="ignore")
             _local.errors.__enter__()
         _local.depth = depth + 1
@@ -161,9 +166,45 @@ class _EngineContext:
         return False
 
 
-def engine_context() -> _EngineContext:
-    """A context in which BLAS runs on one thread and numpy's floating-point warnings are off (free when nested)."""
-    return _EngineContext()
+def engine_context(threads: int = 1) -> _EngineContext:
+    """A context in which BLAS runs on ``threads`` threads (default one) and numpy's floating-point warnings are off.
+
+    Free when nested: the outermost context decides. See :func:`blas_threads` for the choice by shape.
+    """
+    return _EngineContext(threads)
+
+
+#: Multiply-adds of one model's largest matrix product (``n_l * n_(l-1) * m``) from which the numpy
+#: engine runs BLAS on every core instead of one (benchmarks/bench_wide.py measured the crossover: blas_threads).
+WIDE_MULTIPLY_ADDS = 2**25
+
+
+def blas_threads(layers, m: int) -> int:
+    r"""BLAS threads for the numpy engine on models of ``layers`` (a plain MLP's sizes) with m examples a step.
+
+    Tiny matrices: one thread, models in parallel elsewhere (a sweep's workers, the numba engine),
+    because a thread team's start-up and the split of a small product cost more than they save.
+    Wide layers: every core, models in sequence (``np.matmul`` over the model axis calls BLAS once
+    per model), once one model's largest product :math:`\max_l n_l n_{l-1} m` reaches
+    :data:`WIDE_MULTIPLY_ADDS`. The number of models does not enter: the products run one model at
+    a time either way. Every core means the cores this process may run on, capped by the threads
+    BLAS has now (a sweep's worker runs with one, ``OPENBLAS_NUM_THREADS=1``; so does a user who set it).
+    Measured (``benchmarks/bench_wide.py``, 2 cores, quiet, K = 4, m = 300): two threads gain 1.3x
+    at width 512 and 1.7x at 1024-2048 (then a step is 1.4x the bare matmul chain), about 1.2x at
+    128-256 and nothing below; the crossover sits at width ~330 for m = 300, where the gain is
+    clear, because on a loaded machine a second BLAS thread has cost up to 40x.
+    """
+    largest = max(int(a) * int(b) for a, b in zip(layers[:-1], layers[1:])) * int(m)
+    if largest < WIDE_MULTIPLY_ADDS:
+        return 1
+    # every core BLAS may use here: a sweep's worker (OPENBLAS_NUM_THREADS=1, initlab.jobs) or a user's limit stays
+    running = [lib.num_threads for lib in _blas_controller().select(user_api="blas").lib_controllers]
+    return max(1, min(max_cores(), max(running, default=1)))
+
+
+def max_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else max(1, os.cpu_count() or 1)
 
 
 class _Batch:
@@ -229,6 +270,8 @@ class TrainingState:
     theta : (K, P) every model's parameters now (a frozen model's last finite ones)
     passes : the network's passes (:func:`passes`)
     opt_state : tuple of (K, P) arrays, the optimizer's (a frozen model's are stale)
+    learning_rate_factors, epsilon_factors : (P,) float64 or None, a parametrization's per-parameter factors
+        (see "Parametrizations" above; None for ``"standard"``)
     diverged_at : (K,) int64, the iteration of divergence, -1 while training
     iteration : int, the iterations done (a frozen model's clock runs on)
     losses : (K, n_records) float64, nan where not recorded or after divergence
@@ -254,11 +297,13 @@ class TrainingState:
         self.passes = passes(net)
         self._works: dict[tuple[int, int], object] = {}  # (K_a, m or b) -> the passes' workspace
         self._alpha = self.learning_rate[:, np.newaxis]  # (K, 1)
-        if getattr(net, "parametrization", "standard") != "standard":  # per-parameter rates and epsilons, (K, P)
-            self._alpha = self._alpha * net.learning_rate_factors(optimizer)
-            self.optimizer = with_epsilon_factors(optimizer, net.epsilon_factors())
+        self.learning_rate_factors = self.epsilon_factors = None  # (P,) each under a parametrization
+        if net.parametrization != "standard":  # per-parameter rates and epsilons, (K, P)
+            self.learning_rate_factors = net.learning_rate_factors(optimizer)
+            self.epsilon_factors = net.epsilon_factors()
+            self._alpha = self._alpha * self.learning_rate_factors
+            self.optimizer = with_epsilon_factors(optimizer, self.epsilon_factors)
         self._all = np.arange(K)
-        self._all_training = True  # no model has diverged: the batch is the state's own arrays
         # The all-active batch: the state's own buffers (theta is its first) and their views, kept between calls.
         spare = np.empty_like(self.theta)
         views = (self.passes.views(self.theta), self.passes.views(spare))
@@ -279,7 +324,7 @@ class TrainingState:
     def advance(self, n: int) -> None:
         """Run ``n`` iterations with the numpy engine (not past :attr:`iterations`)."""
         start, stop = self.iteration, min(self.iteration + n, self.iterations)
-        if stop > start and (self._all_training or (self.diverged_at < 0).any()):
+        if stop > start and (self.diverged_at < 0).any():
             batch = self._batch()
             with engine_context():
                 for i in range(start, stop):
@@ -291,7 +336,7 @@ class TrainingState:
 
     def _batch(self) -> _Batch:
         """The models still training, in the state's own arrays when that is all of them."""
-        if self._all_training and self._full.theta is self.theta:
+        if self._full.theta is self.theta and (self.diverged_at < 0).all():  # (diverged_at: also a compiled engine's)
             return self._full
         active = self.active
         opt_state = tuple(v[active] for v in self.opt_state)
@@ -313,12 +358,40 @@ class TrainingState:
             work = self._works[(K, m)] = self.passes.workspace(K, m)
         return work
 
+    @property
+    def batches_per_epoch(self) -> int:
+        """``ceil(m / batch_size)``, 1 for the full batch."""
+        return self._n_batches
+
+    def _reshuffle(self) -> None:
+        """A new epoch: every model (frozen ones too, to keep streams aligned) draws its permutation, (K, m)."""
+        orders = [stream.permutation(self.X.shape[1]) for stream in self.streams]
+        self.order = np.stack(orders).astype(np.int64, copy=False)
+
+    def minibatch_orders(self, start: int, stop: int) -> tuple[int, np.ndarray]:
+        """The permutations iterations ``start .. stop - 1`` take their minibatches from, drawn as :meth:`advance` draws them.
+
+        For a compiled engine: returns ``(first_epoch, orders)``, ``orders`` (K, E, m) int64 with
+        ``orders[k, e]`` model k's permutation in epoch ``first_epoch + e``; iteration i takes
+        ``orders[k, i // n - first_epoch, j B : (j + 1) B]``, ``j = i % n``, ``n`` =
+        :attr:`batches_per_epoch`. Epochs that begin in the range are drawn from the streams (which
+        advance, as in :meth:`advance`); one begun before is :attr:`order`, left at the last drawn.
+        """
+        n = self._n_batches
+        epochs = range(start // n, (stop - 1) // n + 1)
+        orders = np.empty((len(self.streams), len(epochs), self.X.shape[1]), dtype=np.int64)
+        for e, epoch in enumerate(epochs):
+            if epoch * n >= start:
+                self._reshuffle()
+            orders[:, e] = self.order
+        return epochs.start, orders
+
     def _minibatch(self, batch: _Batch, i: int) -> tuple[np.ndarray, np.ndarray]:
         """This iteration's minibatch for each model of the batch: ``(K_a, n_0, b)`` and ``(K_a, n_L, b)``."""
         B = self.batch_size
         j = i % self._n_batches
-        if j == 0:  # a new epoch: every model (frozen ones too, to keep streams aligned) reshuffles
-            self.order = np.stack([stream.permutation(self.X.shape[1]) for stream in self.streams])  # (K, m)
+        if j == 0:
+            self._reshuffle()
         cols = self.order[batch.active, j * B : (j + 1) * B]  # (K_a, b)
         return np.ascontiguousarray(self._XT[cols].swapaxes(1, 2)), np.ascontiguousarray(self._TT[cols].swapaxes(1, 2))
 
@@ -329,7 +402,6 @@ class TrainingState:
         else:
             self.theta[batch.active[bad]] = batch.theta[bad]
         self.diverged_at[batch.active[bad]] = i
-        self._all_training = False
 
     def _iterate(self, batch: _Batch, i: int) -> _Batch:
         """Iteration ``i`` of the models in ``batch``; returns the batch that goes on."""

@@ -26,7 +26,7 @@ from initlab.network import (
     true_labels,
 )
 from initlab.residual import ResidualMLP
-from initlab.state import TrainingState, engine_context, passes
+from initlab.state import TrainingState, blas_threads, engine_context, max_cores, passes
 from initlab.validation import check_choice, check_int, check_learning_rate
 
 __all__ = ["MAX_ITERATIONS", "History", "check_iterations", "initial_parameters", "initialize_and_train", "train"]
@@ -125,7 +125,8 @@ def train(
     Parameters
     ----------
     net : MLP or ResidualMLP
-        A :class:`initlab.residual.ResidualMLP` trains with the numpy engine; its diagnostics are
+        A :class:`initlab.residual.ResidualMLP` trains with either engine (numba: full-batch gd, no
+        LayerNorm, :mod:`initlab.kernels_residual`); its diagnostics are
         per block (:class:`initlab.diagnostics.BlockStats`).
     params : dict
         Initial parameters, ``{"W1": (K, n_1, n_0), ...}`` (:meth:`MLP.initialize`) or the
@@ -163,10 +164,12 @@ def train(
     engine : {"numpy", "numba"}
         ``"numpy"`` (default): the reference engine, batched matrix products over the model axis
         (:meth:`TrainingState.advance`). ``"numba"``: the compiled kernel (:func:`initlab.kernels.advance`,
-        each thread trains whole models), for full-batch gradient descent; same results within
-        1e-12 relative on the losses.
+        each thread trains whole models), for every optimizer, minibatches and parametrization of an
+        MLP; same results within 1e-12 relative on the losses.
     threads : int >= 1, optional
-        Threads of the numba engine (default: numba's, one per core). The numpy engine runs on one.
+        Threads of the numba engine (default: numba's, one per core; each trains whole models), or of
+        BLAS under the numpy engine (default: by shape, :func:`initlab.state.blas_threads`: one for
+        small layers, every core once a model's largest matrix product is wide).
 
     Returns
     -------
@@ -178,7 +181,7 @@ def train(
     state = TrainingState(net, passes(net).flatten(run.params), run.X, run.T, run.learning_rate, iterations=run.iterations,
                           record_every=run.record_every, loss=run.loss, optimizer=run.optimizer,
                           batch_size=run.batch_size, streams=run.streams)  # fmt: skip
-    with engine_context():
+    with engine_context(run.threads if run.kernels is None else 1):
         stats, wall_time = _advance(run, state, progress)
         return _history(run, state, stats, wall_time)
 
@@ -304,7 +307,7 @@ def _check(net: MLP | ResidualMLP, params, X, Y, *, learning_rate, iterations, r
     if (X_test is None) != (Y_test is None):
         raise ValueError("The 'X_test' and 'Y_test' parameters go together: pass both or neither.")
     X_test, T_test = net.check_data(X_test, Y_test, names=("X_test", "Y_test")) if X_test is not None else (None, None)
-    kernels, threads = _check_engine(engine, threads, net, loss, opt, B)
+    kernels, threads = _check_engine(engine, threads, net, loss, opt, B, X.shape[1])
     return _Checked(P, had_axis, X, T, X_test, T_test, lr, iterations, record_every, loss, opt, B, streams, diag_every,
                     kernels, threads)  # fmt: skip
 
@@ -374,28 +377,23 @@ def _evaluate(state: TrainingState, views, X: np.ndarray, T: np.ndarray, loss: s
     return accuracy, np.where(logits_sound(Z), loss_from_output(loss, output, Z, A, T), np.nan)
 
 
-def _check_engine(engine: str, threads, net: MLP | ResidualMLP, loss: str, opt: optimizers.Optimizer, B):
-    """``(kernels module, threads)`` for ``engine="numba"`` (after checking it can do this run), ``(None, None)`` for numpy."""
+def _check_engine(engine: str, threads, net: MLP | ResidualMLP, loss: str, opt: optimizers.Optimizer, B, m: int):
+    """``(kernels module, threads)`` for ``engine="numba"`` (after checking it can do this run); ``(None, BLAS
+    threads)`` for numpy (``threads``, or :func:`initlab.state.blas_threads` for the shape of a step of B or m)."""
     check_choice("engine", engine, ("numpy", "numba"))
-    if engine == "numba" and not isinstance(net, MLP):
-        raise ValueError(
-            f"The 'engine' parameter 'numba' compiles plain MLPs only; got a {type(net).__name__}. Use engine='numpy'."
-        )
     if engine == "numpy":
-        if threads is not None and check_int("threads", threads, min_value=1) != 1:
-            raise ValueError(
-                f"The 'threads' parameter applies to engine='numba'; the numpy engine runs on one thread. Got "
-                f"threads={threads}; leave it out or choose engine='numba'."
-            )
-        return None, None
-    if opt.state_size or opt.name not in ("gd", "sgd") or B is not None:
-        raise ValueError(
-            f"The 'engine' parameter 'numba' trains with full-batch gradient descent only. Got optimizer "
-            f"{opt!r} with batch_size={B}; use engine='numpy' for it."
-        )
-    from initlab import kernels  # lazy: numba's import and compilation cost seconds
+        if threads is not None:
+            return None, check_int("threads", threads, min_value=1, max_value=max_cores())
+        layers = net.layers if isinstance(net, MLP) else (net.n_in, net.width, net.width, net.n_out)
+        return None, blas_threads(layers, B if B is not None else m)
+    if isinstance(net, ResidualMLP):  # lazy imports: numba's import and compilation cost seconds
+        from initlab import kernels_residual
 
-    reason = kernels.supported(net, loss)
+        reason, kernels = kernels_residual.supported(net, loss, opt, B), kernels_residual
+    else:
+        from initlab import kernels
+
+        reason = kernels.supported(net, loss, opt)
     if reason is not None:
         raise ValueError(f"The 'engine' parameter 'numba' cannot train this network: {reason}. Use engine='numpy'.")
     if threads is not None:

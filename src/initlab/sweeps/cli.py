@@ -111,7 +111,7 @@ def plan(
         estimate = forecast.estimate(chunks, workers=workers)
     except (ValueError, TypeError) as exc:
         raise UserError(as_option(str(exc))) from None
-    engine = f"engine {spec.engine!r}" + (" (residual nets train on numpy: numba compiles plain MLPs only)"
+    engine = f"engine {spec.engine!r}" + (" (residual nets train on numpy in sweeps)"
                                           if spec.model.is_residual else "")  # fmt: skip
     print(f"Estimate for {estimate.runs} runs in {estimate.chunks} chunks on {workers} worker(s), {engine}: "
           f"about {format_seconds(estimate.seconds)} (timed here on a few iterations of each group).")  # fmt: skip

@@ -50,7 +50,8 @@ With ``blocks`` every network of the sweep is a :class:`initlab.residual.Residua
 ``scalars=initlab.residual.scalars_for(init)`` (so Fixup's and ReZero's scalars exist only in
 their own runs). The structural initializers (:data:`initlab.residual.STRUCTURAL`) need blocks; a
 spec naming one without them is refused when it is read. Residual runs train with the numpy
-engine (the numba kernel compiles plain MLPs only: ``engine = "numba"`` is refused with blocks);
+engine (``engine = "numba"`` is refused with blocks: the residual kernel, :mod:`initlab.kernels_residual`,
+trains full-batch gd without LayerNorm only, less than a residual grid asks for);
 their diagnostics are per block (:class:`initlab.diagnostics.BlockStats`: the same fields, the
 block in place of the layer) and ``lsuv`` normalizes every linear layer in forward order
 (:mod:`initlab.lsuv`).
@@ -60,8 +61,7 @@ Parametrizations
 ``[model] parametrization`` (a name or a list: a grid axis, after the activation) trains plain MLPs
 as ``MLP(..., parametrization=p, base_width=...)`` (:mod:`initlab.parametrization`); ``base_width``
 (one int, the base model's hidden width) goes with ``"mup"`` and applies to its runs only. A
-non-standard parametrization is refused when the spec is read with ``blocks``, with
-``engine = "numba"`` (the kernel trains every weight at one learning rate) and with an initializer
+non-standard parametrization is refused when the spec is read with ``blocks`` and with an initializer
 whose variance is not ``gain^2 / fan_in`` (xavier, orthogonal, random, lsuv: see
 :func:`initlab.parametrization.check_initializer`). ``parametrization = "standard"`` without
 ``base_width`` is the same spec as none at all.
@@ -455,16 +455,11 @@ class SweepSpec:
         object.__setattr__(self, "name", _string("name", self.name))
         for init in self.init:
             check_init_fits_model(init.name, self.model, dict(init.options))
-        if self.model.parametrization is not None and self.engine != "numpy":
-            raise ValueError(
-                f"The 'engine' parameter must be \"numpy\" with parametrization = {list(self.model.parametrization)!r}: "
-                f"the numba kernel trains every weight at one learning rate. Got engine = {self.engine!r}; set engine = "
-                '"numpy" or leave it out.'
-            )
         if self.model.is_residual and self.engine != "numpy":
             raise ValueError(
-                f"The 'engine' parameter must be \"numpy\" for residual nets (blocks): the numba kernel compiles plain "
-                f'MLPs only. Got engine = {self.engine!r}; set engine = "numpy" or leave it out.'
+                f"The 'engine' parameter must be \"numpy\" for residual nets (blocks) in a sweep: their compiled engine "
+                f"(initlab.kernels_residual) trains full-batch gd without LayerNorm only. Got engine = {self.engine!r}; "
+                'set engine = "numpy" or leave it out.'
             )
 
     # ---- canonical forms ---------------------------------------------------------------------

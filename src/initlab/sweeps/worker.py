@@ -13,7 +13,7 @@ pinned to one thread by :func:`initlab.training.train`).
 
 Residual runs (:attr:`Setup.residual`) train a :class:`initlab.residual.ResidualMLP` built with
 the scalars of their initializer (:meth:`Setup.net`), on the numpy engine (the spec refuses
-``engine = "numba"`` for them: the kernel compiles plain MLPs only); their stored ``params`` are
+``engine = "numba"`` for them, see :mod:`initlab.sweeps.spec`); their stored ``params`` are
 laid out as :meth:`ResidualMLP.groups` and their diagnostics are per block
 (:class:`initlab.diagnostics.BlockStats`, the fields of :data:`DIAGNOSTIC_FIELDS` with the block
 in place of the layer).
