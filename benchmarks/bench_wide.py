@@ -17,42 +17,14 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import time
 
 import numpy as np
+from bench_peers import best, numpy_chain  # one timing rule and one BLAS floor for both benchmarks
 
 from initlab import course
 from initlab.network import MLP
 from initlab.state import WIDE_MULTIPLY_ADDS, blas_threads
 from initlab.training import train
-
-
-def best(run, repeat: int) -> float:
-    run()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def chain(layers, K, X, iterations):
-    rng = np.random.default_rng(0)
-    Ws = [rng.standard_normal((K, n, p)) / np.sqrt(p) for p, n in zip(layers[:-1], layers[1:])]
-
-    def run():
-        for _ in range(iterations):
-            As = [X]
-            for W in Ws:
-                As.append(W @ As[-1])
-            dZ = As[-1]
-            for i in range(len(Ws) - 1, -1, -1):
-                dZ @ np.swapaxes(As[i], -1, -2)
-                if i:
-                    dZ = np.swapaxes(Ws[i], -1, -2) @ dZ
-
-    return run
 
 
 def main(argv=None) -> None:
@@ -79,7 +51,7 @@ def main(argv=None) -> None:
             run = functools.partial(train, net, params, X, Y, learning_rate=0.01, iterations=its,
                                     record_every=its, threads=threads)  # fmt: skip
             rates[threads] = K * its / best(run, args.repeat)
-        floor = K * its / best(chain(layers, K, X, its), args.repeat)
+        floor = K * its / best(numpy_chain(layers, K, X, its), args.repeat)
         auto = blas_threads(net.layers, X.shape[1])
         ok = "faster" if rates[auto] >= max(rates.values()) else f"slower by {max(rates.values()) / rates[auto]:.2f}x"
         print(f"  {n:6d} {rates[1]:10,.0f} {rates[cores]:10,.0f} {floor:10,.0f} {auto:5d}  {ok}")
