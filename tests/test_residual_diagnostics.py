@@ -1,9 +1,15 @@
 """Per-block diagnostics of residual MLPs: every field against torch autograd (an independent forward and
 backward), the closed forms of He branches at initialization, and the record train() keeps."""
 
+import os
+
 import numpy as np
 import pytest
-import torch
+
+if os.environ.get("INITLAB_REQUIRE_PEERS") == "1":  # .ci/run installs the peers extra: a missing torch fails
+    import torch
+else:  # `make test` without the peers extra: torch is the second implementation, so these tests skip
+    torch = pytest.importorskip("torch")
 
 from initlab.diagnostics import BlockStats, LayerStats, measure
 from initlab.network import MLP
