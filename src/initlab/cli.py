@@ -248,6 +248,12 @@ def train(
         help="Print one JSON object on stdout instead of the table, nothing else (files are still written).",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    dtype: str = typer.Option(
+        "float64",
+        "--dtype",
+        help="What training computes in: float64 (the notebook's precision) or float32 (half the memory, twice the "
+        "SIMD width; where it agrees with float64: the initlab.training docstring).",
+    ),
 ) -> None:
     """Train an MLP from several seeds at once and summarize them: per seed, and mean ± 95% CI.
 
@@ -260,7 +266,7 @@ def train(
     from .report import train as report
     from .training import initial_parameters
     from .training import train as train_models
-    from .validation import check_choice
+    from .validation import check_choice, check_dtype
 
     residual = _residual_options(blocks, branch_depth, norm, init)
     scaling = _parametrization_options(parametrization, base_width, residual)
@@ -271,6 +277,7 @@ def train(
             iterations, seeds, seed, record_every, learning_rate
         )
         check_choice("optimizer", optimizer, optimizers.available())
+        dtype = check_dtype(dtype).name
         _check_training_memory(net, data, seeds, records=iterations // record_every + 1)
     init_options = _parse_options("--init-option", init_option)
     init_fn, init_kwargs = _initializer(net, init, init_options, data.X_train)
@@ -290,7 +297,7 @@ def train(
             net, initial, data.X_train, data.Y_train, learning_rate=learning_rate, iterations=iterations,
             record_every=record_every, optimizer=opt, batch_size=batch_size, rng=order_rng,
             diagnostics=iterations,  # at initialization and at the end: per layer, or per block of a residual net
-            X_test=data.X_test, Y_test=data.Y_test, progress=progress.update,
+            X_test=data.X_test, Y_test=data.Y_test, progress=progress.update, dtype=dtype,
         )  # fmt: skip
     config = {
         "dataset": None if csv is not None else data.name, "csv": None if csv is None else str(csv), "target": target,
@@ -298,7 +305,7 @@ def train(
         "activation": activation, "init": init,
         "init_options": init_options, "optimizer": optimizer, "optimizer_options": opt_options,
         "learning_rate": learning_rate, "batch_size": batch_size, "iterations": iterations,
-        "record_every": record_every, "seeds": seeds, "seed": seed, "data_seed": data_seed,
+        "record_every": record_every, "seeds": seeds, "seed": seed, "data_seed": data_seed, "dtype": dtype,
     }  # fmt: skip
     _show_training(report.TrainRun(config, data, net, history, initial_params=initial), out, as_json=as_json)
 
@@ -969,6 +976,7 @@ def study(
     new: bool = typer.Option(
         False, "--new", help="Start over in a fresh folder (OUT-2, OUT-3, ...) instead of resuming."
     ),
+    dtype: str = typer.Option("float64", "--dtype", help="float64, or float32 for the studies that train networks."),
 ) -> None:
     """Reproduce a published claim about initialization: the evidence table, a figure and an honest verdict.
 
@@ -985,7 +993,8 @@ def study(
     if name is None or name == "list":
         given = [flag for flag, used in (("--quick", quick), ("--out", out is not None), ("--seeds", seeds is not None),
                                          ("--seed", seed != 0), ("--workers", workers != 1), ("--executor", executor != "local"),
-                                         ("--scheduler", scheduler is not None), ("--new", new)) if used]  # fmt: skip
+                                         ("--scheduler", scheduler is not None), ("--new", new),
+                                         ("--dtype", dtype != "float64")) if used]  # fmt: skip
         if given:
             raise UserError(
                 f"`initlab study list` takes no options; got {', '.join(given)}. Give them to `initlab study NAME`."
@@ -1009,6 +1018,7 @@ def study(
             check_scheduler(scheduler)
         for key in names:
             n_seeds = studies.seeds_for(key, size, seeds)
+            dtype = studies.check_dtype_of(key, dtype)
             # one study: --out itself; otherwise NAME (or NAME-quick) under --out of 'all' or initlab-out/study
             own = key if size == "default" else f"{key}-{size}"
             folder = out if name != "all" and out is not None else (base or _STUDY_OUT) / own
@@ -1016,7 +1026,7 @@ def study(
             if (folder / "sweep.sqlite").exists() and not new:
                 raise ValueError(f"'--out' {folder} holds a sweep. Give another --out for the study, or add --new.")
             if not new:
-                StudyStore.check(folder, {"study": key, "size": size, "seeds": n_seeds, "seed": seed})
+                StudyStore.check(folder, studies.settings(key, size, n_seeds, seed, dtype))
             jobs.append((key, n_seeds, folder))
     except StudyConflict as exc:
         raise UserError(str(exc)) from None
@@ -1024,19 +1034,8 @@ def study(
         raise UserError(as_option(str(exc).replace("The 'study' parameter", "NAME"))) from None
     done = []
     for key, n_seeds, folder in jobs:
-        done.append(
-            _run_study(
-                key,
-                size,
-                n_seeds,
-                seed,
-                folder,
-                workers=workers,
-                new=new,
-                executor="dask" if scheduler else executor,
-                scheduler=scheduler,
-            )
-        )
+        done.append(_run_study(key, size, n_seeds, seed, folder, workers=workers, new=new, dtype=dtype,
+                               executor="dask" if scheduler else executor, scheduler=scheduler))  # fmt: skip
     if base is None:
         return
     from .report import study as study_report
@@ -1060,7 +1059,8 @@ def _run_study(name: str, size: str, seeds: int, seed: int, out: Path, **options
 
     workers = options["workers"]
     st = studies.get(name)
-    err(f"running study {name} ({size}, {seeds} seeds, {workers} worker{'s' * (workers > 1)}) into {out}/ ...")
+    dtype = "" if options["dtype"] == "float64" else f", {options['dtype']}"
+    err(f"running study {name} ({size}, {seeds} seeds{dtype}, {workers} worker{'s' * (workers > 1)}) into {out}/ ...")
     try:
         with ProgressDisplay(what="study", items="units") as display:
             outcome = studies.execute(name, out, size=size, seeds=seeds, rng=seed, progress=display, **options)

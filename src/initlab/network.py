@@ -61,6 +61,7 @@ from initlab.validation import check_choice, check_finite_array, check_real
 __all__ = [
     "DATA_DEPENDENT",
     "DIVERGENCE_LOGIT",
+    "DIVERGENCE_LOGIT_FLOAT32",
     "LOSS_KINDS",
     "MLP",
     "ForwardRecord",
@@ -68,6 +69,7 @@ __all__ = [
     "add_model_axis",
     "backward_pass",
     "check_lsuv_options",
+    "divergence_logit",
     "flatten_params",
     "forward_pass",
     "layer_views",
@@ -101,6 +103,8 @@ class Workspace:
     faults in new pages; measured 5x slower at K = 64 on the notebook's network). Every call of
     :func:`forward_pass` / :func:`backward_pass` with the same workspace overwrites it.
 
+    ``dtype`` (float64 by default, or float32: :func:`initlab.training.train`'s ``dtype``) is every buffer's.
+
     Attributes
     ----------
     Z, A, dZ : lists of L arrays (K, n_l, m)
@@ -110,28 +114,40 @@ class Workspace:
     db : list of L views (K, n_l, 1)
     """
 
-    def __init__(self, layers: tuple[int, ...], K: int, m: int):
+    def __init__(self, layers: tuple[int, ...], K: int, m: int, dtype=np.float64):
         units = layers[1:]
         self.K, self.m = K, m
-        self.Z = [np.empty((K, n, m)) for n in units]
-        self.A = [np.empty((K, n, m)) for n in units]
-        self.dZ = [np.empty((K, n, m)) for n in units]
-        self.dA = [np.empty((K, n, m)) for n in units[:-1]]
-        self.dg = [np.empty((K, n, m)) for n in units[:-1]]
-        self.grads = np.empty((K, parameter_count(layers)))
+        self.Z = [np.empty((K, n, m), dtype) for n in units]
+        self.A = [np.empty((K, n, m), dtype) for n in units]
+        self.dZ = [np.empty((K, n, m), dtype) for n in units]
+        self.dA = [np.empty((K, n, m), dtype) for n in units[:-1]]
+        self.dg = [np.empty((K, n, m), dtype) for n in units[:-1]]
+        self.grads = np.empty((K, parameter_count(layers)), dtype)
         self.dW, self.db = layer_views(self.grads, layers)
 
 
 #: A model has diverged once the sum of its output logits' magnitudes over the examples is beyond
 #: this (or not finite): its loss from logits would be ~1e100 / m or more, a float artifact, not a
-#: loss. The rule of both engines (:mod:`initlab.training`, :mod:`initlab.kernels`).
+#: loss. The rule of both engines (:mod:`initlab.training`, :mod:`initlab.kernels`), in float64.
 DIVERGENCE_LOGIT = 1e100
+#: The same line in float32, whose largest number is 3.4e38 (1e100 is not one: it would round to inf
+#: and let an overflowed sum pass as sound). 1e30 leaves 3.4e8 of headroom below the overflow, so the
+#: loss's sum over examples and the next products stay finite up to the test; a run past it in float32
+#: is past a logit of 1e30 / m, far outside any trained net (see :func:`initlab.training.train`'s notes
+#: for where float32 and float64 runs diverge).
+DIVERGENCE_LOGIT_FLOAT32 = 1e30
+
+
+def divergence_logit(dtype) -> float:
+    """The divergence line of a computation in ``dtype``: :data:`DIVERGENCE_LOGIT` or :data:`DIVERGENCE_LOGIT_FLOAT32`."""
+    return DIVERGENCE_LOGIT_FLOAT32 if np.dtype(dtype) == np.float32 else DIVERGENCE_LOGIT
 
 
 def logits_sound(Z: np.ndarray) -> np.ndarray:
-    """``Z`` (K, n_L, m) logits -> (K,) bool: ``sum |Z_k|`` is finite and within :data:`DIVERGENCE_LOGIT`
-    (False: model k has diverged)."""
-    return np.abs(Z).sum(axis=(1, 2)) <= DIVERGENCE_LOGIT  # nan compares False
+    """``Z`` (K, n_L, m) logits -> (K,) bool: ``sum |Z_k|`` is finite and within :func:`divergence_logit`
+    of Z's dtype (False: model k has diverged)."""
+    total = np.abs(Z).sum(axis=(1, 2))
+    return total <= total.dtype.type(divergence_logit(total.dtype))  # nan compares False
 
 
 def parameter_count(layers: tuple[int, ...]) -> int:
@@ -201,7 +217,7 @@ def forward_pass(
     Zs, As : lists of L arrays (K, n_l, m) (``work.Z``, ``work.A``); ``As[-1]`` is the output.
     """
     if work is None:
-        work = Workspace((X.shape[0], *(W.shape[1] for W in Ws)), Ws[0].shape[0], X.shape[1])
+        work = Workspace((X.shape[0], *(W.shape[1] for W in Ws)), Ws[0].shape[0], X.shape[1], Ws[0].dtype)
     A = X  # (n_0, m) first, then (K, n_{l-1}, m)
     last = len(Ws) - 1
     for l, (W, b) in enumerate(zip(Ws, bs)):
@@ -260,7 +276,7 @@ def backward_pass(
     dbs : list of L arrays (K, n_l, 1)
     """
     if work is None:
-        work = Workspace((X.shape[0], *(W.shape[1] for W in Ws)), Ws[0].shape[0], X.shape[1])
+        work = Workspace((X.shape[0], *(W.shape[1] for W in Ws)), Ws[0].shape[0], X.shape[1], Ws[0].dtype)
     for l in range(len(Ws) - 1, -1, -1):
         A_prev = As[l - 1] if l else X  # (K, n_{l-1}, m) or (n_0, m)
         np.matmul(dZ, np.swapaxes(A_prev, -1, -2), out=work.dW[l])  # (K, n_l, n_{l-1})

@@ -70,8 +70,8 @@ class Optimizer:
     update: StepFunction = field(default=None, repr=False, compare=False)
 
     def init_state(self, theta: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Zero state arrays shaped like ``theta`` (K, ...): ``()``, ``(v,)`` or ``(v, s)``."""
-        return tuple(np.zeros_like(theta, dtype=np.float64) for _ in range(self.state_size))
+        """Zero state arrays shaped like ``theta`` (K, ...) and of its float dtype: ``()``, ``(v,)`` or ``(v, s)``."""
+        return tuple(np.zeros_like(theta, dtype=_float_dtype(theta)) for _ in range(self.state_size))
 
     def step(
         self, theta: np.ndarray, grads: np.ndarray, alpha, state: tuple, t: int, out: np.ndarray | None = None
@@ -86,19 +86,25 @@ class Optimizer:
         state : tuple of ``state_size`` arrays (K, ...), updated in place
         t : int >= 1
             The update counter (Adam's bias correction :math:`1 - \beta^t`).
-        out : (K, ...) array, not ``theta``; a new one when omitted
+        out : (K, ...) array, not ``theta``; a new one of theta's dtype when omitted (float32 stays
+            float32 when ``alpha`` and the state are float32 too: no step upcasts then)
 
         Returns
         -------
         theta_new : (K, ...), ``out``
         """
         if out is None:
-            out = np.empty_like(theta, dtype=np.float64)
+            out = np.empty_like(theta, dtype=_float_dtype(theta))
         return self.update(theta, grads, alpha, state, t, out)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.options)
         return f"{self.name}({args})"
+
+
+def _float_dtype(theta) -> np.dtype:
+    """float32 for float32 parameters (the float32 path keeps its state in float32), float64 otherwise."""
+    return np.dtype(np.float32) if getattr(theta, "dtype", None) == np.float32 else np.dtype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -270,17 +276,18 @@ def _adam_update(beta1: float, beta2: float, epsilon) -> StepFunction:
     return update
 
 
-def with_epsilon_factors(optimizer: Optimizer, factors: np.ndarray) -> Optimizer:
+def with_epsilon_factors(optimizer: Optimizer, factors: np.ndarray, dtype=np.float64) -> Optimizer:
     r"""``optimizer`` with Adam's :math:`\varepsilon` multiplied by ``factors`` (P,), one per parameter; others unchanged.
 
     A parametrization's multiplier :math:`a` turns Adam's epsilon of the stored weights into
     :math:`\varepsilon / a` for the effective ones (:mod:`initlab.parametrization`). The result has the
     same name and options (its ``repr`` and records do not change); gd, sgd and momentum have no
-    epsilon and come back as they are.
+    epsilon and come back as they are. ``dtype``: the parameters' (the epsilons are computed in
+    float64 and rounded once to it, so a float32 step adds a float32 array).
     """
     if optimizer.name != "adam":
         return optimizer
     options = dict(optimizer.options)
-    epsilon = options["epsilon"] * np.asarray(factors, dtype=np.float64)
+    epsilon = (options["epsilon"] * np.asarray(factors, dtype=np.float64)).astype(dtype, copy=False)
     update = _adam_update(options["beta1"], options["beta2"], epsilon)
     return Optimizer(optimizer.name, optimizer.options, optimizer.state_size, optimizer.full_batch, update)

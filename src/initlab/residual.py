@@ -154,6 +154,12 @@ def _sum_em(a: np.ndarray) -> np.ndarray:
     return a.sum(axis=(-2, -1))
 
 
+def _apply(function: Callable, z: np.ndarray) -> np.ndarray:
+    """``function(z)`` (an activation or its derivative) into a new array of z's dtype: float32 stays float32
+    (an activation's own fresh buffer is float64)."""
+    return function(z, out=np.empty_like(z))
+
+
 def _swap(a: np.ndarray) -> np.ndarray:
     return np.swapaxes(a, -1, -2)
 
@@ -514,8 +520,8 @@ class ResidualMLP:
 class _Work:
     """One forward/backward's arrays: the gradient row per model (K, P) with named views, and the forward's record."""
 
-    def __init__(self, net: ResidualMLP, K: int, *, gradients: bool = True, details: bool = False):
-        self.grads = np.empty((K, net.parameter_count if gradients else 0))
+    def __init__(self, net: ResidualMLP, K: int, *, gradients: bool = True, details: bool = False, dtype=np.float64):
+        self.grads = np.empty((K, net.parameter_count if gradients else 0), dtype)
         self.dviews = net.views(self.grads) if gradients else {}
         self.trunk: list[np.ndarray] = []  # h_0 .. h_B, (K, w, m) each
         self.blocks: list[dict] = []  # per block: "p" (inputs of the linear layers), "s" (pre-activations), "v", LN's
@@ -547,10 +553,10 @@ class ResidualPasses:
     def views(self, theta: np.ndarray) -> dict[str, np.ndarray]:
         return self.net.views(theta)
 
-    def workspace(self, K: int, m: int, *, details: bool = False) -> _Work:
-        """The arrays of one forward and backward; ``details=True`` also keeps the per-block records
-        :mod:`initlab.diagnostics` reads (``branch``, ``dtrunk``, ``dbranch``: see :class:`_Work`)."""
-        return _Work(self.net, K, details=details)
+    def workspace(self, K: int, m: int, dtype=np.float64, *, details: bool = False) -> _Work:
+        """The arrays of one forward and backward, gradients in ``dtype`` (the parameters'); ``details=True`` also
+        keeps the per-block records :mod:`initlab.diagnostics` reads (``branch``, ``dtrunk``, ``dbranch``: see :class:`_Work`)."""
+        return _Work(self.net, K, details=details, dtype=dtype)
 
     def flatten(self, params) -> np.ndarray:
         return self.net.flatten(params)
@@ -581,7 +587,7 @@ class ResidualPasses:
             work.blocks.append(record)
             if work.details:
                 work.branch.append(branch)
-        work.A = self._g.forward(h)
+        work.A = _apply(self._g.forward, h)
         if layer_hook is not None:
             layer_hook(V["W_out"], work.A)
         work.Z = V["W_out"] @ work.A + V["b_out"]
@@ -609,7 +615,7 @@ class ResidualPasses:
             if j < m - 1:
                 s = v + sb[:, m + j] if fixup else v
                 record["s"].append(s)
-                u = self._g.forward(s)
+                u = _apply(self._g.forward, s)
         record["v"] = v
         if self._alpha:
             v = V["alpha"][:, b, None, None] * v
@@ -621,7 +627,7 @@ class ResidualPasses:
         dZ = output_delta(work.out, T)  # (K, n_out, m)
         np.matmul(dZ, _swap(work.A), out=G["W_out"])
         G["b_out"][...] = dZ.sum(axis=-1, keepdims=True)
-        dh = (_swap(V["W_out"]) @ dZ) * self._g.derivative(work.trunk[-1])  # dL/dh_B
+        dh = (_swap(V["W_out"]) @ dZ) * _apply(self._g.derivative, work.trunk[-1])  # dL/dh_B
         work.dtrunk, work.dbranch = [None] * self.net.blocks, [None] * self.net.blocks
         for b in range(self.net.blocks - 1, -1, -1):
             through_branch = self._branch_backward(V, G, b, work.blocks[b], dh)
@@ -649,7 +655,7 @@ class ResidualPasses:
             if fixup:
                 G["scalar_bias"][:, b, j] = _sum_em(dp)
             if j:
-                dv = dp * self._g.derivative(record["s"][j - 1])
+                dv = dp * _apply(self._g.derivative, record["s"][j - 1])
                 if fixup:
                     G["scalar_bias"][:, b, m + j - 1] = _sum_em(dv)
         if self.net.norm != "layer":

@@ -18,7 +18,7 @@ divergence test are then one array operation each.
 The network's passes
 --------------------
 The state reaches the network only through its *passes* (:func:`passes`): ``views(theta)``,
-``workspace(K, m)``, ``forward(views, X, work=None) -> (Z_L, A_L)`` (logits and probabilities),
+``workspace(K, m, dtype)``, ``forward(views, X, work=None) -> (Z_L, A_L)`` (logits and probabilities),
 ``backward(views, X, T, work) -> grads`` (K, P), ``flatten(params)`` and ``params(theta)``. An
 :class:`~initlab.network.MLP`'s are :func:`~initlab.network.forward_pass` /
 :func:`~initlab.network.backward_pass` on preallocated buffers (its fast path, unchanged); a
@@ -45,8 +45,9 @@ Divergence
 ----------
 A model *diverges* at iteration ``i`` when the sum of its output logits' magnitudes is not finite
 or beyond :data:`initlab.network.DIVERGENCE_LOGIT` (1e100; its loss would be a float artifact:
-``--lr 1e300`` gives logits of 1e299, still finite), or when the update of iteration ``i`` would
-make a parameter non-finite (tested through one sum per model, so values so large that their sum
+``--lr 1e300`` gives logits of 1e299, still finite; in float32 the line is
+:data:`~initlab.network.DIVERGENCE_LOGIT_FLOAT32`, 1e30, below its overflow at 3.4e38), or when
+the update of iteration ``i`` would make a parameter non-finite (tested through one sum per model, so values so large that their sum
 overflows, about ``1e308 / P``, count too). It is then frozen: its parameters stay at their last
 finite values (those at the start of iteration ``i``), its ``diverged_at`` is ``i`` and its later
 recorded losses are ``nan`` (also the one at ``i`` when its logits were not finite); it leaves the
@@ -103,8 +104,8 @@ class _MLPPasses:
     def views(self, theta: np.ndarray):
         return layer_views(theta, self.layers)
 
-    def workspace(self, K: int, m: int) -> Workspace:
-        return Workspace(self.layers, K, m)
+    def workspace(self, K: int, m: int, dtype=np.float64) -> Workspace:
+        return Workspace(self.layers, K, m, dtype)
 
     def flatten(self, params) -> np.ndarray:
         return flatten_params(params)
@@ -264,6 +265,10 @@ class TrainingState:
     optimizer : Optimizer
     batch_size : int or None (the full batch)
     streams : list of K Generators, the models' minibatch orders (with ``batch_size``)
+    dtype : numpy.float64 (default) or numpy.float32
+        What every iteration computes in: ``theta``, ``X``, ``T``, the learning rates (and a
+        parametrization's factors) and the optimizer's state are cast to it once, here, so no step
+        mixes in a float64 operand (float32 products run in BLAS's sgemm). ``losses`` stays float64.
 
     Attributes
     ----------
@@ -278,12 +283,13 @@ class TrainingState:
     """
 
     def __init__(self, net, theta, X, T, learning_rate, *, iterations: int, record_every: int, loss: str,
-                 optimizer: Optimizer, batch_size: int | None = None, streams=None):  # fmt: skip
-        self.net, self.X, self.T = net, X, T
+                 optimizer: Optimizer, batch_size: int | None = None, streams=None, dtype=np.float64):  # fmt: skip
+        self.dtype = np.dtype(dtype)
+        self.net, self.X, self.T = net, np.asarray(X, dtype=self.dtype), np.asarray(T, dtype=self.dtype)
         self.learning_rate = np.asarray(learning_rate, dtype=np.float64)
         self.iterations, self.record_every, self.loss = iterations, record_every, loss
         self.optimizer, self.batch_size, self.streams = optimizer, batch_size, streams
-        self.theta = np.array(theta, dtype=np.float64, order="C")
+        self.theta = np.array(theta, dtype=self.dtype, order="C")
         K = self.theta.shape[0]
         self.opt_state = optimizer.init_state(self.theta)
         self.diverged_at = np.full(K, -1, dtype=np.int64)
@@ -292,8 +298,8 @@ class TrainingState:
         self.order = None  # (K, m): this epoch's permutation per model, with minibatches
         m = X.shape[1]
         self._n_batches = -(-m // batch_size) if batch_size is not None else 1
-        self._XT = np.ascontiguousarray(X.T) if batch_size is not None else None  # (m, n_0)
-        self._TT = np.ascontiguousarray(T.T) if batch_size is not None else None  # (m, n_L)
+        self._XT = np.ascontiguousarray(self.X.T) if batch_size is not None else None  # (m, n_0)
+        self._TT = np.ascontiguousarray(self.T.T) if batch_size is not None else None  # (m, n_L)
         self.passes = passes(net)
         self._works: dict[tuple[int, int], object] = {}  # (K_a, m or b) -> the passes' workspace
         self._alpha = self.learning_rate[:, np.newaxis]  # (K, 1)
@@ -302,7 +308,8 @@ class TrainingState:
             self.learning_rate_factors = net.learning_rate_factors(optimizer)
             self.epsilon_factors = net.epsilon_factors()
             self._alpha = self._alpha * self.learning_rate_factors
-            self.optimizer = with_epsilon_factors(optimizer, self.epsilon_factors)
+            self.optimizer = with_epsilon_factors(optimizer, self.epsilon_factors, self.dtype)
+        self._alpha = self._alpha.astype(self.dtype, copy=False)  # (K, 1) or (K, P), rounded once
         self._all = np.arange(K)
         # The all-active batch: the state's own buffers (theta is its first) and their views, kept between calls.
         spare = np.empty_like(self.theta)
@@ -355,7 +362,7 @@ class TrainingState:
     def _workspace(self, K: int, m: int):
         work = self._works.get((K, m))
         if work is None:
-            work = self._works[(K, m)] = self.passes.workspace(K, m)
+            work = self._works[(K, m)] = self.passes.workspace(K, m, dtype=self.dtype)
         return work
 
     @property

@@ -15,7 +15,9 @@ from collections.abc import Iterable
 import numpy as np
 
 __all__ = [
+    "DTYPES",
     "excerpt",
+    "check_dtype",
     "check_choice",
     "check_int",
     "check_options",
@@ -132,6 +134,28 @@ def check_learning_rate(learning_rate, K: int) -> np.ndarray:
     if not np.all(lr > 0):
         raise ValueError(f"The 'learning_rate' parameter must be > 0 for every model. Got {lr[lr <= 0][:5]} instead.")
     return lr
+
+
+#: The floating-point types training computes in (``dtype=``): float64 (the default, the notebook's) or float32.
+DTYPES = ("float64", "float32")
+
+
+def check_dtype(dtype, *, name: str = "dtype") -> np.dtype:
+    """``dtype`` as a numpy dtype if it is one of :data:`DTYPES` (a name, ``numpy.float32``, a ``numpy.dtype``).
+
+    The one rule for every door (``train``, sweeps, studies, the CLI's ``--dtype``). float32 halves
+    memory and doubles the SIMD width; float64 stays the default (see :func:`initlab.training.train`).
+    """
+    try:
+        resolved = np.dtype(dtype) if dtype is not None and not isinstance(dtype, bool) else None
+    except TypeError:
+        resolved = None
+    if resolved is None or resolved.name not in DTYPES:
+        raise ValueError(
+            f"The '{name}' parameter must be one of {{{', '.join(repr(d) for d in DTYPES)}}}. Got {excerpt(dtype)} "
+            "instead. Use 'float64' (the default) for the notebook's precision, 'float32' for speed."
+        )
+    return resolved
 
 
 def check_rng(rng) -> np.random.Generator:

@@ -31,7 +31,7 @@ from initlab.jobs.progress import Progress
 from initlab.storage import fresh_folder
 from initlab.studies.base import SIZES, Measured, Study, StudyResult, Unit, Verdict
 from initlab.studies.store import STORE_NAME, StudyStore
-from initlab.validation import check_choice, check_int
+from initlab.validation import check_choice, check_dtype, check_int
 
 __all__ = [
     "SIZES",
@@ -40,6 +40,7 @@ __all__ = [
     "StudyResult",
     "Verdict",
     "available",
+    "check_dtype_of",
     "execute",
     "get",
     "reduce_store",
@@ -89,26 +90,45 @@ def seeds_for(name: str, size: str, seeds: int | None = None) -> int:
     return check_int("seeds", seeds, min_value=study.min_seeds, max_value=MAX_SEEDS)
 
 
-def _measure(task: tuple[str, str, int, Unit]) -> tuple[Unit, dict, float]:
-    """Measure one unit (top level, so that a worker process can run it)."""
-    name, size, root, unit = task
+def check_dtype_of(name: str, dtype) -> str:
+    """``dtype``'s name if study ``name`` can train in it (:attr:`Study.dtypes`; float64 always); else a ValueError."""
+    dtype = check_dtype(dtype).name
+    study = get(name)
+    if dtype not in study.dtypes:
+        raise ValueError(
+            f"The 'dtype' parameter {dtype!r} does not apply to study {name!r}: it measures its networks without "
+            f"training them, in float64. Use dtype='float64' for it (float32 studies: "
+            f"{', '.join(k for k in _MODULES if 'float32' in get(k).dtypes)})."
+        )
+    return dtype
+
+
+def _measure(task: tuple[str, str, int, Unit, str]) -> tuple[Unit, dict, float]:
+    """Measure one unit (top level, so that a worker process can run it); float64 calls ``measure`` without dtype."""
+    name, size, root, unit, dtype = task
     t0 = time.perf_counter()
-    numbers = get(name).measure(size, unit, root)
+    extra = {"dtype": dtype} if dtype != "float64" else {}
+    numbers = get(name).measure(size, unit, root, **extra)
     return unit, numbers, time.perf_counter() - t0
 
 
-def run(name: str, *, size: str = "default", seeds: int | None = None, rng: int = 0) -> StudyResult:
-    """Run study ``name`` at ``size`` over ``seeds`` seeds (default: the study's own) in this process; nothing is stored."""
+def run(name: str, *, size: str = "default", seeds: int | None = None, rng: int = 0, dtype="float64") -> StudyResult:
+    """Run study ``name`` at ``size`` over ``seeds`` seeds (default: the study's own) in this process; nothing is stored.
+
+    ``dtype``: what its training computes in, float64 (default) or float32 for a study that trains
+    (:func:`check_dtype_of`).
+    """
     study = get(name)
     seeds = seeds_for(name, size, seeds)
     rng = check_int("rng", rng, min_value=0)
-    measured = [_measure((name, size, rng, unit)) for unit in study.plan(size, seeds)]
-    return _reduce(study, size, seeds, measured)
+    dtype = check_dtype_of(name, dtype)
+    measured = [_measure((name, size, rng, unit, dtype)) for unit in study.plan(size, seeds)]
+    return _reduce(study, size, seeds, measured, dtype)
 
 
-def _reduce(study: Study, size: str, seeds: int, measured: list[tuple[Unit, dict, float]]) -> StudyResult:
+def _reduce(study: Study, size: str, seeds: int, measured: list[tuple[Unit, dict, float]], dtype: str) -> StudyResult:
     result = study.reduce(size, seeds, Measured(((u, n) for u, n, _ in measured), seeds))
-    return dataclasses.replace(result, wall_time=sum(s for _, _, s in measured))
+    return dataclasses.replace(result, wall_time=sum(s for _, _, s in measured), dtype=dtype)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +155,7 @@ def execute(
     scheduler: str | None = None,
     new: bool = False,
     progress: Callable | None = None,
+    dtype="float64",
 ) -> StudyOutcome:
     """Run study ``name`` into folder ``out`` (its ``study.sqlite``), resuming what is already there.
 
@@ -153,6 +174,9 @@ def execute(
         Start in a fresh folder (``out-2``, ``out-3``, ...) if ``out`` already holds a study.
     progress : callable, optional
         Called with a :class:`initlab.jobs.progress.Progress` (runs = units) after every unit.
+    dtype : {"float64", "float32"}
+        As :func:`run`. Part of the folder's settings when float32 (a float64 folder's are as they were),
+        so a folder of the other dtype is refused.
 
     Raises
     ------
@@ -165,6 +189,7 @@ def execute(
     rng = check_int("rng", rng, min_value=0)
     workers = check_int("workers", workers, min_value=1)
     check_choice("executor", executor, ("local", "dask"))
+    dtype = check_dtype_of(name, dtype)
     out = fresh_folder(Path(out), STORE_NAME) if new else Path(out)
     t0 = time.perf_counter()
     units = study.plan(size, seeds)
@@ -173,7 +198,7 @@ def execute(
         cluster = (
             stack.enter_context(open_executor("dask", workers=workers, scheduler=scheduler)) if scheduler else None
         )
-        store = stack.enter_context(StudyStore.create(out, {"study": name, "size": size, "seeds": seeds, "seed": rng}))
+        store = stack.enter_context(StudyStore.create(out, settings(name, size, seeds, rng, dtype)))
         store.add_units(units)
         done = store.done_keys()
         pending = [u for u in units if u.key not in done]
@@ -181,13 +206,20 @@ def execute(
         if pending:
             size_of_pool = workers if executor == "dask" else min(workers, len(pending))
             imap = cluster or stack.enter_context(open_executor(executor, workers=size_of_pool, scheduler=scheduler))
-            for unit, numbers, seconds in imap(_measure, [(name, size, rng, u) for u in pending]):
+            for unit, numbers, seconds in imap(_measure, [(name, size, rng, u, dtype) for u in pending]):
                 store.commit(unit, numbers, seconds)
                 measured += 1
                 if progress is not None:
                     progress(Progress(resumed + measured, len(units), resumed, 0, measured, time.perf_counter() - t0))
         result = reduce_store(store)
     return StudyOutcome(out, result, len(units), measured, resumed, time.perf_counter() - t0)
+
+
+def settings(name: str, size: str, seeds: int, seed: int, dtype: str = "float64") -> dict:
+    """A study folder's identity (:class:`~initlab.studies.store.StudyStore`): ``dtype`` only when not float64."""
+    return {"study": name, "size": size, "seeds": seeds, "seed": seed} | (
+        {"dtype": dtype} if dtype != "float64" else {}
+    )
 
 
 def reduce_store(store) -> StudyResult:
@@ -209,6 +241,6 @@ def reduce_store(store) -> StudyResult:
         raise ValueError(
             f"the study in '{store.path.parent}' is unfinished ({len(finished)} of {len(planned)} units done). Finish it "
             f"with `initlab study {s['study']}{' --quick' if s['size'] == 'quick' else ''} --seeds {s['seeds']} "
-            f"--seed {s['seed']} --out {store.path.parent}`."
+            f"--seed {s['seed']}{' --dtype ' + s['dtype'] if 'dtype' in s else ''} --out {store.path.parent}`."
         )
-    return _reduce(study, s["size"], s["seeds"], finished)
+    return _reduce(study, s["size"], s["seeds"], finished, s.get("dtype", "float64"))

@@ -10,7 +10,9 @@ plan, runs and a summary:
     One unit's numbers, every array with a leading axis over the unit's seeds. Seed ``s`` draws
     from :func:`initlab.seeding.stream` ``(root, ..., s)`` only (the seed rule of
     :mod:`initlab.seeding`), so a seed's numbers are the same whatever unit (chunk) it falls in, on
-    whatever worker, before or after an interruption.
+    whatever worker, before or after an interruption. A study that trains (:attr:`Study.dtypes`
+    lists ``"float32"``) also takes ``dtype="float32"`` as a keyword and trains in it
+    (:func:`initlab.training.train`); it is called without it for float64, as always.
 ``reduce(size, seeds, measured: Measured) -> StudyResult``
     The table, the verdict and the figure's data, from all units' numbers.
 
@@ -95,6 +97,8 @@ class StudyResult:
         JSON-serializable numbers behind the table and the figure.
     wall_time : float, seconds
         Compute time of the units (summed over workers).
+    dtype : {"float64", "float32"}
+        What its training computed in.
     """
 
     study: str
@@ -105,6 +109,7 @@ class StudyResult:
     verdict: Verdict
     data: dict = field(default_factory=dict)
     wall_time: float = 0.0
+    dtype: str = "float64"
 
 
 @dataclass(frozen=True)
@@ -184,6 +189,8 @@ class Study:
     default_seeds : dict size -> seeds
     min_seeds : the fewest seeds the study accepts (at least 2, for an interval)
     doc : the module docstring (Claim, Setup, Verdict)
+    dtypes : what its training can compute in: ``("float64",)``, or with ``"float32"`` for a study that
+        trains networks (its ``measure`` then takes ``dtype=``; what it measures without training stays float64)
     """
 
     name: str
@@ -195,6 +202,7 @@ class Study:
     default_seeds: dict = field(default_factory=lambda: {"quick": 4, "default": 10})
     min_seeds: int = 2
     doc: str = ""
+    dtypes: tuple[str, ...] = ("float64",)
 
 
 def _say(passes: bool, gap: float, fmt: str, ok: str, short: str) -> str:
@@ -256,4 +264,5 @@ def result_dict(study: Study, result: StudyResult) -> dict:
         "verdict": {"supported": result.verdict.supported, "margin": result.verdict.margin,
                     "detail": result.verdict.detail, "text": str(result.verdict)},
         "table": {"header": result.header, "rows": result.rows}, "data": result.data,
+        **({"dtype": result.dtype} if result.dtype != "float64" else {}),  # a float64 result reads as it always did
     })  # fmt: skip

@@ -181,7 +181,7 @@ def plan(size: str, seeds: int) -> list[Unit]:
     return chunks(configs, seeds, CHUNK)
 
 
-def measure(size: str, unit: Unit, root: int) -> dict:
+def measure(size: str, unit: Unit, root: int, *, dtype: str = "float64") -> dict:
     """At initialization ``q`` (K, B_max + 1) and ``grad`` (K, len(init_blocks)); trained: held-out accuracy, loss."""
     cfg, name = SIZES[size], unit.config["net"]
     data = datasets.load("digits", rng=seeding.stream(root, 2))
@@ -206,6 +206,7 @@ def measure(size: str, unit: Unit, root: int) -> dict:
         rng=seeding.streams(root, unit.seeds, 1, blocks),
         X_test=data.X_test,
         Y_test=data.Y_test,
+        dtype=dtype,
     )
     return {
         "test_accuracy": 100.0 * hist.test_accuracy,
@@ -318,4 +319,5 @@ STUDY = Study(
     reduce=reduce,
     default_seeds={"quick": 6, "default": 8},
     doc=__doc__,
+    dtypes=("float64", "float32"),  # its training (initlab.training.train's dtype)
 )

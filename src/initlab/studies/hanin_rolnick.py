@@ -178,12 +178,12 @@ def plan(size: str, seeds: int) -> list[Unit]:
     return chunks(cells, seeds, CHUNK)
 
 
-def measure(size: str, unit: Unit, root: int) -> dict:
+def measure(size: str, unit: Unit, root: int, *, dtype: str = "float64") -> dict:
     """One unit: the variance part's ``log_sq`` (seeds, draws), or the training part's outcomes per seed."""
     with threadpool_limits(limits=1, user_api="blas"):  # small matrices: one thread (40x on a busy machine)
         if unit.config["part"] == "variance":
             return _measure_variance(size, unit, root)
-        return _measure_training(unit, root)
+        return _measure_training(unit, root, dtype)
 
 
 def _measure_variance(size: str, unit: Unit, root: int) -> dict:
@@ -198,7 +198,7 @@ def _measure_variance(size: str, unit: Unit, root: int) -> dict:
     return {"log_sq": np.stack(rows)}
 
 
-def _measure_training(unit: Unit, root: int) -> dict:
+def _measure_training(unit: Unit, root: int, dtype: str = "float64") -> dict:
     depth = depth_of(unit.config["beta"], TRAIN_WIDTH)
     data = datasets.load("circles")
     net = MLP((2,) + (TRAIN_WIDTH,) * depth + (1,), activation="relu")
@@ -214,6 +214,7 @@ def _measure_training(unit: Unit, root: int) -> dict:
         optimizer=optimizers.get("momentum", beta=MOMENTUM),
         batch_size=BATCH,
         rng=seeding.streams(root, unit.seeds, 3, depth),
+        dtype=dtype,
     )
     loss = np.concatenate([hist.loss, hist.final_loss[:, np.newaxis]], axis=1)  # (K, records + 1)
     return {
@@ -349,4 +350,5 @@ STUDY = Study(
     reduce=reduce,
     default_seeds={"quick": 12, "default": 24},
     doc=__doc__,
+    dtypes=("float64", "float32"),  # its training (initlab.training.train's dtype)
 )

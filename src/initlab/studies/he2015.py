@@ -181,7 +181,7 @@ def plan(size: str, seeds: int) -> list[Unit]:
     return chunks(({"depth": d, "init": init} for d in depths for init in INITS), seeds, CHUNK)
 
 
-def measure(size: str, unit: Unit, root: int) -> dict:
+def measure(size: str, unit: Unit, root: int, *, dtype: str = "float64") -> dict:
     """Seed s: weights from ``seeding.stream(root, 0, s)`` under both inits (paired), mini-batches from ``(root, 1, s)``."""
     depth, iterations = unit.config["depth"], SIZES[size]["iterations"]
     data = datasets.load("circles")
@@ -199,6 +199,7 @@ def measure(size: str, unit: Unit, root: int) -> dict:
         optimizer=optimizers.get("momentum", beta=MOMENTUM),
         batch_size=BATCH,
         rng=seeding.streams(root, unit.seeds, 1),
+        dtype=dtype,
     )
     loss = np.concatenate([hist.loss, hist.final_loss[:, np.newaxis]], axis=1)  # (K, n_records + 1): the end too
     at = np.append(hist.record_iterations, iterations)
@@ -365,4 +366,5 @@ STUDY = Study(
     reduce=reduce,
     default_seeds={"quick": 5, "default": 10},
     doc=__doc__,
+    dtypes=("float64", "float32"),  # its training (initlab.training.train's dtype)
 )

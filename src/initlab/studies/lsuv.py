@@ -166,7 +166,7 @@ def plan(size: str, seeds: int) -> list[Unit]:
     return chunks(({"activation": a, "init": i} for a in ACTIVATIONS for i in INITS), seeds, CHUNK)
 
 
-def measure(size: str, unit: Unit, root: int) -> dict:
+def measure(size: str, unit: Unit, root: int, *, dtype: str = "float64") -> dict:
     """Seed s: weights from ``seeding.stream(root, 1, s)`` (LSUV rescales that seed's orthogonal draw)."""
     X, Y, X_held_out, Y_held_out = data(root)
     net = network(unit.config["activation"])
@@ -182,10 +182,10 @@ def measure(size: str, unit: Unit, root: int) -> dict:
     else:
         params = net.initialize(orthonorm_msra, rng=streams)
     numbers["var"] = measure_network(net, params, X_held_out).z_std ** 2  # (K, L)
-    return numbers | fit(net, params, X, Y, X_held_out, Y_held_out)
+    return numbers | fit(net, params, X, Y, X_held_out, Y_held_out, dtype=dtype)
 
 
-def fit(net: MLP, params: dict, X, Y, X_held_out, Y_held_out) -> dict:
+def fit(net: MLP, params: dict, X, Y, X_held_out, Y_held_out, *, dtype: str = "float64") -> dict:
     """Full-batch gradient descent through :data:`SCHEDULE` (compiled engine), K models at once.
 
     A model that diverges in a phase keeps that phase's outcome (its last finite parameters' accuracy, loss
@@ -199,9 +199,10 @@ def fit(net: MLP, params: dict, X, Y, X_held_out, Y_held_out) -> dict:
     K = params["W1"].shape[0]
     accuracy, final_loss, diverged = np.full(K, np.nan), np.full(K, np.nan), np.zeros(K, dtype=bool)
     curves, records, start = [], [], 0
+    engine = "numba" if dtype == "float64" else "numpy"  # the compiled engine is float64-only
     for learning_rate, iterations in SCHEDULE:
         hist = train(net, params, X, Y, learning_rate=learning_rate, iterations=iterations,
-                     record_every=RECORD_EVERY, X_test=X_held_out, Y_test=Y_held_out, engine="numba")  # fmt: skip
+                     record_every=RECORD_EVERY, X_test=X_held_out, Y_test=Y_held_out, engine=engine, dtype=dtype)  # fmt: skip
         live = ~diverged
         accuracy[live] = 100.0 * hist.test_accuracy[live]
         final_loss[live] = np.where(hist.diverged, np.nan, hist.final_loss)[live]
@@ -297,4 +298,5 @@ STUDY = Study(
     reduce=reduce,
     default_seeds={"quick": 8, "default": 24},
     doc=__doc__,
+    dtypes=("float64", "float32"),  # its training (initlab.training.train's dtype)
 )

@@ -133,7 +133,7 @@ def plan(size: str, seeds: int) -> list[Unit]:
     return chunks(({"parametrization": p, "width": n} for n in widths for p in PARAMETRIZATIONS), seeds, CHUNK)
 
 
-def measure(size: str, unit: Unit, root: int) -> dict:
+def measure(size: str, unit: Unit, root: int, *, dtype: str = "float64") -> dict:
     """Train every rate of the grid for the unit's seeds; the final training loss.
 
     Returns (S = the unit's seeds, R = len(LOG2_LRS)) ``loss`` (S, R), the training-set loss after
@@ -149,7 +149,7 @@ def measure(size: str, unit: Unit, root: int) -> dict:
         P = {k: np.repeat(v, R, axis=0) for k, v in net.initialize("he_normal", rng=init).items()}
         hist = train(net, P, data.X_train, data.Y_train, learning_rate=np.tile(learning_rates(), len(init)),
                      iterations=SIZES[size]["steps"], record_every=SIZES[size]["steps"], optimizer="sgd",
-                     batch_size=BATCH, rng=[s for s in order for _ in range(R)])  # fmt: skip
+                     batch_size=BATCH, rng=[s for s in order for _ in range(R)], dtype=dtype)  # fmt: skip
     shape = (len(init), R)
     return {"loss": hist.final_loss.reshape(shape), "diverged": hist.diverged.reshape(shape)}
 
@@ -247,4 +247,5 @@ STUDY = Study(
     reduce=reduce,
     default_seeds={"quick": 2, "default": 3},
     doc=__doc__,
+    dtypes=("float64", "float32"),  # its training (initlab.training.train's dtype)
 )

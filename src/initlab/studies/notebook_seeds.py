@@ -75,7 +75,7 @@ def plan(size: str, seeds: int) -> list[Unit]:
     return chunks(({"init": name} for name in INITS), _seeds(seeds), CHUNK)
 
 
-def measure(size: str, unit: Unit, root: int) -> dict:
+def measure(size: str, unit: Unit, root: int, *, dtype: str = "float64") -> dict:
     """Train the unit's seeds of the notebook's own generator (``root`` is not used: the seeds are the notebook's)."""
     iterations = SIZES[size]["iterations"]
     X, Y, X_test, Y_test = course.load_dataset(plot=False)
@@ -92,7 +92,8 @@ def measure(size: str, unit: Unit, root: int) -> dict:
         record_every=max(1, iterations // 30),
         X_test=X_test,
         Y_test=Y_test,
-        engine="numba",
+        engine="numba" if dtype == "float64" else "numpy",  # the compiled engine is float64-only
+        dtype=dtype,
     )
     K = len(unit.seeds)
     return {
@@ -180,4 +181,5 @@ STUDY = Study(
     reduce=reduce,
     default_seeds={"quick": 8, "default": 30},
     doc=__doc__,
+    dtypes=("float64", "float32"),  # its training (initlab.training.train's dtype)
 )

@@ -107,7 +107,7 @@ def plan(size: str, seeds: int) -> list[Unit]:
     return chunks(cells, seeds, CHUNK)
 
 
-def measure(size: str, unit: Unit, root: int) -> dict:
+def measure(size: str, unit: Unit, root: int, *, dtype: str = "float64") -> dict:
     """Train the unit's seeds of one arm and depth for :data:`STEPS` Adam steps.
 
     Both arms of a seed draw their matrices and minibatches from the same streams (the arm is not
@@ -134,6 +134,7 @@ def measure(size: str, unit: Unit, root: int) -> dict:
         rng=seeding.streams(root, unit.seeds, 1, blocks),
         X_test=data.X_test,
         Y_test=data.Y_test,
+        dtype=dtype,
     )
     out = {
         "loss": hist.loss,
@@ -221,4 +222,5 @@ STUDY = Study(
     reduce=reduce,
     default_seeds={"quick": 3, "default": 6},
     doc=__doc__,
+    dtypes=("float64", "float32"),  # its training (initlab.training.train's dtype)
 )

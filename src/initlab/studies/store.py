@@ -82,7 +82,7 @@ class StudyStore(storage.SQLiteStore):
 
         Parameters
         ----------
-        settings : dict with ``study``, ``size``, ``seeds``, ``seed``
+        settings : dict with ``study``, ``size``, ``seeds``, ``seed`` and, for a float32 study only, ``dtype``
 
         Raises
         ------
@@ -90,7 +90,7 @@ class StudyStore(storage.SQLiteStore):
             The store holds other settings.
         """
         fingerprint = _fingerprint(settings)
-        meta = {k: str(settings[k]) for k in ("study", "size", "seeds", "seed")}
+        meta = {k: str(settings[k]) for k in _SETTINGS if k in settings}
         return cls._create(folder, fingerprint, meta,
                            conflict=lambda stored: _conflict(folder, stored.get("fingerprint"), fingerprint))  # fmt: skip
 
@@ -124,9 +124,15 @@ class StudyStore(storage.SQLiteStore):
 
     # ---- reading -----------------------------------------------------------------------------
     def settings(self) -> dict:
-        """``study``, ``size``, ``seeds`` (int) and ``seed`` (int) of this store."""
+        """``study``, ``size``, ``seeds`` (int), ``seed`` (int) and (float32 only) ``dtype`` of this store."""
         meta = self.meta()
-        return {"study": meta["study"], "size": meta["size"], "seeds": int(meta["seeds"]), "seed": int(meta["seed"])}
+        dtype = {"dtype": meta["dtype"]} if "dtype" in meta else {}
+        return {
+            "study": meta["study"],
+            "size": meta["size"],
+            "seeds": int(meta["seeds"]),
+            "seed": int(meta["seed"]),
+        } | dtype
 
     def done_keys(self) -> set[str]:
         return {r["key"] for r in self._db.execute("SELECT key FROM units WHERE status = 'done'")}
@@ -142,8 +148,12 @@ class StudyStore(storage.SQLiteStore):
             yield Unit(json.loads(r["config"]), r["first"], r["stop"]), _arrays(r["numbers"]), r["seconds"]
 
 
+#: A folder's identity; ``dtype`` is there only for a float32 study (a float64 one's fingerprint is as it always was).
+_SETTINGS = ("study", "size", "seeds", "seed", "dtype")
+
+
 def _fingerprint(settings: dict) -> str:
-    return json.dumps({k: settings[k] for k in ("study", "size", "seeds", "seed")}, sort_keys=True)
+    return json.dumps({k: settings[k] for k in _SETTINGS if k in settings}, sort_keys=True)
 
 
 def _conflict(folder, stored: str | None, wanted: str) -> StudyConflict:
@@ -156,6 +166,8 @@ def _conflict(folder, stored: str | None, wanted: str) -> StudyConflict:
 def _describe(fingerprint: str | None) -> str:
     try:
         f = json.loads(fingerprint or "")
-        return f"{f['study']}, {f['size']}, {f['seeds']} seeds, seed {f['seed']}"
+        return f"{f['study']}, {f['size']}, {f['seeds']} seeds, seed {f['seed']}" + (
+            f", {f['dtype']}" if "dtype" in f else ""
+        )
     except (ValueError, KeyError, TypeError):
         return "unknown"

@@ -120,7 +120,7 @@ def plan(size: str, seeds: int) -> list[Unit]:
     return chunks(cells, seeds, CHUNK)
 
 
-def measure(size: str, unit: Unit, root: int) -> dict:
+def measure(size: str, unit: Unit, root: int, *, dtype: str = "float64") -> dict:
     """Train the unit's seeds of one cell for the fixed budget; their held-out and training accuracy.
 
     Returns (K = the unit's seeds) ``test_accuracy``, ``train_accuracy``, ``final_loss`` (K,),
@@ -143,6 +143,7 @@ def measure(size: str, unit: Unit, root: int) -> dict:
         rng=seeding.streams(root, unit.seeds, 1, _key(s2), depth),
         X_test=data.X_test,
         Y_test=data.Y_test,
+        dtype=dtype,
     )
     return {
         "test_accuracy": hist.test_accuracy,
@@ -255,4 +256,5 @@ STUDY = Study(
     reduce=reduce,
     default_seeds={"quick": 3, "default": 4},
     doc=__doc__,
+    dtypes=("float64", "float32"),  # its training (initlab.training.train's dtype)
 )

@@ -33,13 +33,28 @@ _DIR = typer.Argument(
 _TEXT_COLUMNS = {"dataset", "network", "activation", "init", "optimizer", "group"}
 
 
-def _load(spec_path: Path):
+_DTYPE = typer.Option(
+    None,
+    "--dtype",
+    help="float64 or float32: what every run computes in, instead of the spec's dtype key (part of the sweep's "
+    "identity: a folder of the other dtype is refused) [default: the spec's, float64].",
+    show_default=False,
+)
+
+
+def _load(spec_path: Path, dtype: str | None = None):
+    """The spec at ``spec_path`` and its text; ``dtype`` (``--dtype``), if given, replaces the spec's ``dtype``."""
+    import dataclasses
+
     from .spec import SpecError, load_spec
 
     try:
-        return load_spec(spec_path)
+        spec, text = load_spec(spec_path)
+        return (spec if dtype is None else dataclasses.replace(spec, dtype=dtype)), text
     except SpecError as exc:
         raise UserError(str(exc)) from None
+    except (ValueError, TypeError) as exc:
+        raise UserError(as_option(str(exc))) from None
 
 
 def _open(folder: Path):
@@ -70,6 +85,7 @@ def plan(
     chunk_size: int = typer.Option(32, "--chunk-size", help="Most models trained together in one chunk."),
     out: Path = typer.Option(None, "--out", help="Output folder: estimate only the runs it does not hold yet."),
     all_runs: bool = typer.Option(False, "--all", help="List every run (default: the first 10 and the last 5)."),
+    dtype: str = _DTYPE,
 ) -> None:
     """Show the runs of SPEC, how they train together, and an estimate of time and memory. Trains nothing."""
     from initlab.jobs.executors import default_workers
@@ -81,7 +97,7 @@ def plan(
     from .spec import SpecError
     from .store import STORE_NAME, Store
 
-    spec, _ = _load(spec_path)
+    spec, _ = _load(spec_path, dtype)
     try:
         workers = default_workers() if workers is None else workers
         the_plan = planning.make_plan(spec)
@@ -112,7 +128,7 @@ def plan(
     except (ValueError, TypeError) as exc:
         raise UserError(as_option(str(exc))) from None
     engine = f"engine {spec.engine!r}" + (" (residual nets train on numpy in sweeps)"
-                                          if spec.model.is_residual else "")  # fmt: skip
+                                          if spec.model.is_residual else "") + f", {spec.dtype}"  # fmt: skip
     print(f"Estimate for {estimate.runs} runs in {estimate.chunks} chunks on {workers} worker(s), {engine}: "
           f"about {format_seconds(estimate.seconds)} (timed here on a few iterations of each group).")  # fmt: skip
     print(f"Memory: about {format_bytes(estimate.worker_bytes)} per worker process, "
@@ -155,6 +171,7 @@ def run(
         False, "--new", help="Start over in a fresh folder (OUT-2, OUT-3, ...) instead of resuming."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    dtype: str = _DTYPE,
 ) -> None:
     """Run the sweep SPEC into --out, or resume it there: finished runs are never trained again."""
     from initlab.jobs.progress import ProgressDisplay
@@ -163,7 +180,7 @@ def run(
     from .spec import SpecError
     from .store import SpecConflict
 
-    spec, text = _load(spec_path)
+    spec, text = _load(spec_path, dtype)
     if scheduler is not None and executor == "local":
         executor = "dask"  # --scheduler names a Dask cluster
     out = Path("initlab-out") / spec.name if out is None else out

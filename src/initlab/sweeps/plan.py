@@ -20,7 +20,7 @@ Each run draws from its own stream,
 where :math:`h` is the first 64 bits of the sha256 of the run's *stream identity*: dataset,
 network, activation, initializer with options and scale, optimizer with options and learning rate
 (not the seed, and not how long or how closely it is watched: ``iterations``, ``record_every``,
-``diagnostics``, ``engine``; nor the parametrization: a muP run and a standard run of one seed
+``diagnostics``, ``engine``, ``dtype``; nor the parametrization: a muP run and a standard run of one seed
 draw the same numbers, scaled per layer by the table, so they start as a paired comparison, and at
 width = ``base_width`` from the same weights). So a run's numbers do not depend on which other runs are in the
 sweep, on the chunk it lands in, on the executor or on the worker count; and training a run
@@ -96,6 +96,7 @@ class Setup:
     # Plain MLPs: initlab.parametrization; base_width only with "mup"
     parametrization: str = "standard"
     base_width: int | None = None
+    dtype: str = "float64"  # what training computes in (SweepSpec.dtype)
 
     @property
     def residual(self) -> dict | None:
@@ -180,6 +181,8 @@ class RunConfig:
             out["residual"] = s.residual
         if s.parametrization != "standard":  # a standard run's record is as it always was
             out |= s.scaling
+        if s.dtype != "float64":  # likewise a float64 run's
+            out["dtype"] = s.dtype
         return out
 
 
@@ -215,6 +218,7 @@ def build_net(layers: Sequence[int], activation: str, output: str, residual: dic
 def _run_key(run: RunConfig) -> str:
     s = run.setup
     scaling = s.scaling if s.parametrization != "standard" else {}  # a standard run's key is as it always was
+    scaling |= {"dtype": s.dtype} if s.dtype != "float64" else {}  # so is a float64 run's
     return sha256_json({**stream_identity(run), **scaling, "seed": run.seed, "base_seed": run.base_seed, "iterations": s.iterations,
                         "record_every": s.record_every, "diagnostics": s.diagnostics, "engine": s.engine})[:32]  # fmt: skip
 
@@ -356,7 +360,7 @@ def make_plan(spec: SweepSpec) -> Plan:
                 for init, opt, iterations in itertools.product(spec.init, spec.optimizer, spec.iterations):
                     setup = Setup(dataset, layers, activation, output, opt.name, opt.options, iterations,
                                   spec.record_every, spec.diagnostics, spec.engine, parametrization=pz,
-                                  base_width=base)  # fmt: skip
+                                  base_width=base, dtype=spec.dtype)  # fmt: skip
                     if res is not None:
                         setup = dataclasses.replace(setup, blocks=res[0], branch_depth=res[1], norm=res[2],
                                                     scalars=scalars_for(init.name))  # fmt: skip

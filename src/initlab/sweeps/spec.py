@@ -12,6 +12,7 @@ have the same names and nesting, so an error message names the key in both::
     diagnostics = true             # per-layer statistics at initialization and at the end
     loss_threshold = 0.1           # "iterations to reach a loss threshold" in the summary
     engine = "numpy"               # the training engine ("numpy", the reference; "numba" when built)
+    dtype = "float64"              # what training computes in: "float64" (default) or "float32" (numpy engine)
 
     [data]                         # or [[data]] tables, one per group of datasets
     dataset = ["circles", "moons"] # one name or a list
@@ -73,7 +74,17 @@ Identity
 ``loss_threshold`` only label and analyse, so they are not part of it. A spec without ``blocks``
 has no residual keys in its identity, so its fingerprint (and its stored results) are the same
 as before residual nets existed; likewise a spec without a non-standard parametrization has no
-``parametrization``/``base_width`` keys in its identity.
+``parametrization``/``base_width`` keys in its identity, and a float64 spec (the default) has no
+``dtype`` key.
+
+float32
+-------
+``dtype = "float32"`` trains every run in float32 (:func:`initlab.training.train`'s ``dtype``; the
+numpy engine only: ``engine = "numba"`` with it is refused when the spec is read). It is part of
+the identity, so a folder that holds a float64 sweep refuses the float32 spec of the same grid
+(resume it with the spec it was started with, or ``--new``), and each run's key carries it: a
+float32 run is never mistaken for the float64 run of the same seed. A run's random streams do not
+depend on the dtype (float32 runs start from the float64 draws, rounded once: a paired comparison).
 """
 
 from __future__ import annotations
@@ -92,7 +103,7 @@ from pathlib import Path
 from typing import Any
 
 from initlab import activations, initializers, parametrization, residual
-from initlab.validation import check_choice, check_int, check_real
+from initlab.validation import check_choice, check_dtype, check_int, check_real
 
 from . import catalogue
 
@@ -427,6 +438,7 @@ class SweepSpec:
     engine: str = "numpy"  # "numpy" (the reference) or a compiled engine when available
     base_seed: int = 0  # root of every run's random stream
     name: str = "sweep"
+    dtype: str = "float64"  # "float64" or "float32" (numpy engine): what every run computes in
 
     def __post_init__(self):
         for key, kind in (("init", InitSpec), ("data", DataSpec), ("optimizer", OptimizerSpec)):
@@ -453,6 +465,12 @@ class SweepSpec:
         check_choice("engine", self.engine, catalogue.available_engines())
         object.__setattr__(self, "base_seed", check_int("base_seed", self.base_seed, min_value=0))
         object.__setattr__(self, "name", _string("name", self.name))
+        object.__setattr__(self, "dtype", check_dtype(self.dtype).name)
+        if self.dtype != "float64" and self.engine != "numpy":
+            raise ValueError(
+                f"The 'engine' parameter must be \"numpy\" with dtype = {self.dtype!r}: the compiled engines are "
+                f'float64-only. Got engine = {self.engine!r}; set engine = "numpy", or dtype = "float64".'
+            )
         for init in self.init:
             check_init_fits_model(init.name, self.model, dict(init.options))
         if self.model.is_residual and self.engine != "numpy":
@@ -484,6 +502,8 @@ class SweepSpec:
         if self.model.parametrization is None:  # likewise a standard one, before parametrizations
             for key in PARAMETRIZATION_KEYS:
                 del out["model"][key]
+        if self.dtype == "float64":  # and a float64 one, before dtype
+            del out["dtype"]
         return out
 
     def identity(self) -> dict:
@@ -557,6 +577,7 @@ _TOP = (
     "diagnostics",
     "loss_threshold",
     "engine",
+    "dtype",
     "data",
     "model",
     "init",
@@ -667,6 +688,7 @@ def _from_document(doc: Mapping, *, source: str, default_name: str) -> SweepSpec
             "diagnostics",
             "loss_threshold",
             "engine",
+            "dtype",
             "name",
         ):
             if key in doc:

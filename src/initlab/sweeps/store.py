@@ -27,6 +27,7 @@ This module only does I/O; it does not train or compute statistics.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import time
@@ -165,11 +166,16 @@ class Store(storage.SQLiteStore):
         fingerprint = spec.fingerprint()
 
         def conflict(meta: dict[str, str]) -> SpecConflict:
-            stored = json.loads(meta.get("spec_json", "{}")).get("name", "?")
+            doc = json.loads(meta.get("spec_json", "{}"))
+            stored, dtype = doc.get("name", "?"), doc.get("dtype", "float64")  # a float64 spec has no dtype key
+            same = dtype != spec.dtype and dataclasses.replace(spec, dtype=dtype).fingerprint() == meta.get(
+                "fingerprint"
+            )
+            how = f" It computes in {dtype}, this spec in {spec.dtype}: --dtype {dtype} resumes it." if same else ""
             return SpecConflict(
                 f"'{folder}' holds another sweep ({stored!r}, spec {meta.get('fingerprint', '?')[:12]}); this spec "
-                f"({spec.name!r}, {fingerprint[:12]}) differs. Run with --new to start over in a fresh folder, or give "
-                "another --out."
+                f"({spec.name!r}, {fingerprint[:12]}) differs.{how} Run with --new to start over in a fresh folder, or "
+                "give another --out."
             )
 
         values = {"spec_json": json.dumps(spec.to_dict(), sort_keys=True), "spec_text": spec_text,

@@ -107,6 +107,7 @@ def _train(
     options = dict(setup.optimizer_options)
     batch_size = options.pop("batch_size", None)
     extra = {"engine": setup.engine} if setup.engine != "numpy" else {}
+    extra |= {"dtype": setup.dtype} if setup.dtype != "float64" else {}
     return train(net, params, data.X_train, data.Y_train, learning_rate=learning_rates, iterations=setup.iterations,
                  record_every=setup.record_every, loss="stable", optimizer=optimizers.get(setup.optimizer, **options),
                  batch_size=batch_size, rng=order_rng, diagnostics=setup.iterations if setup.diagnostics else False,
