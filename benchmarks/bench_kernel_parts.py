@@ -36,13 +36,13 @@ from initlab.kernels import (
     _HIDDEN,
     _activate,
     _add_bias,
-    _chain,
     _descend,
     _logits_diverged,
     _matvec_rows,
-    _matvec_rows2,
     _output_delta,
     _pairwise_sum,
+    _product,
+    _propagate,
 )
 from initlab.network import MLP, flatten_params
 from initlab.training import train
@@ -57,10 +57,7 @@ def _phase(which, l, calls, theta, proposed, X, T, A, D, Z, layers, w_at, hidden
     L = layers.shape[0] - 1
     for _ in range(calls):
         if which == 0:
-            for j in range(0, n - 1, 2):
-                _matvec_rows2(A[l, j], A[l, j + 1], theta, w_at[l] + j * p, p, 1, p, A_in, m)
-            if n % 2:
-                _matvec_rows(A[l, n - 1], theta, w_at[l] + (n - 1) * p, 1, p, A_in, m)
+            _product(theta, w_at[l], n, p, A_in, A[l], m)
         elif which == 1:
             for j in range(n):
                 _activate(hidden, 0.01, A[l, j], theta[w_at[l] + n * p + j], D[l, j], m)
@@ -73,14 +70,7 @@ def _phase(which, l, calls, theta, proposed, X, T, A, D, Z, layers, w_at, hidden
             dZ = Z if l == L - 1 else D[l]
             _descend(theta, proposed, w_at[l], n, p, dZ, A_in, m, 0.01, g)
         elif which == 4:
-            dZ = Z if l == L - 1 else D[l]
-            for q in range(0, p - 1, 2):
-                _matvec_rows2(r, s, theta, w_at[l] + q, 1, p, n, dZ, m)
-                _chain(hidden, r, A_in[q], D[l - 1, q], m)
-                _chain(hidden, s, A_in[q + 1], D[l - 1, q + 1], m)
-            if p % 2:
-                _matvec_rows(r, theta, w_at[l] + p - 1, p, n, dZ, m)
-                _chain(hidden, r, A_in[p - 1], D[l - 1, p - 1], m)
+            _propagate(theta, w_at[l], n, p, Z if l == L - 1 else D[l], A_in, D[l - 1], hidden, r, s, m)
         else:
             _pairwise_sum(proposed, 0, proposed.shape[0])
 
