@@ -225,6 +225,15 @@ def small(X, Y, repeat: int, quick: bool) -> None:
         )
     )
     table(f"small: {layers}, relu, K = {K}, {n:,} iterations (notebook loop and numpy engine {n_ref:,})", rows, base)
+    from bench_kernel_parts import blas_gflops
+    from bench_kernels import flops_per_model_iteration
+
+    peers = [rate for name, rate in rows[1:3] if rate is not None]
+    one, flops, peak = rows[-2][1], flops_per_model_iteration(layers, X.shape[1]), blas_gflops(repeat)
+    print(f"  numba 1 thread: {one * flops / 1e9:.1f} GFLOP/s = {100 * one * flops / 1e9 / peak:.0f}% of one-thread "
+          f"dgemm in this run ({peak:.1f} GFLOP/s, 512 x 512)"
+          + (f"; {one / max(peers):.2f}x the best peer per core" if peers else "")
+          + f"; {cores} threads {rows[-1][1] / one:.2f}x 1 thread")  # fmt: skip
 
 
 def residual_shape(X, Y, repeat: int, quick: bool) -> None:
