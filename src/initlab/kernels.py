@@ -1135,11 +1135,14 @@ def advance(state, n: int, *, threads: int | None = None) -> None:
     K, m = state.theta.shape[0], state.X.shape[1]
     # iterations per call: with minibatches, as many whole epochs as keep the permutations within the budget
     step = max(stop - start, 1) if B is None else max(1, _ORDER_BUDGET // (K * m)) * state.batches_per_epoch
+    # one buffer for every call's permutations (a fresh 32 MB each call cost more in page faults than the drawing)
+    epochs = -(-min(step, max(stop - start, 1)) // state.batches_per_epoch) + 1  # + the one begun before
+    buffer = None if B is None else np.empty(K * epochs * m, dtype=np.int64)
     for a in range(start, stop, step):
         if (state.diverged_at >= 0).all():  # nothing left to train (numpy's engine stops drawing minibatches too)
             break
         b = min(a + step, stop)
-        first_epoch, orders = state.minibatch_orders(a, b) if B is not None else (0, None)
+        first_epoch, orders = state.minibatch_orders(a, b, buffer) if B is not None else (0, None)
         train_flat(state.net, state.theta, state.X, state.T, state.learning_rate, start=a, stop=b,
                    record_every=state.record_every, loss=state.loss, losses=state.losses,
                    diverged_at=state.diverged_at, optimizer=state.optimizer, opt_state=state.opt_state,

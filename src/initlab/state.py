@@ -375,7 +375,7 @@ class TrainingState:
         orders = [stream.permutation(self.X.shape[1]) for stream in self.streams]
         self.order = np.stack(orders).astype(np.int64, copy=False)
 
-    def minibatch_orders(self, start: int, stop: int) -> tuple[int, np.ndarray]:
+    def minibatch_orders(self, start: int, stop: int, buffer: np.ndarray | None = None) -> tuple[int, np.ndarray]:
         """The permutations iterations ``start .. stop - 1`` take their minibatches from, drawn as :meth:`advance` draws them.
 
         For a compiled engine: returns ``(first_epoch, orders)``, ``orders`` (K, E, m) int64 with
@@ -383,14 +383,22 @@ class TrainingState:
         ``orders[k, i // n - first_epoch, j B : (j + 1) B]``, ``j = i % n``, ``n`` =
         :attr:`batches_per_epoch`. Epochs that begin in the range are drawn from the streams (which
         advance, as in :meth:`advance`); one begun before is :attr:`order`, left at the last drawn.
+        The new epochs come from :func:`initlab.permutations.permutations` (numpy's permutations, bit
+        for bit, many at once). ``buffer``: a flat int64 array of at least K E m to hold ``orders``.
         """
-        n = self._n_batches
+        from initlab.permutations import permutations  # numba: imported by the compiled engines' path only
+
+        n, K, m = self._n_batches, len(self.streams), self.X.shape[1]
         epochs = range(start // n, (stop - 1) // n + 1)
-        orders = np.empty((len(self.streams), len(epochs), self.X.shape[1]), dtype=np.int64)
-        for e, epoch in enumerate(epochs):
-            if epoch * n >= start:
-                self._reshuffle()
-            orders[:, e] = self.order
+        size = K * len(epochs) * m
+        fits = buffer is not None and buffer.dtype == np.int64 and buffer.ndim == 1 and buffer.size >= size
+        orders = (buffer[:size] if fits else np.empty(size, dtype=np.int64)).reshape(K, len(epochs), m)
+        begun = int(epochs.start * n < start)  # the first epoch began before this range: its order is drawn
+        if begun:
+            orders[:, 0] = self.order
+        if len(epochs) > begun:
+            permutations(self.streams, m, len(epochs) - begun, out=orders[:, begun:])
+            self.order = orders[:, -1].copy()
         return epochs.start, orders
 
     def _minibatch(self, batch: _Batch, i: int) -> tuple[np.ndarray, np.ndarray]:
