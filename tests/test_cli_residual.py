@@ -135,10 +135,11 @@ def test_bad_arguments_give_one_line_and_exit_2(args, message, tmp_path, capsys)
 
 def test_the_numba_engine_refuses_a_residual_net_in_one_line():
     """`initlab train` runs the numpy engine; the library's own refusal is one sentence (what the CLI would print)."""
-    net = ResidualMLP(2, 4, 1, 2, norm="layer")  # norm="none" compiles (initlab.kernels_residual)
+    net = ResidualMLP(2, 4, 1, 2, norm="layer")  # every net compiles (initlab.kernels_residual); a custom rule does not
     params = net.initialize("he_normal", rng=0, models=1)
-    with pytest.raises(ValueError, match="norm='layer' .*has no compiled form.*Use engine='numpy'.") as info:
-        train(net, params, np.zeros((2, 3)), np.array([[0, 1, 0]]), iterations=1, engine="numba")
+    custom = optimizers.Optimizer("nesterov", (), 1, False, optimizers.momentum().update)
+    with pytest.raises(ValueError, match="optimizer nesterov.*has no compiled form.*Use engine='numpy'.") as info:
+        train(net, params, np.zeros((2, 3)), np.array([[0, 1, 0]]), iterations=1, optimizer=custom, engine="numba")
     assert "\n" not in str(info.value)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from initlab import course
+from initlab import course, optimizers
 from initlab.residual import ResidualMLP
 from initlab.training import train
 
@@ -22,10 +22,10 @@ Y3 = (np.arange(X.shape[1]) % 3)[np.newaxis]  # three classes for softmax nets (
 
 
 def both(net, init, *, learning_rate=0.05, iterations=300, record_every=10, Y=Y, models=3, rng=1, init_options=None,
-         **options):  # fmt: skip
-    """Histories of the numba and numpy engines from the same initial parameters."""
+         streams=None, **options):  # fmt: skip
+    """Histories of the numba and numpy engines from the same initial parameters (``rng``) and minibatch streams."""
     params = net.initialize(init, rng=rng, models=models, **(init_options or {}))
-    run = dict(learning_rate=learning_rate, iterations=iterations, record_every=record_every, **options)
+    run = dict(learning_rate=learning_rate, iterations=iterations, record_every=record_every, rng=streams, **options)
     return train(net, params, X, Y, engine="numba", threads=1, **run), train(net, params, X, Y, **run)
 
 
@@ -119,29 +119,26 @@ def test_legacy_loss():
     assert_agree(fast, ref)
 
 
-@pytest.mark.parametrize(
-    "net,options,words",
-    [
-        (ResidualMLP(2, 8, 1, 2, norm="layer"), {}, "norm='layer'"),
-        (ResidualMLP(2, 8, 1, 2, parametrization="mup"), {}, "parametrization 'mup'"),
-        (ResidualMLP(2, 8, 1, 2), {"optimizer": "adam"}, "optimizer adam"),
-        (ResidualMLP(2, 8, 1, 2), {"optimizer": "momentum"}, "optimizer momentum"),
-        (ResidualMLP(2, 8, 1, 2), {"optimizer": "sgd", "batch_size": 32}, "minibatches"),
-    ],
-)
-def test_refuses_with_one_line(net, options, words):
+def test_an_optimizer_without_a_compiled_form_is_refused_in_one_line():
+    """Every net, parametrization, norm and batch size compiles; an optimizer the kernel does not know is refused."""
+    net = ResidualMLP(2, 8, 1, 2, norm="layer", parametrization="mup")
+    custom = optimizers.Optimizer("nesterov", (), 1, False, optimizers.momentum().update)
     params = net.initialize("he_normal", rng=0, models=2)
     with pytest.raises(ValueError) as info:
-        train(net, params, X, Y, iterations=5, engine="numba", **options)
+        train(net, params, X, Y, iterations=5, optimizer=custom, batch_size=32, engine="numba")
     message = str(info.value)
-    assert words in message and "engine='numpy'" in message and "\n" not in message
+    assert "optimizer nesterov() has no compiled form" in message and "engine='numpy'" in message
+    assert "\n" not in message
 
 
 def test_supported():
-    assert kernels_residual.supported(ResidualMLP(2, 4, 1, 2, scalars="fixup")) is None
-    assert kernels_residual.supported(ResidualMLP(2, 4, 1, 2), "stable", "gd") is None
+    for net in (ResidualMLP(2, 4, 1, 2, scalars="fixup"), ResidualMLP(2, 4, 1, 2, norm="layer", scalars="alpha"),
+                ResidualMLP(2, 4, 1, 2, parametrization="ntk"), ResidualMLP(2, 4, 3, 2, output="softmax")):  # fmt: skip
+        for optimizer in ("gd", "sgd", "momentum", "adam"):
+            assert kernels_residual.supported(net, "stable", optimizers.get(optimizer), 32) is None
+    assert kernels_residual.supported(ResidualMLP(2, 4, 1, 2), "legacy", "gd") is None
     assert "residual MLPs only" in kernels_residual.supported(object())
-    assert "norm='layer'" in kernels_residual.supported(ResidualMLP(2, 4, 1, 2, norm="layer"))
+    assert "loss 'other'" in kernels_residual.supported(ResidualMLP(2, 4, 1, 2), "other")
 
 
 def test_gd_flat_checks_its_buffers():

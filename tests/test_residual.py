@@ -386,12 +386,14 @@ def test_dict_without_model_axis_comes_back_without_it():
     assert history.params["W_branch"].shape == (2, 2, 4, 4) and history.loss.shape == (1, 3)
 
 
-def test_numba_engine_refuses_layer_norm_in_one_line():
-    # norm="none" nets train on the compiled engine (tests/test_kernels_residual.py); LayerNorm is refused
+def test_numba_engine_refuses_a_custom_optimizer_in_one_line():
+    # every residual net trains on the compiled engine (tests/test_kernels_residual*.py); an unknown rule is refused
     net = ResidualMLP(2, 4, 1, 2, norm="layer")
     params, (X, Y) = net.initialize(rng=0), data(n_in=2)
-    with pytest.raises(ValueError, match=r"^The 'engine' parameter 'numba' .*norm='layer'.* Use engine='numpy'\.$"):
-        train(net, params, X, Y, engine="numba")
+    custom = optimizers.Optimizer("nesterov", (), 1, False, optimizers.momentum().update)
+    message = r"^The 'engine' parameter 'numba' .*optimizer nesterov.* Use engine='numpy'\.$"
+    with pytest.raises(ValueError, match=message):
+        train(net, params, X, Y, optimizer=custom, engine="numba")
     net = ResidualMLP(2, 4, 1, 2)
     params = net.initialize(rng=0)
     # diagnostics are per block now (tests/test_residual_diagnostics.py)

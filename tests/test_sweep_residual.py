@@ -113,11 +113,9 @@ def test_bad_residual_specs_are_refused_when_read(text, expected):
     assert "parameter" not in message  # TOML has keys
 
 
-def test_the_numba_engine_is_refused_for_residual_nets():
-    with pytest.raises(SpecError) as info:
-        parse("engine = 'numba'\n[model]\nblocks = 4\nwidth = 8\n[[init]]\nname = 'fixup'")
-    assert "'engine' key must be \"numpy\" for residual nets" in str(info.value)
-    assert "full-batch gd without LayerNorm only" in str(info.value)
+def test_the_numba_engine_is_taken_for_residual_nets():
+    spec = parse("engine = 'numba'\n[model]\nblocks = 4\nwidth = 8\nnorm = ['none', 'layer']\n[[init]]\nname = 'fixup'")
+    assert spec.engine == "numba" and spec.model.is_residual
 
 
 def test_cli_refuses_a_structural_init_without_blocks_in_one_line(tmp_path, capsys):

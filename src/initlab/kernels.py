@@ -95,7 +95,7 @@ from numba.extending import intrinsic
 from initlab import optimizers
 from initlab.network import DIVERGENCE_LOGIT, MLP, parameter_count
 
-__all__ = ["advance", "gd_flat", "max_threads", "supported", "train_flat", "warm_up"]
+__all__ = ["advance", "advance_segments", "gd_flat", "max_threads", "supported", "train_flat", "warm_up"]
 
 # Codes the kernel branches on (outside its inner loops).
 _HIDDEN = {"relu": 0, "leaky_relu": 1, "tanh": 2, "sigmoid": 3, "linear": 4, "selu": 5, "gelu": 6}
@@ -616,7 +616,7 @@ def _pairwise_sum(x, start, n):
     return _pairwise_sum(x, start, half) + _pairwise_sum(x, start + half, n - half)
 
 
-# _descend and _logits_diverged: the fused gd step and the flat logit test, used by initlab.kernels_residual.
+# _descend: the fused gd step of _train_one (the gradient of one layer and the update in one pass).
 @_jit(types.void(_row, _row, _i8, _i8, _i8, _rows, _rows, _i8, _f8, _row))
 def _descend(theta, proposed, w_at, n, p, dZ, A_in, m, alpha, g):
     r"""``W - alpha dZ A_in^T`` and ``b - alpha sum_i dZ`` into ``proposed``.
@@ -1129,6 +1129,17 @@ def advance(state, n: int, *, threads: int | None = None) -> None:
     reason = supported(state.net, state.loss, state.optimizer)
     if reason is not None:
         raise ValueError(f"kernels.advance cannot train this state: {reason}. Advance it with state.advance (numpy).")
+    advance_segments(state, n, train_flat, threads)
+
+
+def advance_segments(state, n: int, train, threads: int | None) -> None:
+    """The loop of a compiled engine's ``advance``: ``n`` iterations of ``state`` (not past its end) in calls of ``train``.
+
+    ``train``: a ``train_flat`` (this module's or :mod:`initlab.kernels_residual`'s), called on the
+    state's arrays. With minibatches each call takes as many whole epochs as keep their permutations
+    within ``_ORDER_BUDGET``, drawn by :meth:`~initlab.state.TrainingState.minibatch_orders` into one
+    buffer kept across the calls; the loop stops early once every model has diverged.
+    """
     start = state.iteration
     stop = min(start + n, state.iterations)
     B = state.batch_size
@@ -1143,11 +1154,11 @@ def advance(state, n: int, *, threads: int | None = None) -> None:
             break
         b = min(a + step, stop)
         first_epoch, orders = state.minibatch_orders(a, b, buffer) if B is not None else (0, None)
-        train_flat(state.net, state.theta, state.X, state.T, state.learning_rate, start=a, stop=b,
-                   record_every=state.record_every, loss=state.loss, losses=state.losses,
-                   diverged_at=state.diverged_at, optimizer=state.optimizer, opt_state=state.opt_state,
-                   lr_factors=state.learning_rate_factors, epsilon_factors=state.epsilon_factors, batch_size=B,
-                   orders=orders, first_epoch=first_epoch, threads=threads)  # fmt: skip
+        train(state.net, state.theta, state.X, state.T, state.learning_rate, start=a, stop=b,
+              record_every=state.record_every, loss=state.loss, losses=state.losses,
+              diverged_at=state.diverged_at, optimizer=state.optimizer, opt_state=state.opt_state,
+              lr_factors=state.learning_rate_factors, epsilon_factors=state.epsilon_factors, batch_size=B,
+              orders=orders, first_epoch=first_epoch, threads=threads)  # fmt: skip
     state.iteration = max(start, stop)
 
 

@@ -150,8 +150,8 @@ def train(
     Parameters
     ----------
     net : MLP or ResidualMLP
-        A :class:`initlab.residual.ResidualMLP` trains with either engine (numba: full-batch gd, no
-        LayerNorm, :mod:`initlab.kernels_residual`); its diagnostics are
+        A :class:`initlab.residual.ResidualMLP` trains with either engine (numba: every norm,
+        parametrization, optimizer and batch size, :mod:`initlab.kernels_residual`); its diagnostics are
         per block (:class:`initlab.diagnostics.BlockStats`).
     params : dict
         Initial parameters, ``{"W1": (K, n_1, n_0), ...}`` (:meth:`MLP.initialize`) or the

@@ -50,9 +50,8 @@ With ``blocks`` every network of the sweep is a :class:`initlab.residual.Residua
 ``width`` with ``blocks`` x ``branch_depth`` x ``norm`` as grid dimensions, built for each run with
 ``scalars=initlab.residual.scalars_for(init)`` (so Fixup's and ReZero's scalars exist only in
 their own runs). The structural initializers (:data:`initlab.residual.STRUCTURAL`) need blocks; a
-spec naming one without them is refused when it is read. Residual runs train with the numpy
-engine (``engine = "numba"`` is refused with blocks: the residual kernel, :mod:`initlab.kernels_residual`,
-trains full-batch gd without LayerNorm only, less than a residual grid asks for);
+spec naming one without them is refused when it is read. Residual runs train with either
+engine (``engine = "numba"``: :mod:`initlab.kernels_residual`, every norm, optimizer and batch size);
 their diagnostics are per block (:class:`initlab.diagnostics.BlockStats`: the same fields, the
 block in place of the layer) and ``lsuv`` normalizes every linear layer in forward order
 (:mod:`initlab.lsuv`).
@@ -473,12 +472,6 @@ class SweepSpec:
             )
         for init in self.init:
             check_init_fits_model(init.name, self.model, dict(init.options))
-        if self.model.is_residual and self.engine != "numpy":
-            raise ValueError(
-                f"The 'engine' parameter must be \"numpy\" for residual nets (blocks) in a sweep: their compiled engine "
-                f"(initlab.kernels_residual) trains full-batch gd without LayerNorm only. Got engine = {self.engine!r}; "
-                'set engine = "numpy" or leave it out.'
-            )
 
     # ---- canonical forms ---------------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -12,8 +12,8 @@ the data come from the dataset's own seed, and the engines treat every model ind
 pinned to one thread by :func:`initlab.training.train`).
 
 Residual runs (:attr:`Setup.residual`) train a :class:`initlab.residual.ResidualMLP` built with
-the scalars of their initializer (:meth:`Setup.net`), on the numpy engine (the spec refuses
-``engine = "numba"`` for them, see :mod:`initlab.sweeps.spec`); their stored ``params`` are
+the scalars of their initializer (:meth:`Setup.net`), on either engine (numba:
+:mod:`initlab.kernels_residual`); their stored ``params`` are
 laid out as :meth:`ResidualMLP.groups` and their diagnostics are per block
 (:class:`initlab.diagnostics.BlockStats`, the fields of :data:`DIAGNOSTIC_FIELDS` with the block
 in place of the layer).
@@ -192,7 +192,7 @@ def training_time(setup: Setup, K: int, iterations: int = 8) -> tuple[float, flo
     milliseconds can lose its core for longer than it takes (seen: a 9 s chunk forecast at 0.7 s).
     The difference gives the cost per iteration, the rest is the fixed cost of a chunk.
     A residual setup times its own ResidualMLP (blocks, branch depth, norm and scalars) on the
-    numpy engine, as its runs will train, from ``zero_last`` weights (He with each branch's last
+    setup's engine, as its runs will train, from ``zero_last`` weights (He with each branch's last
     layer 0): He branches overflow a deep unnormalized net at once, and a diverged model stops
     costing, so timing them would forecast a 64-block chunk at a few percent of what its
     non-diverging runs take.
