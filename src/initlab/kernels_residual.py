@@ -264,12 +264,14 @@ def _dims(net: ResidualMLP, loss: str) -> np.ndarray:
 # Inner loops (one model, one thread; the first M examples along the contiguous axis)
 # --------------------------------------------------------------------------------------------
 def _jit(function):
-    return njit(cache=True, error_model="numpy")(function)
+    """No reference counting in the passes (:mod:`initlab.kernels`' rule: they allocate nothing, and every row view
+    would cost two atomic operations); only :func:`_train_model`, which allocates its buffers, counts."""
+    return njit(cache=True, error_model="numpy", _nrt=False)(function)
 
 
 def _jit_sum(function):
     """Reductions may be summed in any order, so that they vectorize (:func:`initlab.kernels._jit_sum`'s rule)."""
-    return njit(cache=True, error_model="numpy", fastmath={"reassoc"})(function)
+    return njit(cache=True, error_model="numpy", fastmath={"reassoc"}, _nrt=False)(function)
 
 
 @_jit
@@ -543,7 +545,7 @@ def _backward(cur, grad, X, off, dims, M, P, U, D, V, XH, RS, A, DA, Z, DV, DP, 
     _gradient(grad, off[_W_IN], w, n_in, DA, X, M, g)  # W_in, b_in (b follows W)
 
 
-@_jit
+@njit(cache=True, error_model="numpy")  # allocates its buffers: reference counted
 def _train_model(theta, v, s, X, T, order, lr, factors, epsilon, rule, hyper, bias, off, dims, slope, start, stop,
                  record_every, batch, n_batches, first_epoch, losses):  # fmt: skip
     """Train one model, ``theta`` (P,) in place, iterations ``start .. stop - 1``; returns ``diverged_at`` or -1.
