@@ -48,7 +48,7 @@ from initlab.network import MLP, flatten_params
 from initlab.training import train
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", _nrt=False)  # as the kernel's helpers: no reference counting of row views
 def _phase(which, l, calls, theta, proposed, X, T, A, D, Z, layers, w_at, hidden, m, r, s, g):
     """Run one pass of the kernel ``calls`` times: 0 forward product, 1 activation, 2 output (logits, test, dZ),
     3 dW/db with the update, 4 W^T dZ and g', 5 the update's finiteness test; ``l``: the layer (0-based)."""
