@@ -201,6 +201,12 @@ def test_train_flat_rejects_buffers_it_would_overrun(circles):
     def call(**kwargs):
         kernels.train_flat(net, np.zeros((K, P)), X, Y, np.ones(K), diverged_at=np.full(K, -1), **{**good, **kwargs})
 
+    assert_refuses_overruns(call, K, P, m)
+
+
+def assert_refuses_overruns(call, K: int, P: int, m: int) -> None:
+    """``call(**options)``, a compiled engine's ``train_flat`` on K models of P parameters and m examples, 10
+    iterations, refuses optimizer states, factors and minibatch orders it would read past, and runs what fits."""
     adam = optimizers.adam()
     with pytest.raises(ValueError, match="opt_state"):  # Adam keeps two arrays
         call(optimizer=adam, opt_state=(np.zeros((K, P)),))
@@ -208,6 +214,8 @@ def test_train_flat_rejects_buffers_it_would_overrun(circles):
         call(optimizer=adam, opt_state=(np.zeros((K, P)), np.zeros((K, P - 1))))
     with pytest.raises(ValueError, match="lr_factors"):
         call(lr_factors=np.ones(P + 1))
+    with pytest.raises(ValueError, match="epsilon_factors"):
+        call(optimizer=adam, opt_state=(np.zeros((K, P)), np.zeros((K, P))), epsilon_factors=np.ones(P - 1))
     orders = np.tile(np.arange(m), (K, 1, 1))  # one epoch: 10 iterations of batch 100 need 4
     with pytest.raises(ValueError, match="orders"):
         call(optimizer=optimizers.sgd(), batch_size=100, orders=orders)

@@ -39,6 +39,17 @@ def assert_agree(fast, ref, *, loss_rtol=1e-12, param_atol=1e-10):
         np.testing.assert_allclose(fast.params[name], ref.params[name], rtol=0, atol=param_atol, err_msg=name)
 
 
+def assert_same_divergence(fast, ref, *, trained, diverged):
+    """Runs where some models diverge: the same iterations of divergence and the same nan losses; the trained
+    models' parameters to 1e-10, the diverged ones' last finite (huge) parameters to 1e-12 relative."""
+    np.testing.assert_array_equal(fast.diverged_at, ref.diverged_at)
+    np.testing.assert_array_equal(np.isnan(fast.loss), np.isnan(ref.loss))
+    np.testing.assert_allclose(fast.loss, ref.loss, rtol=1e-12)
+    for name in ref.params:
+        np.testing.assert_allclose(fast.params[name][trained], ref.params[name][trained], rtol=0, atol=1e-10)
+        np.testing.assert_allclose(fast.params[name][diverged], ref.params[name][diverged], rtol=1e-12)
+
+
 INITS = {"he_normal": "none", "fixup": "fixup", "rezero": "alpha", "zero_last": "none"}
 
 

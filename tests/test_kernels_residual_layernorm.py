@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_kernels_residual import Y3, X, Y, assert_agree, both
+from test_kernels_residual import Y3, X, Y, assert_agree, assert_same_divergence, both
 
 from initlab.residual import ResidualMLP
 
@@ -58,12 +58,7 @@ def test_divergence_at_the_same_iteration():
     rates = np.array([0.02, 1e30, 0.05, 1e150])
     fast, ref = both(net, "he_normal", learning_rate=rates, iterations=40, record_every=1, models=4)
     assert (ref.diverged_at[[1, 3]] >= 0).all() and (ref.diverged_at[[0, 2]] == -1).all()
-    np.testing.assert_array_equal(fast.diverged_at, ref.diverged_at)
-    np.testing.assert_array_equal(np.isnan(fast.loss), np.isnan(ref.loss))
-    np.testing.assert_allclose(fast.loss, ref.loss, rtol=1e-12)
-    for name in ref.params:  # trained models to 1e-10; the diverged ones' last finite (huge) parameters relatively
-        np.testing.assert_allclose(fast.params[name][[0, 2]], ref.params[name][[0, 2]], rtol=0, atol=1e-10)
-        np.testing.assert_allclose(fast.params[name][[1, 3]], ref.params[name][[1, 3]], rtol=1e-12)
+    assert_same_divergence(fast, ref, trained=[0, 2], diverged=[1, 3])
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_kernels_residual import Y3, X, Y, assert_agree
+from test_kernels_optimizers import assert_refuses_overruns
+from test_kernels_residual import Y3, X, Y, assert_agree, assert_same_divergence
 
 from initlab import optimizers, seeding
 from initlab.residual import ResidualMLP
@@ -98,12 +99,7 @@ def test_diverging_models_freeze_at_the_same_iteration(optimizer, batch_size):
     fast, ref = run_both(net, params, learning_rate=np.array(lr[optimizer]), iterations=60, record_every=1,
                          optimizer=optimizer, batch_size=batch_size, rng=4)  # fmt: skip
     np.testing.assert_array_equal(ref.diverged, [False, True, False, True])
-    np.testing.assert_array_equal(fast.diverged_at, ref.diverged_at)
-    np.testing.assert_array_equal(np.isnan(fast.loss), np.isnan(ref.loss))
-    np.testing.assert_allclose(fast.loss, ref.loss, rtol=1e-12)
-    for name in ref.params:  # trained models to 1e-10; the diverged ones' last finite (huge) parameters relatively
-        np.testing.assert_allclose(fast.params[name][[0, 2]], ref.params[name][[0, 2]], rtol=0, atol=1e-10)
-        np.testing.assert_allclose(fast.params[name][[1, 3]], ref.params[name][[1, 3]], rtol=1e-12)
+    assert_same_divergence(fast, ref, trained=[0, 2], diverged=[1, 3])
     for k in (1, 3):  # nan from the iteration of divergence on
         d = fast.diverged_at[k]
         assert np.all(np.isfinite(fast.loss[k, :d])) and np.all(np.isnan(fast.loss[k, d:]))
@@ -208,20 +204,4 @@ def test_train_flat_rejects_buffers_it_would_overrun():
         kernels_residual.train_flat(net, np.zeros((K, P)), X, T, np.ones(K), diverged_at=np.full(K, -1),
                                     **{**good, **kwargs})  # fmt: skip
 
-    adam = optimizers.adam()
-    with pytest.raises(ValueError, match="opt_state"):  # Adam keeps two arrays
-        call(optimizer=adam, opt_state=(np.zeros((K, P)),))
-    with pytest.raises(ValueError, match="opt_state"):
-        call(optimizer=adam, opt_state=(np.zeros((K, P)), np.zeros((K, P - 1))))
-    with pytest.raises(ValueError, match="lr_factors"):
-        call(lr_factors=np.ones(P + 1))
-    with pytest.raises(ValueError, match="epsilon_factors"):
-        call(optimizer=adam, opt_state=(np.zeros((K, P)), np.zeros((K, P))), epsilon_factors=np.ones(P - 1))
-    orders = np.tile(np.arange(m), (K, 1, 1))  # one epoch: 10 iterations of batch 100 need 4
-    with pytest.raises(ValueError, match="orders"):
-        call(optimizer=optimizers.sgd(), batch_size=100, orders=orders)
-    with pytest.raises(ValueError, match="orders"):  # an index past the examples
-        call(optimizer=optimizers.sgd(), batch_size=100, orders=np.full((K, 4, m), m))
-    with pytest.raises(ValueError, match="orders"):
-        call(optimizer=optimizers.sgd(), batch_size=100)
-    call(optimizer=optimizers.sgd(), batch_size=100, orders=np.tile(np.arange(m), (K, 4, 1)))  # what fits runs
+    assert_refuses_overruns(call, K, P, m)
