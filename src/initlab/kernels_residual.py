@@ -114,10 +114,13 @@ norm="layer", muP, adam, batch 64             3,499         4,899           1.4x
 width 32: gd / sgd batch 64                   594 / 2,382   758 / 1,522     1.28x / 0.64x
 ============================================  ============  ==============  =============
 
-So full-batch runs (every optimizer and parametrization) are 1.8x faster compiled and LayerNorm
-nets 1.4-2.7x (numpy's LayerNorm is a dozen passes over (K, width, m) arrays), but **small
-minibatches without LayerNorm are not**: at batch 32-64 the numpy engine is 1.1-1.6x faster. The
-measured reason: a model-iteration of the kernel costs about 134 us + 1.0 us per example here
+So full-batch runs (every optimizer and parametrization) were 1.8x faster compiled and LayerNorm
+nets 1.4-2.7x (numpy's LayerNorm is a dozen passes over (K, width, m) arrays), but small
+minibatches without LayerNorm were not: at batch 32-64 the numpy engine was 1.1-1.6x faster.
+Since the passes run without reference counting (:mod:`initlab.kernels`' ``_jit``; commit
+ddeadb8), the same A/B gives numba / numpy 2.2x with gd, 1.4x with Adam at batch 64 (with the
+faster minibatch orders of :mod:`initlab.permutations`) and 3.4x with LayerNorm. The bound of the
+tables above: a model-iteration of the kernel cost about 134 us + 1.0 us per example here
 (437 us at 300 examples, 199 us at 64): the fixed part is some 3,500 calls over short rows per
 iteration (the matrix-row passes, the 2 x 5 gradient blocks that each end in horizontal sums, the
 activation rows), which do not shrink with the batch, while the numpy engine's products over the
