@@ -36,7 +36,7 @@ from initlab.kernels import (
     _HIDDEN,
     _activate,
     _add_bias,
-    _descend,
+    _gradient,
     _logits_diverged,
     _matvec_rows,
     _output_delta,
@@ -68,7 +68,7 @@ def _phase(which, l, calls, theta, proposed, X, T, A, D, Z, layers, w_at, hidden
             _output_delta(0, Z, T, 1, m, r, s)
         elif which == 3:
             dZ = Z if l == L - 1 else D[l]
-            _descend(theta, proposed, w_at[l], n, p, dZ, A_in, m, 0.01, g)
+            _gradient(proposed, theta, 0.01, True, w_at[l], w_at[l] + n * p, n, p, dZ, A_in, m, g)
         elif which == 4:
             _propagate(theta, w_at[l], n, p, Z if l == L - 1 else D[l], A_in, D[l - 1], hidden, r, s, m)
         else:

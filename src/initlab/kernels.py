@@ -622,34 +622,6 @@ def _pairwise_sum(x, start, n):
     return _pairwise_sum(x, start, half) + _pairwise_sum(x, start + half, n - half)
 
 
-# _descend: the fused gd step of _train_one (the gradient of one layer and the update in one pass).
-@_jit(types.void(_row, _row, _i8, _i8, _i8, _rows, _rows, _i8, _f8, _row))
-def _descend(theta, proposed, w_at, n, p, dZ, A_in, m, alpha, g):
-    r"""``W - alpha dZ A_in^T`` and ``b - alpha sum_i dZ`` into ``proposed``.
-
-    Blocks of two rows of dZ by up to five rows of A_in share their loads (g: scratch of 12).
-    """
-    b_at = w_at + n * p  # b follows W
-    j = 0
-    while j < n:
-        rows = min(2, n - j)
-        k = 0
-        while k < p:
-            count = _pass_size(p - k)
-            if rows == 2:
-                _gradient_block2(dZ[j], dZ[j + 1], A_in, k, count, g, m)
-            else:
-                _gradient_block1(dZ[j], A_in, k, count, g, m)
-            for h in range(rows):
-                at = w_at + (j + h) * p + k
-                for q in range(count):
-                    proposed[at + q] = theta[at + q] - alpha * g[5 * h + q]
-            k += count
-        for h in range(rows):  # db, from the last block's sums
-            proposed[b_at + j + h] = theta[b_at + j + h] - alpha * g[10 + h]
-        j += rows
-
-
 @_jit(_f8(_i8, _i8, _rows, _rows, _i8, _i8))
 def _output_loss(output, loss, Z, T, C, m):
     """The recorded loss from the logits Z (C, m): stable BCE / softmax CE, or the notebook's legacy BCE."""
@@ -712,13 +684,15 @@ def _output_delta(output, Z, T, C, m, r, s):
             z[i] = inv_m * (z[i] / s[i] - t[i])
 
 
-@_jit(types.void(_row, _i8, _i8, _i8, _rows, _rows, _i8, _row))
-def _gradient(grad, w_at, n, p, dZ, A_in, m, g):
-    r"""``dW = dZ A_in^T`` and ``db = sum_i dZ`` of one layer into ``grad`` (P,) at ``w_at`` (b follows W).
+@_jit(types.void(_row, _row, _f8, types.boolean, _i8, _i8, _i8, _i8, _rows, _rows, _i8, _row))
+def _gradient(out, theta, alpha, descend, w_at, b_at, n, p, dZ, A_in, m, g):
+    r"""``dW = dZ A_in^T`` of one layer into ``out`` (P,) at ``w_at``, and ``db = sum_i dZ`` at ``b_at`` (-1: no bias).
 
-    Blocks of two rows of dZ by up to five rows of A_in share their loads (g: scratch of 12).
+    With ``descend``, ``out`` gets the gd step ``theta - alpha d`` instead, written in the same pass
+    (full-batch gd, :func:`_train_one`). Blocks of two rows of dZ by up to five rows of A_in share
+    their loads (g: scratch of 12). :mod:`initlab.kernels_residual` uses it for its layers too
+    (branch biases are a group of their own; Fixup's branches have none).
     """
-    b_at = w_at + n * p
     j = 0
     while j < n:
         rows = min(2, n - j)
@@ -732,10 +706,12 @@ def _gradient(grad, w_at, n, p, dZ, A_in, m, g):
             for h in range(rows):
                 at = w_at + (j + h) * p + k
                 for q in range(count):
-                    grad[at + q] = g[5 * h + q]
+                    out[at + q] = theta[at + q] - alpha * g[5 * h + q] if descend else g[5 * h + q]
             k += count
-        for h in range(rows):  # db, from the last block's sums
-            grad[b_at + j + h] = g[10 + h]
+        if b_at >= 0:  # db, from the last block's sums
+            for h in range(rows):
+                at = b_at + j + h
+                out[at] = theta[at] - alpha * g[10 + h] if descend else g[10 + h]
         j += rows
 
 
@@ -790,7 +766,7 @@ def _backward(theta, out, alpha, descend, X, T, A, D, Z, layers, w_at, hidden, o
 
     :math:`dZ^{[L]} = \tfrac1m (A^{[L]} - T)`, :math:`dW^{[l]} = dZ^{[l]} A^{[l-1]T}`,
     :math:`dZ^{[l-1]} = (W^{[l]T} dZ^{[l]}) \odot g'(Z^{[l-1]})` (into D). With ``descend``, ``out`` gets
-    the gd step :math:`\theta - \alpha\, d\theta` instead, written in the gradient's pass (:func:`_descend`).
+    the gd step :math:`\theta - \alpha\, d\theta` instead, written in the gradient's pass (:func:`_gradient`).
     r, s : scratch rows (>= m); g : scratch of 12
     """
     L = layers.shape[0] - 1
@@ -799,10 +775,7 @@ def _backward(theta, out, alpha, descend, X, T, A, D, Z, layers, w_at, hidden, o
     for l in range(L - 1, -1, -1):
         n, p = layers[l + 1], layers[l]
         A_prev = A[l - 1] if l > 0 else X
-        if descend:
-            _descend(theta, out, w_at[l], n, p, dZ, A_prev, m, alpha, g)
-        else:
-            _gradient(out, w_at[l], n, p, dZ, A_prev, m, g)
+        _gradient(out, theta, alpha, descend, w_at[l], w_at[l] + n * p, n, p, dZ, A_prev, m, g)  # b follows W
         if l > 0:  # dZ[l-1] = (W^T dZ) * g'(Z[l-1]), into D[l-1]
             _propagate(theta, w_at[l], n, p, dZ, A_prev, D[l - 1], hidden, r, s, m)
             dZ = D[l - 1]
@@ -869,7 +842,7 @@ def _train_one(theta, X, T, alpha, layers, w_at, hidden, slope, output, loss, st
     """Full-batch gradient descent at one rate for all parameters: :func:`_train_model`'s special case, fused.
 
     The same arithmetic as :func:`_train_model` with rule 0, no minibatch and factors of 1 (the
-    update written during the gradient's pass, :func:`_descend`, instead of a gradient row and
+    update written during the gradient's pass, :func:`_gradient` with ``descend``, instead of a gradient row and
     :func:`_update`): on the notebook's network the general loop measured 4% below this one, so the
     default run keeps it (``tests/test_kernels_optimizers.py`` checks both give the same bits).
     Trains ``theta`` (P,) in place from iteration ``start`` to ``stop``; returns ``diverged_at`` (-1 if not).

@@ -166,15 +166,12 @@ from initlab.kernels import (
     _check_state,
     _gather,
     _gradient,
-    _gradient_block1,
-    _gradient_block2,
     _logits_diverged_rows,
     _matvec_rows,
     _matvec_rows2,
     _output_delta,
     _output_loss,
     _pairwise_sum,
-    _pass_size,
     _rule,
     _update,
     advance_segments,
@@ -336,34 +333,6 @@ def _row_sum(a, M):
 
 
 @_jit
-def _gradient_layer(grad, w_at, b_at, n, p, dZ, A_in, M, g):
-    r"""``dW = dZ A_in^T`` into ``grad`` at ``w_at``, and ``db = sum_i dZ`` at ``b_at`` unless it is -1.
-
-    :func:`initlab.kernels._gradient` for a layer whose bias does not follow its matrix (the branch
-    layers: ``W_branch`` and ``b_branch`` are separate groups) or has none (Fixup's branches).
-    """
-    j = 0
-    while j < n:
-        rows = min(2, n - j)
-        k = 0
-        while k < p:
-            count = _pass_size(p - k)
-            if rows == 2:
-                _gradient_block2(dZ[j], dZ[j + 1], A_in, k, count, g, M)
-            else:
-                _gradient_block1(dZ[j], A_in, k, count, g, M)
-            for h in range(rows):
-                at = w_at + (j + h) * p + k
-                for q in range(count):
-                    grad[at + q] = g[5 * h + q]
-            k += count
-        if b_at >= 0:
-            for h in range(rows):
-                grad[b_at + j + h] = g[10 + h]
-        j += rows
-
-
-@_jit
 def _layer_norm(H, out, xhat, rstd, theta, gain_at, bias_at, M):
     r"""LayerNorm: ``out = gain * xhat + bias``, ``xhat = (h - mu) rstd``, ``rstd = 1 / sqrt(var + eps)`` per example.
 
@@ -513,7 +482,7 @@ def _block_backward(cur, grad, off, dims, b, M, DH, P, U, D, V, XH, RS, DV, DP, 
     for j in range(m - 1, -1, -1):
         w_at = off[_W_BRANCH] + (b * m + j) * w * w
         b_at = -1 if fixup else off[_B_BRANCH] + (b * m + j) * w
-        _gradient_layer(grad, w_at, b_at, w, w, dv, P[b, j], M, g)
+        _gradient(grad, grad, 0.0, False, w_at, b_at, w, w, dv, P[b, j], M, g)
         _product_t(DP, cur, w_at, w, w, dv, M)  # dp
         if fixup:
             grad[sb + j] = _total(DP, M)
@@ -532,7 +501,7 @@ def _block_backward(cur, grad, off, dims, b, M, DH, P, U, D, V, XH, RS, DV, DP, 
 def _backward(cur, grad, X, off, dims, M, P, U, D, V, XH, RS, A, DA, Z, DV, DP, r, s, g):
     """The gradient (P,) into ``grad``, from dZ in Z[:, :M] after :func:`_forward` on X[:, :M]; DA ends as dL/dh_0."""
     n_in, w, C, hidden = dims[_N_IN], dims[_WIDTH], dims[_CLASSES], dims[_HIDDEN_CODE]
-    _gradient(grad, off[_W_OUT], C, w, Z, A, M, g)  # W_out, b_out (b follows W)
+    _gradient(grad, grad, 0.0, False, off[_W_OUT], off[_W_OUT] + C * w, C, w, Z, A, M, g)  # W_out, b_out
     for q in range(0, w - 1, 2):  # dh_B = (W_out^T dZ) * g'(h_B), into DA
         _matvec_rows2(r, s, cur, off[_W_OUT] + q, 1, w, C, Z, M)
         _chain(hidden, r, A[q], DA[q], M)
@@ -545,7 +514,7 @@ def _backward(cur, grad, X, off, dims, M, P, U, D, V, XH, RS, A, DA, Z, DV, DP, 
         for q in range(w):  # dh_{b-1} = dh_b + the branch's part
             for i in range(M):
                 DA[q, i] = DA[q, i] + DP[q, i]
-    _gradient(grad, off[_W_IN], w, n_in, DA, X, M, g)  # W_in, b_in (b follows W)
+    _gradient(grad, grad, 0.0, False, off[_W_IN], off[_W_IN] + w * n_in, w, n_in, DA, X, M, g)  # W_in, b_in
 
 
 @njit(cache=True, error_model="numpy")  # allocates its buffers: reference counted
