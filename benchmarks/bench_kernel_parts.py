@@ -4,10 +4,10 @@
         [--examples 300] [--calls 20000] [--repeat 5]
 
 One iteration of full-batch gradient descent in :mod:`initlab.kernels` (``_train_one``, the default
-run) is a sequence of passes over the examples: per hidden layer the matrix product ``W A`` (two
-output rows and up to five terms a pass) and the activation; the logits, their divergence test and
+run) is a sequence of passes over the examples: per hidden layer the matrix product ``W A + b`` (two
+output rows and up to five terms a pass; relu applied in its last pass) and the other activations; the logits, their divergence test and
 ``dZ`` of the output; per layer, from the last, ``dW``/``db`` with the update written in the same
-pass, then ``W^T dZ`` and the activation's derivative; the finiteness test of the update. Each
+pass, then ``W^T dZ`` and the activation's derivative (relu's in the same pass); the finiteness test of the update. Each
 pass is run ``--calls`` times in a compiled loop on one core, on the same buffers (so its data is
 in cache as it is in the kernel), best of ``--repeat``; the table gives its time per iteration,
 its share, and the GFLOP/s of its multiply-adds (2 per term; elementwise passes count none),
@@ -35,7 +35,6 @@ from initlab import course, kernels
 from initlab.kernels import (
     _HIDDEN,
     _activate,
-    _add_bias,
     _gradient,
     _logits_diverged,
     _matvec_rows,
@@ -57,13 +56,13 @@ def _phase(which, l, calls, theta, proposed, X, T, A, D, Z, layers, w_at, hidden
     L = layers.shape[0] - 1
     for _ in range(calls):
         if which == 0:
-            _product(theta, w_at[l], n, p, A_in, A[l], m)
+            _product(theta, w_at[l], n, p, A_in, A[l], m, 0.0 if hidden == 0 else -np.inf)
         elif which == 1:
             for j in range(n):
-                _activate(hidden, 0.01, A[l, j], theta[w_at[l] + n * p + j], D[l, j], m)
+                _activate(hidden, 0.01, A[l, j], 0.0, D[l, j], m)
         elif which == 2:
-            _matvec_rows(Z[0], theta, w_at[L - 1], 1, layers[L - 1], A[L - 2], m)
-            _add_bias(Z[0], theta[w_at[L - 1] + layers[L - 1]], m)
+            p = layers[L - 1]
+            _matvec_rows(Z[0], theta, w_at[L - 1], 1, p, A[L - 2], m, theta[w_at[L - 1] + p], -np.inf, Z[0], False)
             _logits_diverged(Z[0], m)
             _output_delta(0, Z, T, 1, m, r, s)
         elif which == 3:
@@ -75,13 +74,18 @@ def _phase(which, l, calls, theta, proposed, X, T, A, D, Z, layers, w_at, hidden
             _pairwise_sum(proposed, 0, proposed.shape[0])
 
 
-def passes(layers: tuple[int, ...]) -> list[tuple[str, int, int, int]]:
-    """(name, phase, layer, multiply-adds per example) of one iteration, in the kernel's order."""
+def passes(layers: tuple[int, ...], activation: str) -> list[tuple[str, int, int, int]]:
+    """(name, phase, layer, multiply-adds per example) of one iteration, in the kernel's order.
+
+    relu is applied in the product's last pass (a floor of 0), linear is nothing: no pass of their own."""
     L = len(layers) - 1
     out = []
     for l in range(L - 1):
-        out += [(f"forward W{l + 1} A{l} ({layers[l + 1]}x{layers[l]})", 0, l, layers[l + 1] * layers[l]),
-                (f"activation g(Z{l + 1})", 1, l, 0)]  # fmt: skip
+        fused = ", relu" if activation == "relu" else ""
+        out.append((f"forward W{l + 1} A{l} + b{l + 1}{fused} ({layers[l + 1]}x{layers[l]})", 0, l,
+                    layers[l + 1] * layers[l]))  # fmt: skip
+        if activation not in ("relu", "linear"):
+            out.append((f"activation g(Z{l + 1})", 1, l, 0))
     out.append((f"logits W{L} A{L - 1}, test, dZ{L}", 2, L - 1, layers[L] * layers[L - 1]))
     for l in range(L - 1, -1, -1):
         out.append((f"dW{l + 1}, db{l + 1} and update", 3, l, layers[l + 1] * layers[l]))
@@ -140,7 +144,7 @@ def main(argv=None) -> None:
         return _timed(lambda: _phase(phase, l, calls, theta, proposed, X, T, *buffers, layer_codes, w_at, hidden, m,
                                      r, s, g))  # fmt: skip
 
-    rows = passes(layers)
+    rows = passes(layers, args.activation)
     for _, phase, l, _ in rows:
         run(phase, l, 2)  # compile
     seconds = [min(run(phase, l, args.calls) for _ in range(args.repeat)) / args.calls for _, phase, l, _ in rows]

@@ -43,7 +43,7 @@ as the numpy engine does.
 Agreement with the numpy engine
 -------------------------------
 What differs is rounding, never the formulas: sums over examples run in another order than
-BLAS's (and with separate multiplies and adds where BLAS fuses them), and ``exp``, ``expm1`` and
+BLAS's (with fused multiply-adds as BLAS's, but separate ones in the products ``W A``), and ``exp``, ``expm1`` and
 ``tanh`` are computed here within 1, 4 and 2 ulp of numpy's (tested); the updates round as
 numpy's, operation by operation. On well-conditioned runs the
 recorded losses agree to 1e-12 relative and the parameters to 1e-10 after thousands of
@@ -57,8 +57,8 @@ divergence can differ: where BLAS's fused multiply-add of two huge terms gives i
 can give ``inf - inf = nan``.
 
 Compiler settings: no ``fastmath`` on the kernel (it would let the compiler drop the finiteness
-checks); reductions alone may be reassociated (``fastmath={"reassoc"}``: the order of a sum,
-which is all that differs from BLAS anyway), so that they vectorize. ``error_model="numpy"``: a
+checks); reductions alone may be reassociated and fused (``fastmath={"reassoc", "contract"}``: the
+order of a sum and its multiply-adds, which is what differs from BLAS anyway), so that they vectorize. ``error_model="numpy"``: a
 float division by zero gives inf instead of raising, so loops with divisions vectorize.
 ``exp``/``expm1``/``tanh`` are written out (Cephes' forms) because libm's are calls that keep
 loops scalar (with ``math.tanh`` the kernel trained tanh networks slower than the numpy engine).
@@ -152,11 +152,16 @@ def _jit(signature, inline="never", nrt=False):
     return njit(signature, cache=True, error_model="numpy", inline=inline, _nrt=nrt)
 
 
+# The fastmath flags of reductions, and only of them: summed in any order (``reassoc``, so that they
+# vectorize) with fused multiply-adds (``contract``), as BLAS sums its dot products; no flag lets the
+# compiler assume finite values. The FMAs measured +5-8% on the notebook's network (dW's passes).
+_SUM_FLAGS = frozenset({"reassoc", "contract"})
+
+
 def _jit_sum(signature):
-    """Reductions (dot products, sums over examples) may be summed in any order, so that they
-    vectorize: the one fastmath flag used, and only here. Summation order is all that differs
-    from BLAS, which blocks its sums its own way; no flag lets the compiler assume finite values."""
-    return njit(signature, cache=True, error_model="numpy", fastmath={"reassoc"}, _nrt=False)
+    """Reductions (dot products, sums over examples): :data:`_SUM_FLAGS`. Summation order and the
+    rounding of fused multiply-adds are all that differs from BLAS, which blocks its sums its own way."""
+    return njit(signature, cache=True, error_model="numpy", fastmath=set(_SUM_FLAGS), _nrt=False)
 
 
 _LOG2E = 1.4426950408889634
@@ -244,125 +249,279 @@ def _sigmoid(v):
     return (1.0 if v >= 0.0 else e) / (1.0 + e)  # one division, as numpy's: numerator chosen first
 
 
-@_jit(types.void(_row, types.boolean, _row, _i8, _i8, _i8, _rows, _i8, _i8))
-def _accumulate(out, first, theta, at, stride, count, R, r0, m):
-    """``out = [out +] sum_{q < count} theta[at + q stride] R[r0 + q]`` for ``count`` in 1..5, left to right.
+@_jit(types.void(_row, types.boolean, _row, _i8, _i8, _i8, _rows, _i8, _i8, _f8, _f8))
+def _accumulate(out, first, theta, at, stride, count, R, r0, m, b, floor):
+    """``out = max([out +] sum_{q < count} theta[at + q stride] R[r0 + q] + b, floor)`` for ``count`` in 1..5, left to right.
 
     Matrix products pass over a row of ``out`` once per up to five terms (one load and store
-    of ``out`` per five multiply-adds); the terms are added in the order of a plain loop.
+    of ``out`` per five multiply-adds); the terms are added in the order of a plain loop, then the
+    bias ``b``; ``floor`` is relu's 0 in the last pass of a relu layer, else -inf (nothing: v < -inf never holds).
     """
     w0 = theta[at]
     x0 = R[r0]
     if count == 1:
         if first:
             for i in range(m):
-                out[i] = w0 * x0[i]
+                v = (w0 * x0[i]) + b
+                out[i] = floor if v < floor else v
         else:
             for i in range(m):
-                out[i] = out[i] + w0 * x0[i]
+                v = (out[i] + w0 * x0[i]) + b
+                out[i] = floor if v < floor else v
         return
     w1 = theta[at + stride]
     x1 = R[r0 + 1]
     if count == 2:
         if first:
             for i in range(m):
-                out[i] = w0 * x0[i] + w1 * x1[i]
+                v = (w0 * x0[i] + w1 * x1[i]) + b
+                out[i] = floor if v < floor else v
         else:
             for i in range(m):
-                out[i] = out[i] + w0 * x0[i] + w1 * x1[i]
+                v = (out[i] + w0 * x0[i] + w1 * x1[i]) + b
+                out[i] = floor if v < floor else v
         return
     w2 = theta[at + 2 * stride]
     x2 = R[r0 + 2]
     if count == 3:
         if first:
             for i in range(m):
-                out[i] = w0 * x0[i] + w1 * x1[i] + w2 * x2[i]
+                v = (w0 * x0[i] + w1 * x1[i] + w2 * x2[i]) + b
+                out[i] = floor if v < floor else v
         else:
             for i in range(m):
-                out[i] = out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i]
+                v = (out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i]) + b
+                out[i] = floor if v < floor else v
         return
     w3 = theta[at + 3 * stride]
     x3 = R[r0 + 3]
     if count == 4:
         if first:
             for i in range(m):
-                out[i] = w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i]
+                v = (w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i]) + b
+                out[i] = floor if v < floor else v
         else:
             for i in range(m):
-                out[i] = out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i]
+                v = (out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i]) + b
+                out[i] = floor if v < floor else v
         return
     w4 = theta[at + 4 * stride]
     x4 = R[r0 + 4]
     if first:
         for i in range(m):
-            out[i] = w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i] + w4 * x4[i]
+            v = (w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i] + w4 * x4[i]) + b
+            out[i] = floor if v < floor else v
     else:
         for i in range(m):
-            out[i] = out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i] + w4 * x4[i]
+            v = (out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i] + w4 * x4[i]) + b
+            out[i] = floor if v < floor else v
 
 
-@_jit(types.void(_row, _row, types.boolean, _row, _i8, _i8, _i8, _i8, _rows, _i8, _i8))
-def _accumulate2(out, other, first, theta, at, offset, stride, count, R, r0, m):
+@_jit(types.void(_row, _row, types.boolean, _row, _i8, _i8, _i8, _i8, _rows, _i8, _i8, _f8, _f8, _f8))
+def _accumulate2(out, other, first, theta, at, offset, stride, count, R, r0, m, b, c, floor):
     """:func:`_accumulate` for two rows at once, sharing the loads of R: ``out`` with the weights at
-    ``at + q stride``, ``other`` with those at ``at + offset + q stride``."""
+    ``at + q stride`` and bias ``b``, ``other`` with those at ``at + offset + q stride`` and bias ``c``."""
     w0, v0 = theta[at], theta[at + offset]
     x0 = R[r0]
     if count == 1:
         if first:
             for i in range(m):
-                out[i] = w0 * x0[i]
-                other[i] = v0 * x0[i]
+                y = (w0 * x0[i]) + b
+                u = (v0 * x0[i]) + c
+                out[i] = floor if y < floor else y
+                other[i] = floor if u < floor else u
         else:
             for i in range(m):
-                out[i] = out[i] + w0 * x0[i]
-                other[i] = other[i] + v0 * x0[i]
+                y = (out[i] + w0 * x0[i]) + b
+                u = (other[i] + v0 * x0[i]) + c
+                out[i] = floor if y < floor else y
+                other[i] = floor if u < floor else u
         return
     w1, v1 = theta[at + stride], theta[at + offset + stride]
     x1 = R[r0 + 1]
     if count == 2:
         if first:
             for i in range(m):
-                out[i] = w0 * x0[i] + w1 * x1[i]
-                other[i] = v0 * x0[i] + v1 * x1[i]
+                y = (w0 * x0[i] + w1 * x1[i]) + b
+                u = (v0 * x0[i] + v1 * x1[i]) + c
+                out[i] = floor if y < floor else y
+                other[i] = floor if u < floor else u
         else:
             for i in range(m):
-                out[i] = out[i] + w0 * x0[i] + w1 * x1[i]
-                other[i] = other[i] + v0 * x0[i] + v1 * x1[i]
+                y = (out[i] + w0 * x0[i] + w1 * x1[i]) + b
+                u = (other[i] + v0 * x0[i] + v1 * x1[i]) + c
+                out[i] = floor if y < floor else y
+                other[i] = floor if u < floor else u
         return
     w2, v2 = theta[at + 2 * stride], theta[at + offset + 2 * stride]
     x2 = R[r0 + 2]
     if count == 3:
         if first:
             for i in range(m):
-                out[i] = w0 * x0[i] + w1 * x1[i] + w2 * x2[i]
-                other[i] = v0 * x0[i] + v1 * x1[i] + v2 * x2[i]
+                y = (w0 * x0[i] + w1 * x1[i] + w2 * x2[i]) + b
+                u = (v0 * x0[i] + v1 * x1[i] + v2 * x2[i]) + c
+                out[i] = floor if y < floor else y
+                other[i] = floor if u < floor else u
         else:
             for i in range(m):
-                out[i] = out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i]
-                other[i] = other[i] + v0 * x0[i] + v1 * x1[i] + v2 * x2[i]
+                y = (out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i]) + b
+                u = (other[i] + v0 * x0[i] + v1 * x1[i] + v2 * x2[i]) + c
+                out[i] = floor if y < floor else y
+                other[i] = floor if u < floor else u
         return
     w3, v3 = theta[at + 3 * stride], theta[at + offset + 3 * stride]
     x3 = R[r0 + 3]
     if count == 4:
         if first:
             for i in range(m):
-                out[i] = w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i]
-                other[i] = v0 * x0[i] + v1 * x1[i] + v2 * x2[i] + v3 * x3[i]
+                y = (w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i]) + b
+                u = (v0 * x0[i] + v1 * x1[i] + v2 * x2[i] + v3 * x3[i]) + c
+                out[i] = floor if y < floor else y
+                other[i] = floor if u < floor else u
         else:
             for i in range(m):
-                out[i] = out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i]
-                other[i] = other[i] + v0 * x0[i] + v1 * x1[i] + v2 * x2[i] + v3 * x3[i]
+                y = (out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i]) + b
+                u = (other[i] + v0 * x0[i] + v1 * x1[i] + v2 * x2[i] + v3 * x3[i]) + c
+                out[i] = floor if y < floor else y
+                other[i] = floor if u < floor else u
         return
     w4, v4 = theta[at + 4 * stride], theta[at + offset + 4 * stride]
     x4 = R[r0 + 4]
     if first:
         for i in range(m):
-            out[i] = w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i] + w4 * x4[i]
-            other[i] = v0 * x0[i] + v1 * x1[i] + v2 * x2[i] + v3 * x3[i] + v4 * x4[i]
+            y = (w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i] + w4 * x4[i]) + b
+            u = (v0 * x0[i] + v1 * x1[i] + v2 * x2[i] + v3 * x3[i] + v4 * x4[i]) + c
+            out[i] = floor if y < floor else y
+            other[i] = floor if u < floor else u
     else:
         for i in range(m):
-            out[i] = out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i] + w4 * x4[i]
-            other[i] = other[i] + v0 * x0[i] + v1 * x1[i] + v2 * x2[i] + v3 * x3[i] + v4 * x4[i]
+            y = (out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i] + w4 * x4[i]) + b
+            u = (other[i] + v0 * x0[i] + v1 * x1[i] + v2 * x2[i] + v3 * x3[i] + v4 * x4[i]) + c
+            out[i] = floor if y < floor else y
+            other[i] = floor if u < floor else u
+
+
+@_jit(types.void(_row, types.boolean, _row, _i8, _i8, _i8, _rows, _i8, _i8, _row))
+def _accumulate_relu(out, first, theta, at, stride, count, R, r0, m, M):
+    """:func:`_accumulate2_relu` for one row."""
+    w0 = theta[at]
+    x0 = R[r0]
+    if count == 1:
+        if first:
+            for i in range(m):
+                out[i] = (w0 * x0[i]) * (1.0 if M[i] > 0.0 else 0.0)
+        else:
+            for i in range(m):
+                out[i] = (out[i] + w0 * x0[i]) * (1.0 if M[i] > 0.0 else 0.0)
+        return
+    w1 = theta[at + stride]
+    x1 = R[r0 + 1]
+    if count == 2:
+        if first:
+            for i in range(m):
+                out[i] = (w0 * x0[i] + w1 * x1[i]) * (1.0 if M[i] > 0.0 else 0.0)
+        else:
+            for i in range(m):
+                out[i] = (out[i] + w0 * x0[i] + w1 * x1[i]) * (1.0 if M[i] > 0.0 else 0.0)
+        return
+    w2 = theta[at + 2 * stride]
+    x2 = R[r0 + 2]
+    if count == 3:
+        if first:
+            for i in range(m):
+                out[i] = (w0 * x0[i] + w1 * x1[i] + w2 * x2[i]) * (1.0 if M[i] > 0.0 else 0.0)
+        else:
+            for i in range(m):
+                out[i] = (out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i]) * (1.0 if M[i] > 0.0 else 0.0)
+        return
+    w3 = theta[at + 3 * stride]
+    x3 = R[r0 + 3]
+    if count == 4:
+        if first:
+            for i in range(m):
+                out[i] = (w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i]) * (1.0 if M[i] > 0.0 else 0.0)
+        else:
+            for i in range(m):
+                out[i] = (out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i]) * (1.0 if M[i] > 0.0 else 0.0)
+        return
+    w4 = theta[at + 4 * stride]
+    x4 = R[r0 + 4]
+    if first:
+        for i in range(m):
+            out[i] = (w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i] + w4 * x4[i]) * (1.0 if M[i] > 0.0 else 0.0)
+    else:
+        for i in range(m):
+            out[i] = (out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i] + w4 * x4[i]) * (
+                1.0 if M[i] > 0.0 else 0.0
+            )
+
+
+@_jit(types.void(_row, _row, types.boolean, _row, _i8, _i8, _i8, _i8, _rows, _i8, _i8, _row, _row))
+def _accumulate2_relu(out, other, first, theta, at, offset, stride, count, R, r0, m, M, N):
+    """:func:`_accumulate2` for relu's dZ: ``out = ([out +] sum_q theta[at + q stride] R[r0 + q]) * (M > 0)``, ``other``
+    with the weights ``offset`` on and N (g' from the activations, as :func:`_chain`)."""
+    w0, v0 = theta[at], theta[at + offset]
+    x0 = R[r0]
+    if count == 1:
+        if first:
+            for i in range(m):
+                out[i] = (w0 * x0[i]) * (1.0 if M[i] > 0.0 else 0.0)
+                other[i] = (v0 * x0[i]) * (1.0 if N[i] > 0.0 else 0.0)
+        else:
+            for i in range(m):
+                out[i] = (out[i] + w0 * x0[i]) * (1.0 if M[i] > 0.0 else 0.0)
+                other[i] = (other[i] + v0 * x0[i]) * (1.0 if N[i] > 0.0 else 0.0)
+        return
+    w1, v1 = theta[at + stride], theta[at + offset + stride]
+    x1 = R[r0 + 1]
+    if count == 2:
+        if first:
+            for i in range(m):
+                out[i] = (w0 * x0[i] + w1 * x1[i]) * (1.0 if M[i] > 0.0 else 0.0)
+                other[i] = (v0 * x0[i] + v1 * x1[i]) * (1.0 if N[i] > 0.0 else 0.0)
+        else:
+            for i in range(m):
+                out[i] = (out[i] + w0 * x0[i] + w1 * x1[i]) * (1.0 if M[i] > 0.0 else 0.0)
+                other[i] = (other[i] + v0 * x0[i] + v1 * x1[i]) * (1.0 if N[i] > 0.0 else 0.0)
+        return
+    w2, v2 = theta[at + 2 * stride], theta[at + offset + 2 * stride]
+    x2 = R[r0 + 2]
+    if count == 3:
+        if first:
+            for i in range(m):
+                out[i] = (w0 * x0[i] + w1 * x1[i] + w2 * x2[i]) * (1.0 if M[i] > 0.0 else 0.0)
+                other[i] = (v0 * x0[i] + v1 * x1[i] + v2 * x2[i]) * (1.0 if N[i] > 0.0 else 0.0)
+        else:
+            for i in range(m):
+                out[i] = (out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i]) * (1.0 if M[i] > 0.0 else 0.0)
+                other[i] = (other[i] + v0 * x0[i] + v1 * x1[i] + v2 * x2[i]) * (1.0 if N[i] > 0.0 else 0.0)
+        return
+    w3, v3 = theta[at + 3 * stride], theta[at + offset + 3 * stride]
+    x3 = R[r0 + 3]
+    if count == 4:
+        if first:
+            for i in range(m):
+                out[i] = (w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i]) * (1.0 if M[i] > 0.0 else 0.0)
+                other[i] = (v0 * x0[i] + v1 * x1[i] + v2 * x2[i] + v3 * x3[i]) * (1.0 if N[i] > 0.0 else 0.0)
+        else:
+            for i in range(m):
+                out[i] = (out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i]) * (1.0 if M[i] > 0.0 else 0.0)
+                other[i] = (other[i] + v0 * x0[i] + v1 * x1[i] + v2 * x2[i] + v3 * x3[i]) * (1.0 if N[i] > 0.0 else 0.0)
+        return
+    w4, v4 = theta[at + 4 * stride], theta[at + offset + 4 * stride]
+    x4 = R[r0 + 4]
+    if first:
+        for i in range(m):
+            out[i] = (w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i] + w4 * x4[i]) * (1.0 if M[i] > 0.0 else 0.0)
+            other[i] = (v0 * x0[i] + v1 * x1[i] + v2 * x2[i] + v3 * x3[i] + v4 * x4[i]) * (1.0 if N[i] > 0.0 else 0.0)
+    else:
+        for i in range(m):
+            out[i] = (out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i] + w4 * x4[i]) * (
+                1.0 if M[i] > 0.0 else 0.0
+            )
+            other[i] = (other[i] + v0 * x0[i] + v1 * x1[i] + v2 * x2[i] + v3 * x3[i] + v4 * x4[i]) * (
+                1.0 if N[i] > 0.0 else 0.0
+            )
 
 
 @_jit(_i8(_i8))
@@ -372,23 +531,36 @@ def _pass_size(remaining):
     return (remaining + passes - 1) // passes
 
 
-@_jit(types.void(_row, _row, _i8, _i8, _i8, _rows, _i8))
-def _matvec_rows(out, theta, at, stride, terms, R, m):
-    """``out = sum_{q < terms} theta[at + q stride] R[q]``: one output row of a matrix product, up to five terms a pass."""
+@_jit(types.void(_row, _row, _i8, _i8, _i8, _rows, _i8, _f8, _f8, _row, types.boolean))
+def _matvec_rows(out, theta, at, stride, terms, R, m, b, floor, M, mask):
+    """``out = max(sum_{q < terms} theta[at + q stride] R[q] + b, floor)``: one output row of a matrix product,
+    up to five terms a pass, the bias and the floor in the last; with ``mask``, the last pass multiplies
+    by relu's g' ``M > 0`` instead (b, floor unused)."""
     q = 0
     while q < terms:
         count = _pass_size(terms - q)
-        _accumulate(out, q == 0, theta, at + q * stride, stride, count, R, q, m)
+        last = q + count == terms
+        if last and mask:
+            _accumulate_relu(out, q == 0, theta, at + q * stride, stride, count, R, q, m, M)
+        else:
+            _accumulate(out, q == 0, theta, at + q * stride, stride, count, R, q, m, b if last else 0.0,
+                        floor if last else -np.inf)  # fmt: skip
         q += count
 
 
-@_jit(types.void(_row, _row, _row, _i8, _i8, _i8, _i8, _rows, _i8))
-def _matvec_rows2(out, other, theta, at, offset, stride, terms, R, m):
-    """:func:`_matvec_rows` for two output rows (weights ``offset`` apart), sharing the loads of R."""
+@_jit(types.void(_row, _row, _row, _i8, _i8, _i8, _i8, _rows, _i8, _f8, _f8, _f8, _row, _row, types.boolean))
+def _matvec_rows2(out, other, theta, at, offset, stride, terms, R, m, b, c, floor, M, N, mask):
+    """:func:`_matvec_rows` for two output rows (weights ``offset`` apart, biases b and c, masks M and N),
+    sharing the loads of R."""
     q = 0
     while q < terms:
         count = _pass_size(terms - q)
-        _accumulate2(out, other, q == 0, theta, at + q * stride, offset, stride, count, R, q, m)
+        last = q + count == terms
+        if last and mask:
+            _accumulate2_relu(out, other, q == 0, theta, at + q * stride, offset, stride, count, R, q, m, M, N)
+        else:
+            _accumulate2(out, other, q == 0, theta, at + q * stride, offset, stride, count, R, q, m,
+                         b if last else 0.0, c if last else 0.0, floor if last else -np.inf)  # fmt: skip
         q += count
 
 
@@ -715,27 +887,38 @@ def _gradient(out, theta, alpha, descend, w_at, b_at, n, p, dZ, A_in, m, g):
         j += rows
 
 
-@_jit(types.void(_row, _i8, _i8, _i8, _rows, _rows, _i8), inline="always")
-def _product(theta, at, n, p, A_in, out, m):
-    """``out[:n] = W A_in`` for W (n, p) at ``theta[at:]``: two output rows a pass (:func:`_matvec_rows2`)."""
+@_jit(types.void(_row, _i8, _i8, _i8, _rows, _rows, _i8, _f8), inline="always")
+def _product(theta, at, n, p, A_in, out, m, floor):
+    """``out[:n] = max(W A_in + b, floor)`` for W (n, p) at ``theta[at:]`` and b (n,) after it: two output rows a
+    pass (:func:`_matvec_rows2`), the bias added and the floor applied in the last (relu's 0, else -inf)."""
+    b_at = at + n * p
     for j in range(0, n - 1, 2):
-        _matvec_rows2(out[j], out[j + 1], theta, at + j * p, p, 1, p, A_in, m)
+        _matvec_rows2(out[j], out[j + 1], theta, at + j * p, p, 1, p, A_in, m, theta[b_at + j], theta[b_at + j + 1],
+                      floor, out[j], out[j], False)  # fmt: skip
     if n % 2:
-        _matvec_rows(out[n - 1], theta, at + (n - 1) * p, 1, p, A_in, m)
+        _matvec_rows(out[n - 1], theta, at + (n - 1) * p, 1, p, A_in, m, theta[b_at + n - 1], floor, out[0], False)
 
 
 @_jit(types.void(_row, _i8, _i8, _i8, _rows, _rows, _rows, _i8, _row, _row, _i8), inline="always")
 def _propagate(theta, at, n, p, dZ, A_prev, D_prev, hidden, r, s, m):
     r"""dZ of the layer below, :math:`(W^T dZ) \odot g'(Z)`, into ``D_prev`` (p, m), for W (n, p) at ``theta[at:]``.
 
-    Two of W's columns a pass into the scratch rows r, s, then :func:`_chain` (g' from ``A_prev`` or ``D_prev``).
+    Two of W's columns a pass; relu's g' (``A_prev > 0``) is applied in the pass's last terms, the other
+    activations' by :func:`_chain` after it, from the scratch rows r, s (g' from ``A_prev`` or ``D_prev``).
     """
+    if hidden == 0:
+        for q in range(0, p - 1, 2):
+            _matvec_rows2(D_prev[q], D_prev[q + 1], theta, at + q, 1, p, n, dZ, m, 0.0, 0.0, -np.inf, A_prev[q],
+                          A_prev[q + 1], True)  # fmt: skip
+        if p % 2:
+            _matvec_rows(D_prev[p - 1], theta, at + p - 1, p, n, dZ, m, 0.0, -np.inf, A_prev[p - 1], True)
+        return
     for q in range(0, p - 1, 2):
-        _matvec_rows2(r, s, theta, at + q, 1, p, n, dZ, m)
+        _matvec_rows2(r, s, theta, at + q, 1, p, n, dZ, m, 0.0, 0.0, -np.inf, r, s, False)
         _chain(hidden, r, A_prev[q], D_prev[q], m)
         _chain(hidden, s, A_prev[q + 1], D_prev[q + 1], m)
     if p % 2:
-        _matvec_rows(r, theta, at + p - 1, p, n, dZ, m)
+        _matvec_rows(r, theta, at + p - 1, p, n, dZ, m, 0.0, -np.inf, r, False)
         _chain(hidden, r, A_prev[p - 1], D_prev[p - 1], m)
 
 
@@ -743,20 +926,20 @@ def _propagate(theta, at, n, p, dZ, A_prev, D_prev, hidden, r, s, m):
 def _forward(theta, X, A, D, Z, layers, w_at, hidden, slope, m):
     r"""The logits ``Z[:, :m]`` of the examples ``X[:, :m]``: :math:`A^{[l]} = g(W^{[l]} A^{[l-1]} + b^{[l]})`, then :math:`W^{[L]} A^{[L-1]} + b^{[L]}`.
 
-    A, D : (L - 1, width, >= m) hidden activations and ``g'`` where :func:`_activate` stores it; Z : (n_L, >= m)
+    A, D : (L - 1, width, >= m) hidden activations and ``g'`` where :func:`_activate` stores it; Z : (n_L, >= m).
+    The bias, and relu itself (a floor of 0), are applied in the product's last pass; other activations after it.
     """
     L = layers.shape[0] - 1
     A_in = X
     for l in range(L - 1):
         n, p = layers[l + 1], layers[l]
-        _product(theta, w_at[l], n, p, A_in, A[l], m)
-        for j in range(n):
-            _activate(hidden, slope, A[l, j], theta[w_at[l] + n * p + j], D[l, j], m)
+        _product(theta, w_at[l], n, p, A_in, A[l], m, 0.0 if hidden == 0 else -np.inf)
+        if hidden != 0 and hidden != 4:  # relu done, linear is the identity
+            for j in range(n):
+                _activate(hidden, slope, A[l, j], 0.0, D[l, j], m)
         A_in = A[l]
     p, C = layers[L - 1], layers[L]
-    for c in range(C):
-        _matvec_rows(Z[c], theta, w_at[L - 1] + c * p, 1, p, A_in, m)
-        _add_bias(Z[c], theta[w_at[L - 1] + C * p + c], m)
+    _product(theta, w_at[L - 1], C, p, A_in, Z, m, -np.inf)
 
 
 @_jit(types.void(_row, _row, _f8, types.boolean, _rows, _rows, _cube, _cube, _rows, _ints, _ints, _i8, _i8, _i8, _row,

@@ -156,6 +156,7 @@ from initlab.kernels import (
     _LOSS,
     _OPTIMIZER,
     _OUTPUT,
+    _SUM_FLAGS,
     _activate,
     _add_bias,
     _bias_corrections,
@@ -172,6 +173,7 @@ from initlab.kernels import (
     _output_delta,
     _output_loss,
     _pairwise_sum,
+    _propagate,
     _rule,
     _update,
     advance_segments,
@@ -270,26 +272,27 @@ def _jit(function):
 
 
 def _jit_sum(function):
-    """Reductions may be summed in any order, so that they vectorize (:func:`initlab.kernels._jit_sum`'s rule)."""
-    return njit(cache=True, error_model="numpy", fastmath={"reassoc"}, _nrt=False)(function)
+    """Reductions may be summed in any order and with fused multiply-adds, so that they vectorize
+    (:func:`initlab.kernels._jit_sum`'s rule)."""
+    return njit(cache=True, error_model="numpy", fastmath=set(_SUM_FLAGS), _nrt=False)(function)
 
 
 @_jit
 def _product(out, theta, at, n, p, R, M):
     """``out (n, M) = W R``, W the (n, p) matrix at ``theta[at:]`` row-major, R (p, M): two rows a pass."""
     for j in range(0, n - 1, 2):
-        _matvec_rows2(out[j], out[j + 1], theta, at + j * p, p, 1, p, R, M)
+        _matvec_rows2(out[j], out[j + 1], theta, at + j * p, p, 1, p, R, M, 0.0, 0.0, -np.inf, R[0], R[0], False)
     if n % 2:
-        _matvec_rows(out[n - 1], theta, at + (n - 1) * p, 1, p, R, M)
+        _matvec_rows(out[n - 1], theta, at + (n - 1) * p, 1, p, R, M, 0.0, -np.inf, R[0], False)
 
 
 @_jit
 def _product_t(out, theta, at, n, p, R, M):
     """``out (p, M) = W^T R``, W the (n, p) matrix at ``theta[at:]``, R (n, M): two rows a pass."""
     for q in range(0, p - 1, 2):
-        _matvec_rows2(out[q], out[q + 1], theta, at + q, 1, p, n, R, M)
+        _matvec_rows2(out[q], out[q + 1], theta, at + q, 1, p, n, R, M, 0.0, 0.0, -np.inf, R[0], R[0], False)
     if p % 2:
-        _matvec_rows(out[p - 1], theta, at + p - 1, p, n, R, M)
+        _matvec_rows(out[p - 1], theta, at + p - 1, p, n, R, M, 0.0, -np.inf, R[0], False)
 
 
 @_jit_sum
@@ -457,9 +460,8 @@ def _forward(cur, X, off, dims, slope, M, H, P, U, D, V, XH, RS, A, DA, Z):
         for i in range(M):
             A[q, i] = H[q, i]
         _activate(hidden, slope, A[q], 0.0, DA[q], M)
-    for c in range(C):
-        _matvec_rows(Z[c], cur, off[_W_OUT] + c * w, 1, w, A, M)
-        _add_bias(Z[c], cur[off[_B_OUT] + c], M)
+    for c in range(C):  # + b_out in the last pass
+        _matvec_rows(Z[c], cur, off[_W_OUT] + c * w, 1, w, A, M, cur[off[_B_OUT] + c], -np.inf, A[0], False)
 
 
 @_jit
@@ -502,13 +504,7 @@ def _backward(cur, grad, X, off, dims, M, P, U, D, V, XH, RS, A, DA, Z, DV, DP, 
     """The gradient (P,) into ``grad``, from dZ in Z[:, :M] after :func:`_forward` on X[:, :M]; DA ends as dL/dh_0."""
     n_in, w, C, hidden = dims[_N_IN], dims[_WIDTH], dims[_CLASSES], dims[_HIDDEN_CODE]
     _gradient(grad, grad, 0.0, False, off[_W_OUT], off[_W_OUT] + C * w, C, w, Z, A, M, g)  # W_out, b_out
-    for q in range(0, w - 1, 2):  # dh_B = (W_out^T dZ) * g'(h_B), into DA
-        _matvec_rows2(r, s, cur, off[_W_OUT] + q, 1, w, C, Z, M)
-        _chain(hidden, r, A[q], DA[q], M)
-        _chain(hidden, s, A[q + 1], DA[q + 1], M)
-    if w % 2:
-        _matvec_rows(r, cur, off[_W_OUT] + w - 1, w, C, Z, M)
-        _chain(hidden, r, A[w - 1], DA[w - 1], M)
+    _propagate(cur, off[_W_OUT], C, w, Z, A, DA, hidden, r, s, M)  # dh_B = (W_out^T dZ) * g'(h_B), into DA
     for b in range(dims[_BLOCKS] - 1, -1, -1):
         _block_backward(cur, grad, off, dims, b, M, DA, P, U, D, V, XH, RS, DV, DP, r, s, g)
         for q in range(w):  # dh_{b-1} = dh_b + the branch's part
