@@ -43,7 +43,7 @@ as the numpy engine does.
 Agreement with the numpy engine
 -------------------------------
 What differs is rounding, never the formulas: sums over examples run in another order than
-BLAS's (with fused multiply-adds as BLAS's, but separate ones in the products ``W A``), and ``exp``, ``expm1`` and
+BLAS's (with fused multiply-adds, as BLAS's), and ``exp``, ``expm1`` and
 ``tanh`` are computed here within 1, 4 and 2 ulp of numpy's (tested); the updates round as
 numpy's, operation by operation. On well-conditioned runs the
 recorded losses agree to 1e-12 relative and the parameters to 1e-10 after thousands of
@@ -53,12 +53,13 @@ optimizer with and without minibatches, standard, NTK and muP, in ``tests/test_k
 differences exponentially and the engines part ways, as the numpy engine does with itself after a
 one-ulp change of one weight (measured: relu 2-16-8-8-1 at ``learning_rate=0.1``, both pairs
 differ by 1e-10 after 800 iterations). Near overflow (parameters around 1e300) the iteration of
-divergence can differ: where BLAS's fused multiply-add of two huge terms gives inf, separate ones
-can give ``inf - inf = nan``.
+divergence can differ: BLAS blocks its sums otherwise, so an overflow to inf in one engine can be
+``inf - inf = nan`` or a finite sum in the other.
 
 Compiler settings: no ``fastmath`` on the kernel (it would let the compiler drop the finiteness
-checks); reductions alone may be reassociated and fused (``fastmath={"reassoc", "contract"}``: the
-order of a sum and its multiply-adds, which is what differs from BLAS anyway), so that they vectorize. ``error_model="numpy"``: a
+checks); reductions alone may be reassociated (``fastmath={"reassoc"}``: the order of a sum, which
+is what differs from BLAS anyway), so that they vectorize, and products fuse their multiply-adds
+(``contract``), as BLAS does (:data:`_SUM_FLAGS`, :data:`_PRODUCT_FLAGS`). ``error_model="numpy"``: a
 float division by zero gives inf instead of raising, so loops with divisions vectorize.
 ``exp``/``expm1``/``tanh`` are written out (Cephes' forms) because libm's are calls that keep
 loops scalar (with ``math.tanh`` the kernel trained tanh networks slower than the numpy engine).
@@ -152,10 +153,19 @@ def _jit(signature, inline="never", nrt=False):
     return njit(signature, cache=True, error_model="numpy", inline=inline, _nrt=nrt)
 
 
-# The fastmath flags of reductions, and only of them: summed in any order (``reassoc``, so that they
-# vectorize) with fused multiply-adds (``contract``), as BLAS sums its dot products; no flag lets the
-# compiler assume finite values. The FMAs measured +5-8% on the notebook's network (dW's passes).
+# The fastmath flags used, and where: no flag lets the compiler assume finite values. Reductions (dot
+# products, sums over examples) are summed in any order (``reassoc``, so that they vectorize) and the
+# passes of the matrix products, in their fixed order, with fused multiply-adds (``contract``), as BLAS
+# computes both; elementwise passes and the updates round as numpy's, operation by operation.
+# Measured on the notebook's network, 1 thread, interleaved A/B: FMAs in the reductions +5-8%, in the
+# products +4-7% more.
 _SUM_FLAGS = frozenset({"reassoc", "contract"})
+_PRODUCT_FLAGS = frozenset({"contract"})
+
+
+def _jit_product(signature):
+    """The passes of matrix products: :data:`_PRODUCT_FLAGS`, fused multiply-adds in the order written."""
+    return njit(signature, cache=True, error_model="numpy", fastmath=set(_PRODUCT_FLAGS), _nrt=False)
 
 
 def _jit_sum(signature):
@@ -249,7 +259,7 @@ def _sigmoid(v):
     return (1.0 if v >= 0.0 else e) / (1.0 + e)  # one division, as numpy's: numerator chosen first
 
 
-@_jit(types.void(_row, types.boolean, _row, _i8, _i8, _i8, _rows, _i8, _i8, _f8, _f8))
+@_jit_product(types.void(_row, types.boolean, _row, _i8, _i8, _i8, _rows, _i8, _i8, _f8, _f8))
 def _accumulate(out, first, theta, at, stride, count, R, r0, m, b, floor):
     """``out = max([out +] sum_{q < count} theta[at + q stride] R[r0 + q] + b, floor)`` for ``count`` in 1..5, left to right.
 
@@ -317,7 +327,7 @@ def _accumulate(out, first, theta, at, stride, count, R, r0, m, b, floor):
             out[i] = floor if v < floor else v
 
 
-@_jit(types.void(_row, _row, types.boolean, _row, _i8, _i8, _i8, _i8, _rows, _i8, _i8, _f8, _f8, _f8))
+@_jit_product(types.void(_row, _row, types.boolean, _row, _i8, _i8, _i8, _i8, _rows, _i8, _i8, _f8, _f8, _f8))
 def _accumulate2(out, other, first, theta, at, offset, stride, count, R, r0, m, b, c, floor):
     """:func:`_accumulate` for two rows at once, sharing the loads of R: ``out`` with the weights at
     ``at + q stride`` and bias ``b``, ``other`` with those at ``at + offset + q stride`` and bias ``c``."""
@@ -401,7 +411,7 @@ def _accumulate2(out, other, first, theta, at, offset, stride, count, R, r0, m, 
             other[i] = floor if u < floor else u
 
 
-@_jit(types.void(_row, types.boolean, _row, _i8, _i8, _i8, _rows, _i8, _i8, _row))
+@_jit_product(types.void(_row, types.boolean, _row, _i8, _i8, _i8, _rows, _i8, _i8, _row))
 def _accumulate_relu(out, first, theta, at, stride, count, R, r0, m, M):
     """:func:`_accumulate2_relu` for one row."""
     w0 = theta[at]
@@ -456,7 +466,7 @@ def _accumulate_relu(out, first, theta, at, stride, count, R, r0, m, M):
             )
 
 
-@_jit(types.void(_row, _row, types.boolean, _row, _i8, _i8, _i8, _i8, _rows, _i8, _i8, _row, _row))
+@_jit_product(types.void(_row, _row, types.boolean, _row, _i8, _i8, _i8, _i8, _rows, _i8, _i8, _row, _row))
 def _accumulate2_relu(out, other, first, theta, at, offset, stride, count, R, r0, m, M, N):
     """:func:`_accumulate2` for relu's dZ: ``out = ([out +] sum_q theta[at + q stride] R[r0 + q]) * (M > 0)``, ``other``
     with the weights ``offset`` on and N (g' from the activations, as :func:`_chain`)."""
