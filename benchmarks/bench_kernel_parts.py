@@ -135,7 +135,7 @@ def main(argv=None) -> None:
     rng = np.random.default_rng(1)
     A = np.abs(rng.standard_normal((max(L - 1, 1), width, m)))
     D, Z = rng.standard_normal((max(L - 1, 1), width, m)) * 0.1, rng.standard_normal((1, m))
-    r, s, g, proposed = np.empty(m), np.empty(m), np.empty(12), np.empty_like(theta)
+    r, s, g, proposed = np.empty(m), np.empty(m), np.empty(15), np.empty_like(theta)
     layer_codes = np.array(layers, dtype=np.int64)
     hidden = _HIDDEN[args.activation]
 

@@ -90,9 +90,10 @@ def test_long_runs_agree(circles, activation, init, layers):
         ((2, 1), "relu", "sigmoid"),
         ((2, 3), "tanh", "softmax"),
         ((1, 7, 1), "tanh", "sigmoid"),
+        ((1, 13, 4, 1), "relu", "sigmoid"),
         ((2, 64, 33, 17, 1), "relu", "sigmoid"),
     ],
-    ids=["no-hidden-layer", "no-hidden-softmax", "one-input", "wide-odd"],
+    ids=["no-hidden-layer", "no-hidden-softmax", "one-input", "one-input-relu", "wide-odd"],
 )
 def test_unusual_shapes_agree(sectors, layers, activation, output):
     X, labels = sectors

@@ -539,7 +539,7 @@ def _train_model(theta, v, s, X, T, order, lr, factors, epsilon, rule, hyper, bi
     H, A, DA, DV, DP = np.empty((w, m)), np.empty((w, m)), np.empty((w, m)), np.empty((w, m)), np.empty((w, m))
     Z = np.empty((C, m))  # logits, then dZ
     Xb, Tb = np.empty((n_in, max(batch, 1))), np.empty((C, max(batch, 1)))
-    r, r2, g = np.empty(m), np.empty(m), np.empty(12)
+    r, r2, g = np.empty(m), np.empty(m), np.empty(15)
     diverged_at = -1
     for i in range(start, stop):
         Xi, Ti, mi = X, T, m
