@@ -194,13 +194,37 @@ def _bits_to_float(typingctx, bits):
     return types.float64(types.int64), codegen
 
 
+@intrinsic
+def _float_to_bits(typingctx, x):
+    """The int64 whose bits are those of the float64 ``x`` (a bitcast)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llvm_ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+_ROUND_SHIFT = 6755399441055744.0  # 1.5 * 2^52: v + it holds an integer v (|v| < 2^51) in its mantissa's low bits
+
+
+@_jit(_i8(_f8), inline="always")
+def _exponent_bits(e):
+    """The bits of the float64 :math:`2^e` for an integer-valued ``e`` in [-1022, 1023]: ``(e + 1023) << 52``.
+
+    Without a float-to-int conversion (AVX2 has no packed one, so a loop with ``np.int64(e)``
+    converts element by element): ``e + 1023 + 1.5 * 2^52`` holds ``e + 1023`` (below 2^12) in its
+    low 12 bits, which the shift moves to the exponent's place, pushing the rest out."""
+    return _float_to_bits(e + (1023.0 + _ROUND_SHIFT)) << 52
+
+
 @_jit(_f8(_f8), inline="always")  # scalar: inlined by numba, so that loops calling it vectorize
 def _exp(x):
     r""":math:`e^x` within 1 ulp, in operations that vectorize (libm's ``exp`` is a call that does not).
 
     :math:`x = n \ln 2 + r`, :math:`|r| \le \tfrac12 \ln 2`; :math:`e^r` by its Taylor series to
     :math:`r^{13}` (remainder below 1e-17 relative); :math:`2^n` built from its bits, in two
-    halves so that results down to the subnormals (and 0, inf) come out right. nan stays nan.
+    halves so that results down to the subnormals (and 0, inf) come out right (:func:`_exponent_bits`:
+    no integer conversion, so that the loop stays vectorized on AVX2). nan stays nan.
     """
     x = -1400.0 if x < -1400.0 else x
     x = 710.0 if x > 710.0 else x
@@ -218,9 +242,8 @@ def _exp(x):
     q5 = 1.0 / 3628800.0 + r * (1.0 / 39916800.0)
     q6 = 1.0 / 479001600.0 + r * (1.0 / 6227020800.0)
     p = 1.0 + ((r + q1 * r2) + (q2 + q3 * r2) * r4 + ((q4 + q5 * r2) + q6 * r4) * r8)  # the 1 last: no bits of r lost
-    k = np.int64(n)
-    h = k >> 1
-    return p * _bits_to_float((h + 1023) << 52) * _bits_to_float((k - h + 1023) << 52)
+    h = np.floor(n * 0.5)  # 2^n as 2^h 2^(n - h), each a normal number
+    return p * _bits_to_float(_exponent_bits(h)) * _bits_to_float(_exponent_bits(n - h))
 
 
 @_jit(_f8(_f8), inline="always")  # scalar: inlined by numba, so that loops calling it vectorize
@@ -266,22 +289,24 @@ def _sigmoid(v):
 
 @_jit_product(types.void(_row, types.boolean, _row, _i8, _i8, _i8, _rows, _i8, _i8, _f8, _f8))
 def _accumulate(out, first, theta, at, stride, count, R, r0, m, b, floor):
-    """``out = max([out +] sum_{q < count} theta[at + q stride] R[r0 + q] + b, floor)`` for ``count`` in 1..5, left to right.
+    """``out = max(b + sum_{q < count} theta[at + q stride] R[r0 + q], floor)`` for ``count`` in 1..5, left to right,
+    in the first pass (``first``); ``out = max(out + sum ..., floor)`` in the others (b unused).
 
     Matrix products pass over a row of ``out`` once per up to five terms (one load and store
-    of ``out`` per five multiply-adds); the terms are added in the order of a plain loop, then the
-    bias ``b``; ``floor`` is relu's 0 in the last pass of a relu layer, else -inf (nothing: v < -inf never holds).
+    of ``out`` per five multiply-adds); the sum starts from the bias ``b`` (a multiply-add more, an addition
+    less) and adds the terms in the order of a plain loop; ``floor`` is relu's 0 in the last pass of a relu
+    layer, else -inf (nothing: v < -inf never holds).
     """
     w0 = theta[at]
     x0 = R[r0]
     if count == 1:
         if first:
             for i in range(m):
-                v = (w0 * x0[i]) + b
+                v = b + w0 * x0[i]
                 out[i] = floor if v < floor else v
         else:
             for i in range(m):
-                v = (out[i] + w0 * x0[i]) + b
+                v = out[i] + w0 * x0[i]
                 out[i] = floor if v < floor else v
         return
     w1 = theta[at + stride]
@@ -289,11 +314,11 @@ def _accumulate(out, first, theta, at, stride, count, R, r0, m, b, floor):
     if count == 2:
         if first:
             for i in range(m):
-                v = (w0 * x0[i] + w1 * x1[i]) + b
+                v = b + w0 * x0[i] + w1 * x1[i]
                 out[i] = floor if v < floor else v
         else:
             for i in range(m):
-                v = (out[i] + w0 * x0[i] + w1 * x1[i]) + b
+                v = out[i] + w0 * x0[i] + w1 * x1[i]
                 out[i] = floor if v < floor else v
         return
     w2 = theta[at + 2 * stride]
@@ -301,11 +326,11 @@ def _accumulate(out, first, theta, at, stride, count, R, r0, m, b, floor):
     if count == 3:
         if first:
             for i in range(m):
-                v = (w0 * x0[i] + w1 * x1[i] + w2 * x2[i]) + b
+                v = b + w0 * x0[i] + w1 * x1[i] + w2 * x2[i]
                 out[i] = floor if v < floor else v
         else:
             for i in range(m):
-                v = (out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i]) + b
+                v = out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i]
                 out[i] = floor if v < floor else v
         return
     w3 = theta[at + 3 * stride]
@@ -313,22 +338,22 @@ def _accumulate(out, first, theta, at, stride, count, R, r0, m, b, floor):
     if count == 4:
         if first:
             for i in range(m):
-                v = (w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i]) + b
+                v = b + w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i]
                 out[i] = floor if v < floor else v
         else:
             for i in range(m):
-                v = (out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i]) + b
+                v = out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i]
                 out[i] = floor if v < floor else v
         return
     w4 = theta[at + 4 * stride]
     x4 = R[r0 + 4]
     if first:
         for i in range(m):
-            v = (w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i] + w4 * x4[i]) + b
+            v = b + w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i] + w4 * x4[i]
             out[i] = floor if v < floor else v
     else:
         for i in range(m):
-            v = (out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i] + w4 * x4[i]) + b
+            v = out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i] + w4 * x4[i]
             out[i] = floor if v < floor else v
 
 
@@ -341,14 +366,14 @@ def _accumulate2(out, other, first, theta, at, offset, stride, count, R, r0, m, 
     if count == 1:
         if first:
             for i in range(m):
-                y = (w0 * x0[i]) + b
-                u = (v0 * x0[i]) + c
+                y = b + w0 * x0[i]
+                u = c + v0 * x0[i]
                 out[i] = floor if y < floor else y
                 other[i] = floor if u < floor else u
         else:
             for i in range(m):
-                y = (out[i] + w0 * x0[i]) + b
-                u = (other[i] + v0 * x0[i]) + c
+                y = out[i] + w0 * x0[i]
+                u = other[i] + v0 * x0[i]
                 out[i] = floor if y < floor else y
                 other[i] = floor if u < floor else u
         return
@@ -357,14 +382,14 @@ def _accumulate2(out, other, first, theta, at, offset, stride, count, R, r0, m, 
     if count == 2:
         if first:
             for i in range(m):
-                y = (w0 * x0[i] + w1 * x1[i]) + b
-                u = (v0 * x0[i] + v1 * x1[i]) + c
+                y = b + w0 * x0[i] + w1 * x1[i]
+                u = c + v0 * x0[i] + v1 * x1[i]
                 out[i] = floor if y < floor else y
                 other[i] = floor if u < floor else u
         else:
             for i in range(m):
-                y = (out[i] + w0 * x0[i] + w1 * x1[i]) + b
-                u = (other[i] + v0 * x0[i] + v1 * x1[i]) + c
+                y = out[i] + w0 * x0[i] + w1 * x1[i]
+                u = other[i] + v0 * x0[i] + v1 * x1[i]
                 out[i] = floor if y < floor else y
                 other[i] = floor if u < floor else u
         return
@@ -373,14 +398,14 @@ def _accumulate2(out, other, first, theta, at, offset, stride, count, R, r0, m, 
     if count == 3:
         if first:
             for i in range(m):
-                y = (w0 * x0[i] + w1 * x1[i] + w2 * x2[i]) + b
-                u = (v0 * x0[i] + v1 * x1[i] + v2 * x2[i]) + c
+                y = b + w0 * x0[i] + w1 * x1[i] + w2 * x2[i]
+                u = c + v0 * x0[i] + v1 * x1[i] + v2 * x2[i]
                 out[i] = floor if y < floor else y
                 other[i] = floor if u < floor else u
         else:
             for i in range(m):
-                y = (out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i]) + b
-                u = (other[i] + v0 * x0[i] + v1 * x1[i] + v2 * x2[i]) + c
+                y = out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i]
+                u = other[i] + v0 * x0[i] + v1 * x1[i] + v2 * x2[i]
                 out[i] = floor if y < floor else y
                 other[i] = floor if u < floor else u
         return
@@ -389,14 +414,14 @@ def _accumulate2(out, other, first, theta, at, offset, stride, count, R, r0, m, 
     if count == 4:
         if first:
             for i in range(m):
-                y = (w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i]) + b
-                u = (v0 * x0[i] + v1 * x1[i] + v2 * x2[i] + v3 * x3[i]) + c
+                y = b + w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i]
+                u = c + v0 * x0[i] + v1 * x1[i] + v2 * x2[i] + v3 * x3[i]
                 out[i] = floor if y < floor else y
                 other[i] = floor if u < floor else u
         else:
             for i in range(m):
-                y = (out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i]) + b
-                u = (other[i] + v0 * x0[i] + v1 * x1[i] + v2 * x2[i] + v3 * x3[i]) + c
+                y = out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i]
+                u = other[i] + v0 * x0[i] + v1 * x1[i] + v2 * x2[i] + v3 * x3[i]
                 out[i] = floor if y < floor else y
                 other[i] = floor if u < floor else u
         return
@@ -404,14 +429,14 @@ def _accumulate2(out, other, first, theta, at, offset, stride, count, R, r0, m, 
     x4 = R[r0 + 4]
     if first:
         for i in range(m):
-            y = (w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i] + w4 * x4[i]) + b
-            u = (v0 * x0[i] + v1 * x1[i] + v2 * x2[i] + v3 * x3[i] + v4 * x4[i]) + c
+            y = b + w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i] + w4 * x4[i]
+            u = c + v0 * x0[i] + v1 * x1[i] + v2 * x2[i] + v3 * x3[i] + v4 * x4[i]
             out[i] = floor if y < floor else y
             other[i] = floor if u < floor else u
     else:
         for i in range(m):
-            y = (out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i] + w4 * x4[i]) + b
-            u = (other[i] + v0 * x0[i] + v1 * x1[i] + v2 * x2[i] + v3 * x3[i] + v4 * x4[i]) + c
+            y = out[i] + w0 * x0[i] + w1 * x1[i] + w2 * x2[i] + w3 * x3[i] + w4 * x4[i]
+            u = other[i] + v0 * x0[i] + v1 * x1[i] + v2 * x2[i] + v3 * x3[i] + v4 * x4[i]
             out[i] = floor if y < floor else y
             other[i] = floor if u < floor else u
 
@@ -548,9 +573,9 @@ def _pass_size(remaining):
 
 @_jit(types.void(_row, _row, _i8, _i8, _i8, _rows, _i8, _f8, _f8, _row, types.boolean))
 def _matvec_rows(out, theta, at, stride, terms, R, m, b, floor, M, mask):
-    """``out = max(sum_{q < terms} theta[at + q stride] R[q] + b, floor)``: one output row of a matrix product,
-    up to five terms a pass, the bias and the floor in the last; with ``mask``, the last pass multiplies
-    by relu's g' ``M > 0`` instead (b, floor unused)."""
+    """``out = max(b + sum_{q < terms} theta[at + q stride] R[q], floor)``: one output row of a matrix product,
+    up to five terms a pass, the bias in the first and the floor in the last; with ``mask``, the last pass
+    multiplies by relu's g' ``M > 0`` instead (b, floor unused: 0 and -inf)."""
     q = 0
     while q < terms:
         count = _pass_size(terms - q)
@@ -558,8 +583,7 @@ def _matvec_rows(out, theta, at, stride, terms, R, m, b, floor, M, mask):
         if last and mask:
             _accumulate_relu(out, q == 0, theta, at + q * stride, stride, count, R, q, m, M)
         else:
-            _accumulate(out, q == 0, theta, at + q * stride, stride, count, R, q, m, b if last else 0.0,
-                        floor if last else -np.inf)  # fmt: skip
+            _accumulate(out, q == 0, theta, at + q * stride, stride, count, R, q, m, b, floor if last else -np.inf)
         q += count
 
 
@@ -574,8 +598,8 @@ def _matvec_rows2(out, other, theta, at, offset, stride, terms, R, m, b, c, floo
         if last and mask:
             _accumulate2_relu(out, other, q == 0, theta, at + q * stride, offset, stride, count, R, q, m, M, N)
         else:
-            _accumulate2(out, other, q == 0, theta, at + q * stride, offset, stride, count, R, q, m,
-                         b if last else 0.0, c if last else 0.0, floor if last else -np.inf)  # fmt: skip
+            _accumulate2(out, other, q == 0, theta, at + q * stride, offset, stride, count, R, q, m, b, c,
+                         floor if last else -np.inf)  # fmt: skip
         q += count
 
 
