@@ -139,7 +139,7 @@ def main(argv=None) -> None:
               f"{100 * gflops / (peak * used):6.0f}% {runs:5d}")  # fmt: skip
 
     print(f"\nper core and scaling (targets: >= {TARGET_PER_CORE:.0f}x the notebook loop per core at K >= 64, "
-          f">= {TARGET_TWO_CORES}x more with {cores} cores; one-thread dgemm {peak:.1f} GFLOP/s per core)")  # fmt: skip
+          f">= {TARGET_TWO_CORES}x more with {cores} cores; one-thread dgemm {peak:.1f} GFLOP/s sustained per core)")  # fmt: skip
     kernel = {(name, K): rate for name, K, rate, _ in rows if "kernel" in name}
     for K in args.models:
         one = kernel[("numba kernel, 1 thread", K)]
