@@ -6,7 +6,8 @@ For each width n, K models of (2, n, n, 1) (relu, sigmoid output, mean cross-ent
 descent) train on the circles' 300 points; the rate is model-iterations per second, best of
 ``--repeat`` after one untimed run. Columns: the engine with BLAS pinned to one thread, the engine on
 every core, and a bare numpy chain of the same matrix products on every core (the BLAS floor:
-forward ``W A``, backward ``dZ A^T`` and ``W^T dZ``, nothing else), then the engine in float32
+forward ``W A``, backward ``dZ A^T`` and ``W^T dZ``, nothing else) and how many times a step of the
+engine on the threads ``auto`` chooses takes the chain's (issue #17: within 1.5x), then the engine in float32
 (``dtype="float32"``, sgemm) on the threads ``auto`` chooses and its ratio to float64 there. ``auto`` is what
 :func:`initlab.state.blas_threads` chooses for the shape; the last column says whether the choice
 was the faster one here. The crossover it encodes (:data:`initlab.state.WIDE_MULTIPLY_ADDS`) was set
@@ -41,8 +42,8 @@ def main(argv=None) -> None:
     print(
         f"numpy {np.__version__}, {cores} cores (crossover: {WIDE_MULTIPLY_ADDS:,} multiply-adds), K = {K}, m = {X.shape[1]}; model-it/s, best of {args.repeat}"
     )
-    print(f"  {'width':>6s} {'1 thread':>10s} {f'{cores} threads':>10s} {'chain':>10s} {'auto':>5s} {'float32':>10s} "
-          f"{'f32/f64':>8s}  choice")  # fmt: skip
+    print(f"  {'width':>6s} {'1 thread':>10s} {f'{cores} threads':>10s} {'chain':>10s} {'auto':>5s} {'chain/auto':>10s} "
+          f"{'float32':>10s} {'f32/f64':>8s}  choice")  # fmt: skip
     for n in widths:
         layers = (2, n, n, 1)
         net = MLP(layers)
@@ -59,8 +60,8 @@ def main(argv=None) -> None:
                                   threads=auto, dtype="float32")  # fmt: skip
         single = K * its / best(run32, args.repeat)
         ok = "faster" if rates[auto] >= max(rates.values()) else f"slower by {max(rates.values()) / rates[auto]:.2f}x"
-        print(f"  {n:6d} {rates[1]:10,.0f} {rates[cores]:10,.0f} {floor:10,.0f} {auto:5d} {single:10,.0f} "
-              f"{single / rates[auto]:7.2f}x  {ok}")  # fmt: skip
+        print(f"  {n:6d} {rates[1]:10,.1f} {rates[cores]:10,.1f} {floor:10,.1f} {auto:5d} {floor / rates[auto]:9.2f}x "
+              f"{single:10,.1f} {single / rates[auto]:7.2f}x  {ok}")  # fmt: skip
 
 
 if __name__ == "__main__":

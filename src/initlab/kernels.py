@@ -72,11 +72,12 @@ Parameters travel as the state's flat rows ``theta`` (K, P), laid out
 by ``dZ`` in the backward pass; no ``Z`` is stored, and the output layer's ``Z`` becomes its ``dZ``
 in place; the gradient is a row (P,) the update reads. A minibatch of b examples uses the first b
 columns of the same buffers. Matrix products pass over the contiguous example axis, two output rows and up to five
-terms per pass, so that each load serves several multiply-adds; the last pass of a row adds the bias
-and applies relu (forward) or relu's ``g'`` (``W^T dZ``), so that those cost no pass of their own
-(the other activations keep theirs). On the notebook's network, one thread, these fusions, the fused
-multiply-adds and the input layer's ``dW`` blocks (:func:`_gradient_block_t`) took the kernel from
-156k to 186-208k model-iterations a second, about half of one-thread dgemm's rate
+terms per pass, so that each load serves several multiply-adds; the first pass of a row starts its
+sum from the bias and the last applies relu (forward) or relu's ``g'`` (``W^T dZ``), so that those
+cost no pass of their own (the other activations keep theirs). On the notebook's network, one thread,
+these fusions, the fused multiply-adds and the input layer's ``dW`` blocks (:func:`_gradient_block_t`)
+took the kernel from 156k to 186-208k model-iterations a second on an AVX-512 EPYC, and it runs
+70-77k on a Zen 1 EPYC: about half of one-thread dgemm's rate on both
 (``benchmarks/bench_peers.py``, ``bench_kernel_parts.py``).
 
 Threads
