@@ -576,7 +576,7 @@ def _pass_size(remaining):
 def _matvec_rows(out, theta, at, stride, terms, R, m, b, floor, M, mask):
     """``out = max(b + sum_{q < terms} theta[at + q stride] R[q], floor)``: one output row of a matrix product,
     up to five terms a pass, the bias in the first and the floor in the last; with ``mask``, the last pass
-    multiplies by relu's g' ``M > 0`` instead (b, floor unused: 0 and -inf)."""
+    multiplies by relu's g' ``M > 0`` instead (``W^T dZ``: no bias and no floor, so b = 0 and floor = -inf)."""
     q = 0
     while q < terms:
         count = _pass_size(terms - q)
