@@ -163,7 +163,9 @@ def test_eight_seeds_fan_dots_spread_table_and_model_choice(page, server):
     # clicking a dot picks its model: choose one whose dot stands apart from the others
     apart = [d for d in dots if d["model"] != 3 and all((d["x"] - e["x"]) ** 2 + (d["y"] - e["y"]) ** 2 > 144 for e in dots if e is not d)]  # fmt: skip
     if apart:
-        box = page.locator("#accuracy-chart").bounding_box()
+        chart = page.locator("#accuracy-chart")
+        chart.scroll_into_view_if_needed()  # a mouse click lands only inside the viewport (the chart sat below it
+        box = chart.bounding_box()  # with this machine's fonts); the box is in viewport coordinates after the scroll
         page.mouse.click(box["x"] + apart[0]["x"], box["y"] + apart[0]["y"])
         page.wait_for_function("k => window.playground.last.selected === k", arg=apart[0]["model"])
         assert page.input_value("#model") == str(apart[0]["model"])
