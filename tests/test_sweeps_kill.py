@@ -186,3 +186,44 @@ def test_ctrl_c_is_one_line_and_no_raw_warning(tmp_path):
     assert proc.returncode == 130, err
     assert err.strip().splitlines() == [f"initlab: interrupted; every finished chunk is saved in {out}/. Run the same command "
                                         "again to resume."], err  # fmt: skip
+
+
+INTERRUPT_MID_RESULT = """
+import sys, time
+from initlab.jobs.executors import open_executor
+
+def large(i):
+    return bytes(4_000_000)  # ~60 pipe buffers: the workers are writing results most of the time
+
+if __name__ == "__main__":
+    for delay in (0.3, 0.45, 0.6, 0.75, 0.9):
+        start = time.monotonic()
+        try:
+            with open_executor("local", workers=2) as imap:
+                for _ in imap(large, range(10**6)):
+                    if time.monotonic() - start > delay:
+                        raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            pass
+    print("stopped", flush=True)
+"""
+
+
+def test_a_pool_interrupted_while_workers_write_results_stops(tmp_path):
+    """Ctrl-C while a worker is half-way through sending a large result: the pool still stops.
+
+    Terminated mid-write, a worker left half a message in the result pipe and the pool's manager
+    thread waited for the rest forever (8 of 10 such interrupts hung the driver before the fix).
+    """
+    script = tmp_path / "interrupt.py"
+    script.write_text(INTERRUPT_MID_RESULT)
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+    try:
+        out, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        out, err = "", "timed out: the driver hung in the pool's shutdown"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert out.strip() == "stopped", err
