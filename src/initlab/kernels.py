@@ -97,6 +97,7 @@ import numba
 import numpy as np
 from llvmlite import ir as llvm_ir
 from numba import njit, prange, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from initlab import optimizers
@@ -205,6 +206,21 @@ def _float_to_bits(typingctx, x):
     return types.int64(types.float64), codegen
 
 
+@intrinsic
+def _muladd(typingctx, a, b, c):
+    """``a * b + c`` as one fused multiply-add where the machine has one (LLVM's ``fmuladd``: one
+    rounding), else a multiplication and an addition; the choice of the ``contract`` flag, for one
+    operation instead of a whole function."""
+
+    def codegen(context, builder, signature, args):
+        double = llvm_ir.DoubleType()
+        fma = cgutils.get_or_insert_function(builder.module, llvm_ir.FunctionType(double, [double] * 3),
+                                             "llvm.fmuladd.f64")  # fmt: skip
+        return builder.call(fma, args)
+
+    return types.float64(types.float64, types.float64, types.float64), codegen
+
+
 _ROUND_SHIFT = 6755399441055744.0  # 1.5 * 2^52: v + it holds an integer v (|v| < 2^51) in its mantissa's low bits
 
 
@@ -229,20 +245,21 @@ def _exp(x):
     """
     x = -1400.0 if x < -1400.0 else x
     x = 710.0 if x > 710.0 else x
-    n = np.floor(x * _LOG2E + 0.5)
-    r = (x - n * _LN2_HI) - n * _LN2_LO
+    n = np.floor(_muladd(x, _LOG2E, 0.5))
+    r = _muladd(-n, _LN2_LO, _muladd(-n, _LN2_HI, x))
     # Estrin's scheme: the terms of Horner's rule in a tree of depth 8 instead of a chain of 26,
-    # so that consecutive vectors overlap in the pipeline.
+    # so that consecutive vectors overlap in the pipeline; each step a fused multiply-add.
     r2 = r * r
     r4 = r2 * r2
     r8 = r4 * r4
-    q1 = 1.0 / 2.0 + r * (1.0 / 6.0)
-    q2 = 1.0 / 24.0 + r * (1.0 / 120.0)
-    q3 = 1.0 / 720.0 + r * (1.0 / 5040.0)
-    q4 = 1.0 / 40320.0 + r * (1.0 / 362880.0)
-    q5 = 1.0 / 3628800.0 + r * (1.0 / 39916800.0)
-    q6 = 1.0 / 479001600.0 + r * (1.0 / 6227020800.0)
-    p = 1.0 + ((r + q1 * r2) + (q2 + q3 * r2) * r4 + ((q4 + q5 * r2) + q6 * r4) * r8)  # the 1 last: no bits of r lost
+    q1 = _muladd(r, 1.0 / 6.0, 1.0 / 2.0)
+    q2 = _muladd(r, 1.0 / 120.0, 1.0 / 24.0)
+    q3 = _muladd(r, 1.0 / 5040.0, 1.0 / 720.0)
+    q4 = _muladd(r, 1.0 / 362880.0, 1.0 / 40320.0)
+    q5 = _muladd(r, 1.0 / 39916800.0, 1.0 / 3628800.0)
+    q6 = _muladd(r, 1.0 / 6227020800.0, 1.0 / 479001600.0)
+    low = _muladd(_muladd(q3, r2, q2), r4, _muladd(q1, r2, r))  # r + q1 r^2 + (q2 + q3 r^2) r^4
+    p = 1.0 + _muladd(_muladd(q6, r4, _muladd(q5, r2, q4)), r8, low)  # the 1 last: no bits of r lost
     h = np.floor(n * 0.5)  # 2^n as 2^h 2^(n - h), each a normal number
     return p * _bits_to_float(_exponent_bits(h)) * _bits_to_float(_exponent_bits(n - h))
 
