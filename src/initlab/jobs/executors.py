@@ -130,7 +130,7 @@ def _terminate(pool) -> None:
     Terminating is not enough. A worker stopped while it writes its result (a sweep chunk's is
     ~400 KB, several pipe buffers) leaves half a message in the result pipe; the pool's manager
     thread, blocked reading the rest, never returns, and neither does ``shutdown``: the driver hung
-    after Ctrl-C (8 of 10 trials with 4 MB results, a test in ``tests/test_executors.py``). The
+    after Ctrl-C (8 of 10 trials with 4 MB results, ``tests/test_sweeps_kill.py``). The
     driver holds the pipe's other write end; once every worker is gone, closing it gives the reader
     end-of-file, the manager thread marks the pool broken and ``shutdown`` completes.
     ProcessPoolExecutor has no public terminate: this reaches its ``_processes`` and ``_result_queue``.
@@ -139,7 +139,10 @@ def _terminate(pool) -> None:
     for process in processes:
         process.terminate()
     for process in processes:
-        process.join()
+        process.join(5.0)
+        if process.is_alive():  # SIGTERM ignored or stuck: the closing below needs every writer gone
+            process.kill()
+            process.join()
     writer = getattr(getattr(pool, "_result_queue", None), "_writer", None)
     if writer is not None:
         writer.close()
