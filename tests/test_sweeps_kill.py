@@ -189,7 +189,7 @@ def test_ctrl_c_is_one_line_and_no_raw_warning(tmp_path):
 
 
 INTERRUPT_MID_RESULT = """
-import sys, time
+import time
 from initlab.jobs.executors import open_executor
 
 def large(i):
