@@ -616,7 +616,7 @@ def train_flat(net: ResidualMLP, theta: np.ndarray, X: np.ndarray, T: np.ndarray
     _check_buffers(net, theta, X, T, learning_rate, start, stop, record_every, losses, diverged_at)
     K, P = theta.shape
     rule, hyper = _rule(optimizer)
-    state = _check_state(optimizer, opt_state, K, P)
+    state = _check_state(optimizer, opt_state, K, P, np.dtype(np.float64))
     factors = _check_row("lr_factors", lr_factors, P)
     epsilon = dict(optimizer.options).get("epsilon", 1.0) * _check_row("epsilon_factors", epsilon_factors, P)
     B, n_batches, orders = _check_orders(batch_size, orders, first_epoch, start, stop, K, np.shape(X)[1])

@@ -92,7 +92,7 @@ def measure(size: str, unit: Unit, root: int, *, dtype: str = "float64") -> dict
         record_every=max(1, iterations // 30),
         X_test=X_test,
         Y_test=Y_test,
-        engine="numba" if dtype == "float64" else "numpy",  # the compiled engine is float64-only
+        engine="numba",
         dtype=dtype,
     )
     K = len(unit.seeds)

@@ -12,7 +12,7 @@ have the same names and nesting, so an error message names the key in both::
     diagnostics = true             # per-layer statistics at initialization and at the end
     loss_threshold = 0.1           # "iterations to reach a loss threshold" in the summary
     engine = "numpy"               # the training engine ("numpy", the reference; "numba" when built)
-    dtype = "float64"              # what training computes in: "float64" (default) or "float32" (numpy engine)
+    dtype = "float64"              # what training computes in: "float64" (default) or "float32"
 
     [data]                         # or [[data]] tables, one per group of datasets
     dataset = ["circles", "moons"] # one name or a list
@@ -78,8 +78,9 @@ as before residual nets existed; likewise a spec without a non-standard parametr
 
 float32
 -------
-``dtype = "float32"`` trains every run in float32 (:func:`initlab.training.train`'s ``dtype``; the
-numpy engine only: ``engine = "numba"`` with it is refused when the spec is read). It is part of
+``dtype = "float32"`` trains every run in float32 (:func:`initlab.training.train`'s ``dtype``; either
+engine for plain MLPs, the numpy engine for residual ones: ``engine = "numba"`` with ``blocks`` is
+refused when the spec is read). It is part of
 the identity, so a folder that holds a float64 sweep refuses the float32 spec of the same grid
 (resume it with the spec it was started with, or ``--new``), and each run's key carries it: a
 float32 run is never mistaken for the float64 run of the same seed. A run's random streams do not
@@ -437,7 +438,7 @@ class SweepSpec:
     engine: str = "numpy"  # "numpy" (the reference) or a compiled engine when available
     base_seed: int = 0  # root of every run's random stream
     name: str = "sweep"
-    dtype: str = "float64"  # "float64" or "float32" (numpy engine): what every run computes in
+    dtype: str = "float64"  # "float64" or "float32": what every run computes in
 
     def __post_init__(self):
         for key, kind in (("init", InitSpec), ("data", DataSpec), ("optimizer", OptimizerSpec)):
@@ -465,10 +466,11 @@ class SweepSpec:
         object.__setattr__(self, "base_seed", check_int("base_seed", self.base_seed, min_value=0))
         object.__setattr__(self, "name", _string("name", self.name))
         object.__setattr__(self, "dtype", check_dtype(self.dtype).name)
-        if self.dtype != "float64" and self.engine != "numpy":
+        if self.dtype != "float64" and self.engine != "numpy" and self.model.blocks is not None:
             raise ValueError(
-                f"The 'engine' parameter must be \"numpy\" with dtype = {self.dtype!r}: the compiled engines are "
-                f'float64-only. Got engine = {self.engine!r}; set engine = "numpy", or dtype = "float64".'
+                f"The 'engine' parameter must be \"numpy\" with dtype = {self.dtype!r} and blocks: the residual "
+                f'compiled engine is float64-only. Got engine = {self.engine!r}; set engine = "numpy", or dtype = '
+                '"float64".'
             )
         for init in self.init:
             check_init_fits_model(init.name, self.model, dict(init.options))

@@ -1,0 +1,184 @@
+"""The compiled engine in float32 (``train(..., engine="numba", dtype="float32")``) against the numpy engine's float32.
+
+The reference is the numpy engine's float32 path (``tests/test_float32.py`` says where float32 and
+float64 agree). Both start from the same float64 draws rounded once; BLAS runs on one thread. What
+differs between the two float32 engines is rounding: the order of the sums over examples, the fused
+multiply-adds, and the elementwise functions (``exp``, ``tanh``, the loss), which the kernel computes
+in float64 and rounds once. So the recorded losses agree to a few float32 ulps and the parameters
+stay on float32's trajectory, an order of magnitude or more closer to it than to float64's (which is
+what shows the kernel computes in float32 and not silently in float64).
+"""
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+from initlab import kernels
+from initlab.network import DIVERGENCE_LOGIT_FLOAT32, MLP
+from initlab.training import initial_parameters, train
+
+#: Largest relative gap of a recorded loss, compiled float32 against numpy float32: measured at most 5.6e-7 over
+#: every case below (float32's eps is 1.2e-7: the numpy engine computes its loss in float32, the kernel in float64
+#: from the float32 logits); the tolerance leaves about 4x for other CPUs' sgemm kernels.
+LOSS_RTOL = 2e-6
+#: Largest gap of a parameter relative to its array's largest magnitude: measured at most 1.2e-6 (muP's Adam on
+#: width 32, whose sign-like steps amplify one-ulp differences: 5.8e-5, hence its own line below).
+PARAM_RTOL = 5e-6
+#: The float32 trajectory, not float64's: the compiled float32 parameters are at least this many times closer to
+#: numpy's float32 ones than to numpy's float64 ones (measured: 4x for sgd minibatches, 11-56x elsewhere).
+CLOSER = 3.0
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def _gap(actual: dict, expected: dict) -> float:
+    """The largest difference of a parameter, relative to the largest magnitude in its array."""
+    return max(
+        float(np.max(np.abs(actual[k].astype(np.float64) - expected[k]) / np.max(np.abs(expected[k]))))
+        for k in expected
+    )
+
+
+def _three(net, X, Y, models=8, **options):
+    """The numpy engine's float32 and float64 runs and the compiled float32 run of the same parameters."""
+    params, _ = initial_parameters(net, models=models, rng=0)
+    numpy32 = train(net, params, X, Y, dtype="float32", **options)
+    numpy64 = train(net, params, X, Y, **options)
+    compiled32 = train(net, params, X, Y, dtype="float32", engine="numba", **options)
+    return numpy32, numpy64, compiled32
+
+
+CASES = {
+    **{
+        activation: (MLP((2, 10, 5, 1), activation=activation), dict(learning_rate=0.01, iterations=1000))
+        for activation in ("relu", "leaky_relu", "tanh", "sigmoid", "selu", "gelu")
+    },
+    "softmax": (MLP((2, 12, 3), output="softmax"), dict(learning_rate=0.05, iterations=500)),
+    "momentum": (MLP((2, 10, 5, 1)), dict(learning_rate=0.05, iterations=500, optimizer="momentum")),
+    "adam, minibatches": (
+        MLP((2, 10, 5, 1)),
+        dict(learning_rate=0.005, iterations=500, optimizer="adam", batch_size=64, rng=3),
+    ),
+    "sgd, minibatches": (
+        MLP((2, 10, 5, 1)),
+        dict(learning_rate=0.05, iterations=500, optimizer="sgd", batch_size=32, rng=3),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_float32_runs_agree_with_the_numpy_engines_float32(circles, case):
+    X, Y, _, _ = circles
+    net, options = CASES[case]
+    if net.output == "softmax":
+        Y = np.vstack([Y, 1 - Y, np.zeros_like(Y)])
+    numpy32, numpy64, compiled32 = _three(net, X, Y, record_every=options["iterations"] // 10, **options)
+    assert {a.dtype for a in compiled32.params.values()} == {np.dtype(np.float32)}
+    assert compiled32.loss.dtype == np.float64 and not compiled32.diverged.any() and not numpy32.diverged.any()
+    np.testing.assert_allclose(compiled32.loss, numpy32.loss, rtol=LOSS_RTOL, atol=0)
+    assert _gap(compiled32.params, numpy32.params) <= PARAM_RTOL
+    assert CLOSER * _gap(compiled32.params, numpy32.params) < _gap(compiled32.params, numpy64.params)
+
+
+def test_mup_with_adam_agrees_in_float32(circles):
+    """Per-parameter learning rates and epsilons, rounded once to float32 as the numpy engine rounds them."""
+    X, Y, _, _ = circles
+    net = MLP((2, 32, 32, 1), parametrization="mup", base_width=8)
+    numpy32, numpy64, compiled32 = _three(net, X, Y, learning_rate=0.01, iterations=300, record_every=30,
+                                          optimizer="adam")  # fmt: skip
+    np.testing.assert_allclose(compiled32.loss, numpy32.loss, rtol=LOSS_RTOL, atol=0)
+    assert _gap(compiled32.params, numpy32.params) <= 1e-4
+    assert CLOSER * _gap(compiled32.params, numpy32.params) < _gap(compiled32.params, numpy64.params)
+
+
+def test_float32_results_do_not_depend_on_the_number_of_threads(circles):
+    X, Y, _, _ = circles
+    net = MLP((2, 10, 5, 1), activation="tanh")
+    params, _ = initial_parameters(net, models=6, rng=2)
+    runs = [train(net, params, X, Y, iterations=200, record_every=20, dtype="float32", engine="numba", threads=t)
+            for t in (1, 2)]  # fmt: skip
+    np.testing.assert_array_equal(runs[0].loss, runs[1].loss)
+    for key in params:
+        np.testing.assert_array_equal(runs[0].params[key], runs[1].params[key])
+
+
+# ---- where float32 differs from float64: the compiled engine does as numpy's float32 does ------------------
+def test_tiny_learning_rates_stall_as_in_the_numpy_engines_float32(circles):
+    """At lr 1e-8 most updates are below half a float32 ulp of their weight and round away (test_float32.py):
+    the compiled float32 update leaves the same weights in place as numpy's float32, far more than float64 does."""
+    X, Y, _, _ = circles
+    net = MLP((2, 10, 5, 1))
+    numpy32, numpy64, compiled32 = _three(net, X, Y, learning_rate=1e-8, iterations=500, record_every=100)
+    params, _ = initial_parameters(net, models=8, rng=0)
+
+    def moved(history, dtype):
+        return np.mean([(history.params[k] != params[k].astype(dtype)).mean() for k in params])
+
+    assert moved(compiled32, np.float32) == pytest.approx(moved(numpy32, np.float32), abs=0.02)
+    assert moved(compiled32, np.float32) < moved(numpy64, np.float64) - 0.1
+
+
+def test_the_float32_divergence_line_flags_the_runs_numpys_float32_flags(circles):
+    """selu nets at lr 100: logits that pass 1e30 (float32's line) but not 1e100 diverge in float32 only
+    (test_float32.py); the compiled engine draws the same line, so its diverged models are numpy's float32 ones."""
+    X, Y, _, _ = circles
+    net = MLP((2, 10, 5, 1), activation="selu")
+    numpy32, numpy64, compiled32 = _three(net, X, Y, models=16, learning_rate=100.0, iterations=100, record_every=10)
+    assert compiled32.diverged.sum() > numpy64.diverged.sum()
+    np.testing.assert_array_equal(compiled32.diverged, numpy32.diverged)
+
+
+def test_float32_sums_overflow_where_numpys_do():
+    """The divergence checks sum in the arrays' type: 3e38 + 3e38 is inf in float32 (a diverged update), finite
+    in float64; float32 logits are judged against DIVERGENCE_LOGIT_FLOAT32."""
+    big = np.full(16, 3e38, dtype=np.float32)
+    assert np.isinf(kernels._pairwise_sum(big, 0, 16)) and np.isfinite(kernels._pairwise_sum(big.astype(float), 0, 16))
+    line = np.float32(DIVERGENCE_LOGIT_FLOAT32)
+    assert not kernels._logits_diverged(np.array([line / 4, line / 4], dtype=np.float32), 2)
+    assert kernels._logits_diverged(np.array([line, line], dtype=np.float32), 2)
+    assert not kernels._logits_diverged(np.array([line, line], dtype=np.float64), 2)  # float64's line is 1e100
+    rng = np.random.default_rng(0)
+    for n in (5, 100, 1000):
+        x = rng.standard_normal(n).astype(np.float32)
+        total = kernels._pairwise_sum(x, 0, n)
+        assert isinstance(total, float) and abs(total - float(x.sum())) <= 4 * n * np.finfo(np.float32).eps
+
+
+def test_a_float32_sweep_on_the_compiled_engine_stores_what_train_gives(tmp_path):
+    """A sweep with ``engine = "numba"`` and ``dtype = "float32"``: each stored run is that train call's."""
+    from initlab import seeding
+    from initlab.sweeps import Store, make_plan, parse_spec, run_sweep
+    from initlab.sweeps.catalogue import load_data
+
+    text = """
+name = "f32"
+engine = "numba"
+dtype = "float32"
+seeds = 2
+iterations = 60
+record_every = 20
+[[optimizer]]
+name = "adam"
+learning_rate = 0.01
+batch_size = 100
+[[init]]
+name = "he_normal"
+"""
+    spec = parse_spec(text)
+    outcome = run_sweep(spec, tmp_path / "out", spec_text=text, workers=1)
+    assert outcome.done == 2 and outcome.failed == 0
+    run = make_plan(spec).runs[1]
+    init_stream, order_stream = seeding.run_streams(run.seed_sequence())
+    net = run.setup.net()
+    data = load_data(run.setup.dataset)
+    params = net.initialize("he_normal", rng=[init_stream])
+    history = train(net, params, data.X_train, data.Y_train, learning_rate=0.01, iterations=60, record_every=20,
+                    optimizer="adam", batch_size=100, rng=[order_stream], engine="numba", dtype="float32")  # fmt: skip
+    with Store.open(tmp_path / "out") as store:
+        ((row, loss),) = [(r, loss) for r, loss in store.finished_runs() if r.key == run.key]
+        np.testing.assert_array_equal(loss[:-1], history.loss[0])
+        assert row.config["dtype"] == "float32"
