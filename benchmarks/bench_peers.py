@@ -11,7 +11,8 @@ second, best of ``--repeat`` runs, compile time excluded (each is run once befor
     The notebook's network (2, 10, 5, 1), relu, K = 256, 2,000 iterations; one core each (torch
     ``set_num_threads(1)``, JAX with one XLA thread, BLAS pinned), then initlab's numba engine on
     all cores. The numba engine on one thread and on all, and a one-second window of one-thread
-    dgemm (the practical float64 peak), are timed in interleaved rounds (:func:`interleaved`). The notebook's loop trains one model at a time (its rate does not depend on K).
+    dgemm (the practical float64 peak), are timed in interleaved rounds (:func:`interleaved`); then
+    the numba engine in float32 on one thread (``dtype="float32"``), against its float64 rate. The notebook's loop trains one model at a time (its rate does not depend on K).
 ``residual``
     A residual MLP, width 16, 8 blocks of 2 layers (initlab.residual.ResidualMLP; initlab's runs start
     from ``zero_last``, which costs what He costs but lets no model diverge and stop early), K = 64,
@@ -220,10 +221,14 @@ def small(X, Y, repeat: int, quick: bool) -> None:
     )
     rows.append(("initlab numba engine, 1 thread", K * n / one))
     rows.append((f"initlab numba engine, {cores} threads", K * n / many))
+    with threadpool_limits(limits=1, user_api="blas"):  # float32: not a peer row (the peers run float64)
+        single = K * n / best(initlab_trainer(net, K, X, Y, n, engine="numba", threads=1, dtype="float32"), repeat)
     table(f"small: {layers}, relu, K = {K}, {n:,} iterations (notebook loop and numpy engine {n_ref:,})", rows, base)
     from bench_kernel_parts import blas_burst_gflops
     from bench_kernels import flops_per_model_iteration
 
+    print(f"  {'initlab numba engine, float32, 1 thread':52s} {single:12,.0f} {single / base:11.1f}x"
+          f"  ({single / rows[-2][1]:.2f}x float64's)")  # fmt: skip
     peers = [rate for name, rate in rows[1:3] if rate is not None]
     one, flops = rows[-2][1], flops_per_model_iteration(layers, X.shape[1])
     print(f"  numba 1 thread: {one * flops / 1e9:.1f} GFLOP/s = {100 * one * flops / 1e9 / peak:.0f}% of one-thread "
