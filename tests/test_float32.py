@@ -302,16 +302,15 @@ def test_a_spec_refuses_float32_with_the_residual_compiled_engine_and_a_bad_dtyp
         parse_spec('dtype = "half"\n' + SWEEP)
 
 
-def test_a_float32_sweep_trains_float32_runs_and_its_folder_refuses_float64(tmp_path, capsys):
-    """Each stored run is train(dtype="float32") of its own streams; resuming with the other dtype is refused
-    (the fingerprint differs) with the flag that resumes it, before anything is trained."""
+def assert_sweep_stores_what_train_gives(text: str, out, engine: str = "numpy") -> None:
+    """The float32 sweep ``text`` (:data:`SWEEP`'s grid) run into ``out``: its second run stores the losses and the
+    parameters of ``train(dtype="float32", engine=engine)`` on that run's own streams."""
     from initlab import seeding
-    from initlab.sweeps import SpecConflict, Store, make_plan, parse_spec, run_sweep
-    from initlab.sweeps.__main__ import main as sweep_main
+    from initlab.sweeps import Store, make_plan, parse_spec, run_sweep
     from initlab.sweeps.catalogue import load_data
 
-    spec = parse_spec('dtype = "float32"\n' + SWEEP)
-    outcome = run_sweep(spec, tmp_path / "out", spec_text=SWEEP, workers=1)
+    spec = parse_spec(text)
+    outcome = run_sweep(spec, out, spec_text=text, workers=1)
     assert outcome.done == 2 and outcome.failed == 0
     run = make_plan(spec).runs[1]
     init_stream, order_stream = seeding.run_streams(run.seed_sequence())
@@ -319,13 +318,22 @@ def test_a_float32_sweep_trains_float32_runs_and_its_folder_refuses_float64(tmp_
     data = load_data(run.setup.dataset)
     params = net.initialize("he_normal", rng=[init_stream])
     history = train(net, params, data.X_train, data.Y_train, learning_rate=0.01, iterations=60, record_every=20,
-                    optimizer="adam", batch_size=100, rng=[order_stream], dtype="float32")  # fmt: skip
-    with Store.open(tmp_path / "out") as store:
+                    optimizer="adam", batch_size=100, rng=[order_stream], dtype="float32", engine=engine)  # fmt: skip
+    with Store.open(out) as store:
         ((row, loss),) = [(r, loss) for r, loss in store.finished_runs() if r.key == run.key]
         np.testing.assert_array_equal(loss[:-1], history.loss[0])
         assert row.config["dtype"] == "float32"
         theta = np.concatenate([history.params[f"{p}{l}"].ravel() for l in (1, 2, 3) for p in "Wb"])
         np.testing.assert_array_equal(store.params(row.id), theta)  # float32 values, stored exactly as float64
+
+
+def test_a_float32_sweep_trains_float32_runs_and_its_folder_refuses_float64(tmp_path, capsys):
+    """Each stored run is train(dtype="float32") of its own streams; resuming with the other dtype is refused
+    (the fingerprint differs) with the flag that resumes it, before anything is trained."""
+    from initlab.sweeps import SpecConflict, parse_spec, run_sweep
+    from initlab.sweeps.__main__ import main as sweep_main
+
+    assert_sweep_stores_what_train_gives('dtype = "float32"\n' + SWEEP, tmp_path / "out")
     with pytest.raises(SpecConflict, match="computes in float32, this spec in float64: --dtype float32 resumes it"):
         run_sweep(parse_spec(SWEEP), tmp_path / "out", spec_text=SWEEP, workers=1)
     spec_path = tmp_path / "f32.toml"

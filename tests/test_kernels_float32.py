@@ -11,6 +11,7 @@ what shows the kernel computes in float32 and not silently in float64).
 
 import numpy as np
 import pytest
+from test_float32 import SWEEP, assert_sweep_stores_what_train_gives
 from threadpoolctl import threadpool_limits
 
 from initlab import kernels
@@ -150,35 +151,4 @@ def test_float32_sums_overflow_where_numpys_do():
 
 def test_a_float32_sweep_on_the_compiled_engine_stores_what_train_gives(tmp_path):
     """A sweep with ``engine = "numba"`` and ``dtype = "float32"``: each stored run is that train call's."""
-    from initlab import seeding
-    from initlab.sweeps import Store, make_plan, parse_spec, run_sweep
-    from initlab.sweeps.catalogue import load_data
-
-    text = """
-name = "f32"
-engine = "numba"
-dtype = "float32"
-seeds = 2
-iterations = 60
-record_every = 20
-[[optimizer]]
-name = "adam"
-learning_rate = 0.01
-batch_size = 100
-[[init]]
-name = "he_normal"
-"""
-    spec = parse_spec(text)
-    outcome = run_sweep(spec, tmp_path / "out", spec_text=text, workers=1)
-    assert outcome.done == 2 and outcome.failed == 0
-    run = make_plan(spec).runs[1]
-    init_stream, order_stream = seeding.run_streams(run.seed_sequence())
-    net = run.setup.net()
-    data = load_data(run.setup.dataset)
-    params = net.initialize("he_normal", rng=[init_stream])
-    history = train(net, params, data.X_train, data.Y_train, learning_rate=0.01, iterations=60, record_every=20,
-                    optimizer="adam", batch_size=100, rng=[order_stream], engine="numba", dtype="float32")  # fmt: skip
-    with Store.open(tmp_path / "out") as store:
-        ((row, loss),) = [(r, loss) for r, loss in store.finished_runs() if r.key == run.key]
-        np.testing.assert_array_equal(loss[:-1], history.loss[0])
-        assert row.config["dtype"] == "float32"
+    assert_sweep_stores_what_train_gives('engine = "numba"\ndtype = "float32"\n' + SWEEP, tmp_path / "out", "numba")
