@@ -257,7 +257,7 @@ def _like(typingctx, ref, value):
 @intrinsic
 def _divergence_line(typingctx, ref):
     """The logit line of ``ref``'s float type: ``DIVERGENCE_LOGIT``, or ``DIVERGENCE_LOGIT_FLOAT32`` for float32
-    (:func:`initlab.network.divergence_line`)."""
+    (:func:`initlab.network.divergence_logit`)."""
     f = ref.dtype if isinstance(ref, types.Array) else ref
     line = DIVERGENCE_LOGIT_FLOAT32 if f == types.float32 else DIVERGENCE_LOGIT
 
