@@ -16,7 +16,8 @@ second, best of ``--repeat`` runs, compile time excluded (each is run once befor
 ``residual``
     A residual MLP, width 16, 8 blocks of 2 layers (initlab.residual.ResidualMLP; initlab's runs start
     from ``zero_last``, which costs what He costs but lets no model diverge and stop early), K = 64,
-    300 iterations, one core each, then initlab's numba engine (initlab.kernels_residual) on all cores.
+    300 iterations, one core each, then initlab's numba engine (initlab.kernels_residual) on all cores,
+    and on one in float32.
 ``wide``
     (2, 1024, 1024, 1), K = 4, 20 iterations, every core for everyone; against a bare numpy chain
     of the same matrix products (the BLAS floor: forward W A, backward dZ A^T and W^T dZ).
@@ -277,6 +278,7 @@ def residual_shape(X, Y, repeat: int, quick: bool) -> None:
 
         rows.append(("initlab numpy engine", K * n / best(trainer(), repeat)))
         rows.append(("initlab numba engine, 1 thread", K * n / best(trainer(engine="numba", threads=1), repeat)))
+        single = K * n / best(trainer(engine="numba", threads=1, dtype="float32"), repeat)
     cores = os.cpu_count()
     rows.append(
         (f"initlab numba engine, {cores} threads", K * n / best(trainer(engine="numba", threads=cores), repeat))
@@ -287,6 +289,7 @@ def residual_shape(X, Y, repeat: int, quick: bool) -> None:
         rows,
         None,
     )
+    print(f"  {'initlab numba engine, float32, 1 thread':52s} {single:12,.0f}  ({single / rows[3][1]:.2f}x float64's)")
 
 
 def wide(X, Y, repeat: int, quick: bool) -> None:

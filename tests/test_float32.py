@@ -70,15 +70,6 @@ def test_a_bad_dtype_names_the_parameter_and_the_choices(circles, bad):
     assert check_dtype("float32") == np.float32 and check_dtype(np.float64) == np.float64
 
 
-def test_the_residual_compiled_engine_refuses_float32_in_one_line(circles):
-    X, Y, _, _ = circles
-    net = ResidualMLP(2, 4, 1, 1)
-    params, _ = initial_parameters(net, rng=0)
-    match = "'numba' cannot train a residual network with dtype='float32'.*float64-only.*engine='numpy'"
-    with pytest.raises(ValueError, match=match):
-        train(net, params, X, Y, iterations=5, engine="numba", dtype="float32")
-
-
 # ---- no float64 operand in a float32 step ------------------------------------------------------
 class _Float32Only:
     """A numpy function that records every floating array operand (and ``out``) that is not float32."""
@@ -290,14 +281,13 @@ def test_a_float64_spec_is_the_spec_it_was_and_float32_is_another():
         assert r64.seed_sequence().spawn_key == r32.seed_sequence().spawn_key
 
 
-def test_a_spec_refuses_float32_with_the_residual_compiled_engine_and_a_bad_dtype():
+def test_a_spec_takes_float32_on_either_engine_and_refuses_a_bad_dtype():
     from initlab.sweeps import parse_spec
     from initlab.sweeps.spec import SpecError
 
-    assert parse_spec('engine = "numba"\ndtype = "float32"\n' + SWEEP).dtype == "float32"  # plain MLPs: either engine
+    assert parse_spec('engine = "numba"\ndtype = "float32"\n' + SWEEP).dtype == "float32"
     residual = 'engine = "numba"\ndtype = "float32"\n' + SWEEP + "[model]\nblocks = [2]\nwidth = 8\n"
-    with pytest.raises(SpecError, match="'engine' key must be \"numpy\" with dtype = 'float32' and blocks"):
-        parse_spec(residual)
+    assert parse_spec(residual).dtype == "float32"
     with pytest.raises(SpecError, match=r"top level: The 'dtype' key must be one of \{'float64', 'float32'\}"):
         parse_spec('dtype = "half"\n' + SWEEP)
 

@@ -62,11 +62,12 @@ With float32 arrays (``train(..., dtype="float32")``) every helper runs its floa
 compiled on the first float32 run (:func:`_compile_float32`): the matrix products, sums and
 updates in float32 (eight lanes a vector instead of four), the learning rates, Adam's epsilons,
 optimizer options and bias corrections rounded once to float32 as the numpy engine rounds them,
-the divergence checks summed in float32 against ``DIVERGENCE_LOGIT_FLOAT32``. ``exp``, ``tanh``
-and the loss are computed in float64 and rounded once. Against the numpy engine's float32 the
-losses agree within 2e-6 relative and the parameters stay on float32's trajectory
-(``tests/test_kernels_float32.py``). Notebook's network, K = 256, one thread, Zen 1 EPYC: relu
-108k against 72k model-it/s in float64 (1.5x); tanh and sigmoid 1.07-1.12x (their ``exp`` is float64's).
+the divergence checks summed in float32 against ``DIVERGENCE_LOGIT_FLOAT32``. tanh and sigmoid
+layers and the outputs use float32's own ``exp``, ``tanh`` and sigmoid (:func:`_exp_f32`, Cephes'
+``expf`` and ``tanhf``: within 2 float32 ulps); selu, gelu and the recorded loss are computed in
+float64 and rounded once. Against the numpy engine's float32 the losses agree within 2e-6
+relative and the parameters stay on float32's trajectory (``tests/test_kernels_float32.py``).
+Speed: see ``benchmarks/bench_peers.py`` (its float32 row) and the README.
 
 Compiler settings: no ``fastmath`` on the kernel (it would let the compiler drop the finiteness
 checks); reductions alone may be reassociated (``fastmath={"reassoc"}``: the order of a sum, which
@@ -172,8 +173,9 @@ def supported(net: MLP, loss: str = "stable", optimizer=None) -> str | None:
 # and a float32 form, compiled on the first float32 run (:func:`_compile_float32`): float64 users never wait
 # for it. Its float literals are float64 in numba, and float32 times float64 is float64; where that
 # would move a float32 loop to float64 (accumulators, relu's mask) the literal takes the arrays' type
-# (:func:`_like`). Elsewhere (the elementwise functions: ``exp``, ``tanh``, the loss) the value is computed
-# in float64 and rounded once to float32, at least as accurate as float32 arithmetic.
+# (:func:`_like`), and tanh, sigmoid and exp loops branch to float32's own functions (:func:`_is_single`, a
+# constant: the other branch is compiled away). Elsewhere (selu, gelu, the loss) the value is computed in
+# float64 and rounded once to float32, at least as accurate as float32 arithmetic.
 _f8, _i8, _row, _rows = types.float64, types.int64, types.float64[::1], types.float64[:, ::1]
 _cube, _ints, _ints2 = types.float64[:, :, ::1], types.int64[::1], types.int64[:, ::1]
 _FLOAT64 = (types.float64, _row, _rows, _cube)
@@ -245,7 +247,7 @@ _LN2_LO = 1.90821492927058770002e-10
 
 @intrinsic
 def _like(typingctx, ref, value):
-    """``value`` (a float constant) in the float type of ``ref`` (a float or an array of floats); constant-folded."""
+    """``value`` (a float) in the float type of ``ref`` (a float or an array of floats); a constant is folded."""
     f = ref.dtype if isinstance(ref, types.Array) else ref
 
     def codegen(context, builder, signature, args):
@@ -384,6 +386,83 @@ def _sigmoid(v):
     """initlab.activations.sigmoid for one value: ``1 / (1 + e)`` or ``e / (1 + e)``, ``e = exp(-|v|)``."""
     e = _exp(-abs(v))
     return (1.0 if v >= 0.0 else e) / (1.0 + e)  # one division, as numpy's: numerator chosen first
+
+
+# float32's exp, tanh and sigmoid (Cephes' expf and tanhf), for the float32 forms' elementwise loops: eight lanes
+# a vector and a degree-5 polynomial instead of four lanes and degree 13. Every constant is a float32 (a float64
+# one would make the arithmetic float64). Within 2, 1 and 2 float32 ulps of numpy's (tested).
+_f4 = types.float32
+_F32 = np.float32
+_LOG2E_F32, _LN2_HI_F32, _LN2_LO_F32 = _F32(_LOG2E), _F32(0.693359375), _F32(-2.12194440e-4)
+_EXP_F32 = tuple(_F32(c) for c in (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2,
+                                   1.6666665459e-1, 5.0000001201e-1))  # fmt: skip
+_TANH_F32 = tuple(_F32(c) for c in (-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1,
+                                    -3.33332819422e-1))  # fmt: skip
+_ZERO_F32, _HALF_F32, _ONE_F32, _TWO_F32 = _F32(0.0), _F32(0.5), _F32(1.0), _F32(2.0)
+_EXP_LOW_F32, _EXP_HIGH_F32, _TANH_SMALL_F32 = _F32(-104.0), _F32(89.0), _F32(0.625)
+
+
+@intrinsic
+def _pow2_f32(typingctx, e):
+    """The float32 :math:`2^e` for a float32 ``e`` holding an integer in [-126, 127]: ``e + 127 + 1.5 * 2^23`` holds
+    ``e + 127`` in its low mantissa bits, which a 23-bit shift moves to the exponent's place (as :func:`_exponent_bits`)."""
+
+    def codegen(context, builder, signature, args):
+        single, i32 = llvm_ir.FloatType(), llvm_ir.IntType(32)
+        v = builder.fadd(args[0], llvm_ir.Constant(single, 12583039.0))  # 127 + 1.5 * 2^23, exact in float32
+        return builder.bitcast(builder.shl(builder.bitcast(v, i32), llvm_ir.Constant(i32, 23)), single)
+
+    return types.float32(types.float32), codegen
+
+
+@intrinsic
+def _is_single(typingctx, ref):
+    """True if ``ref`` (a float or an array of floats) is float32: a constant, so the other branch is compiled away."""
+    f = ref.dtype if isinstance(ref, types.Array) else ref
+
+    def codegen(context, builder, signature, args):
+        return context.get_constant(types.boolean, f == types.float32)
+
+    return types.boolean(ref), codegen
+
+
+@_jit(_f4(_f4), inline="always")  # scalar: inlined by numba, so that loops calling it vectorize
+def _exp_f32(x):
+    r""":math:`e^x` of a float32, within 2 float32 ulps: Cephes' ``expf``.
+
+    :math:`x = n \ln 2 + r` (ln 2 in two parts), :math:`e^r \approx 1 + r + r^2 P(r)`, P of degree 5; :math:`2^n`
+    in two halves, from their bits (:func:`_pow2_f32`), so that subnormal results, 0 and inf come out right.
+    """
+    c0, c1, c2, c3, c4, c5 = _EXP_F32
+    x = _EXP_LOW_F32 if x < _EXP_LOW_F32 else x
+    x = _EXP_HIGH_F32 if x > _EXP_HIGH_F32 else x
+    n = np.floor(x * _LOG2E_F32 + _HALF_F32)
+    r = x - n * _LN2_HI_F32 - n * _LN2_LO_F32
+    p = (((((c0 * r + c1) * r + c2) * r + c3) * r + c4) * r + c5) * (r * r) + r + _ONE_F32
+    h = np.floor(n * _HALF_F32)
+    return p * _pow2_f32(h) * _pow2_f32(n - h)
+
+
+@_jit(_f4(_f4), inline="always")  # scalar: inlined by numba, so that loops calling it vectorize
+def _tanh_f32(x):
+    r""":math:`\tanh x` of a float32, within 1 float32 ulp: Cephes' ``tanhf``.
+
+    For :math:`|x| < 0.625` :math:`x + x^3 P(x^2)`, P of degree 4; elsewhere :math:`\pm(1 - 2/(e^{2|x|} + 1))`.
+    """
+    c0, c1, c2, c3, c4 = _TANH_F32
+    z = x * x
+    small = ((((c0 * z + c1) * z + c2) * z + c3) * z + c4) * z * x + x
+    a = abs(x)
+    large = _ONE_F32 - _TWO_F32 / (_exp_f32(_TWO_F32 * a) + _ONE_F32)
+    large = -large if x < _ZERO_F32 else large
+    return small if a < _TANH_SMALL_F32 else large
+
+
+@_jit(_f4(_f4), inline="always")  # scalar: inlined by numba, so that loops calling it vectorize
+def _sigmoid_f32(v):
+    """:func:`_sigmoid` of a float32, in float32 (:func:`_exp_f32`)."""
+    e = _exp_f32(-abs(v))
+    return (_ONE_F32 if v >= _ZERO_F32 else e) / (_ONE_F32 + e)
 
 
 @_jit_product(lambda f, row, rows, cube: types.void(row, types.boolean, row, _i8, _i8, _i8, rows, _i8, _i8, f, f))
@@ -731,9 +810,15 @@ def _activate(kind, slope, A, b, D, m):
             v = A[i] + b
             D[i] = 1.0 if v > 0.0 else slope
             A[i] = v * slope if v <= 0.0 else v
+    elif kind == 2 and _is_single(A):  # tanh, float32
+        for i in range(m):
+            A[i] = _tanh_f32(A[i] + b)
     elif kind == 2:  # tanh
         for i in range(m):
             A[i] = _tanh(A[i] + b)
+    elif kind == 3 and _is_single(A):  # sigmoid, float32
+        for i in range(m):
+            A[i] = _sigmoid_f32(A[i] + b)
     elif kind == 3:  # sigmoid
         for i in range(m):
             A[i] = _sigmoid(A[i] + b)
@@ -982,6 +1067,13 @@ def _output_loss(output, loss, Z, T, C, m):
 def _output_delta(output, Z, T, C, m, r, s):
     """Overwrite the logits Z (C, m) with ``dZ = (A - T) / m``, A = sigmoid(Z) or softmax over C (r, s: scratch rows)."""
     inv_m = 1.0 / m
+    if output == 0 and _is_single(Z):
+        z = Z[0]
+        t = T[0]
+        inv_m_f32 = _like(Z, inv_m)
+        for i in range(m):
+            z[i] = inv_m_f32 * (_sigmoid_f32(z[i]) - t[i])
+        return
     if output == 0:
         z = Z[0]
         t = T[0]
@@ -998,10 +1090,16 @@ def _output_delta(output, Z, T, C, m, r, s):
         s[i] = 0.0
     for c in range(C):
         z = Z[c]
-        for i in range(m):
-            e = _exp(z[i] - r[i])
-            z[i] = e
-            s[i] += e
+        if _is_single(Z):
+            for i in range(m):
+                e = _exp_f32(z[i] - r[i])
+                z[i] = e
+                s[i] += e
+        else:
+            for i in range(m):
+                e = _exp(z[i] - r[i])
+                z[i] = e
+                s[i] += e
     for c in range(C):
         z = Z[c]
         t = T[c]
@@ -1492,32 +1590,20 @@ def train_flat(
     if reason is not None:
         raise NotImplementedError(f"The compiled engine cannot train this network: {reason}. Use engine='numpy'.")
     _check_buffers(net, theta, X, T, learning_rate, start, stop, record_every, losses, diverged_at)
-    K, P = theta.shape
-    m = np.shape(X)[1]
-    dtype = theta.dtype  # float64 or float32: what the run computes in
-    rule, hyper = _rule(optimizer)
-    state = _check_state(optimizer, opt_state, K, P, dtype)
-    factors = _check_row("lr_factors", lr_factors, P)
-    # epsilon * factor, hyper and the bias corrections in float64, rounded once to the run's type (as numpy's)
-    epsilon = dict(optimizer.options).get("epsilon", 1.0) * _check_row("epsilon_factors", epsilon_factors, P)
-    epsilon, hyper = epsilon.astype(dtype), hyper.astype(dtype)
-    B, n_batches, orders = _check_orders(batch_size, orders, first_epoch, start, stop, K, m)
-    if dtype == np.float32:
-        _compile_float32()
+    rule, hyper, state, arrays, B, n_batches = _kernel_inputs(optimizer, theta, X, T, learning_rate, opt_state,
+                                                              lr_factors, epsilon_factors, batch_size, orders,
+                                                              first_epoch, start, stop)  # fmt: skip
     previous = numba.get_num_threads()
     if threads is not None:
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     chunk = numba.set_parallel_chunksize(1)  # models one at a time: a thread whose models diverge early takes more
-    arrays = (np.ascontiguousarray(X, dtype=dtype), np.ascontiguousarray(T, dtype=dtype), orders,
-              np.ascontiguousarray(learning_rate, dtype=np.float64), factors, epsilon)  # fmt: skip
     shape = (np.asarray(net.layers, dtype=np.int64), _HIDDEN[net.activation], float(net.slope), _OUTPUT[net.output])
-    # Adam's bias corrections 1 - beta^t, in Python's arithmetic as optimizers computes them, a table per call
     step = _BIAS_CHUNK if rule == 2 else max(stop - start, 1)
-    fused = rule == 0 and B == 0 and bool(np.all(factors == 1.0))  # the default run: _train_one
+    fused = rule == 0 and B == 0 and bool(np.all(arrays[4] == 1.0))  # the default run (factors of 1): _train_one
     try:
         for a in range(start, stop, step):
             b = min(a + step, stop)
-            bias = (_bias_corrections(optimizer, a, b) if rule == 2 else np.ones((1, 2))).astype(dtype)
+            bias = _bias_table(optimizer, rule, a, b, theta.dtype)
             _train_models(theta, *state, *arrays, rule, hyper, bias, *shape, _LOSS[loss], int(a), int(b),
                           int(record_every), B, n_batches, int(first_epoch), losses, diverged_at, fused)  # fmt: skip
     finally:
@@ -1603,6 +1689,35 @@ def _rule(optimizer) -> tuple[int, np.ndarray]:
         beta1, beta2 = options["beta1"], options["beta2"]
         return rule, np.array([beta1, 1 - beta1, beta2, 1 - beta2])
     return rule, np.zeros(1)
+
+
+def _kernel_inputs(optimizer, theta, X, T, learning_rate, opt_state, lr_factors, epsilon_factors, batch_size, orders,
+                   first_epoch: int, start: int, stop: int) -> tuple:  # fmt: skip
+    """``(rule, hyper, (v, s), (X, T, orders, learning_rate, factors, epsilon), B, n_batches)`` for a compiled
+    engine's kernel (this module's or :mod:`initlab.kernels_residual`'s), checked, in the type of ``theta``.
+
+    float32 runs: X, T, the optimizer's options and Adam's epsilons (``epsilon * factor`` computed in float64)
+    rounded once to float32, as the numpy engine rounds them; the learning rates and their factors stay float64
+    (the kernel rounds ``lr * factor`` once); the kernel's float32 forms are compiled on first use.
+    """
+    K, P = theta.shape
+    dtype = theta.dtype
+    rule, hyper = _rule(optimizer)
+    state = _check_state(optimizer, opt_state, K, P, dtype)
+    factors = _check_row("lr_factors", lr_factors, P)
+    epsilon = dict(optimizer.options).get("epsilon", 1.0) * _check_row("epsilon_factors", epsilon_factors, P)
+    B, n_batches, orders = _check_orders(batch_size, orders, first_epoch, start, stop, K, np.shape(X)[1])
+    if dtype == np.float32:
+        _compile_float32()
+    arrays = (np.ascontiguousarray(X, dtype=dtype), np.ascontiguousarray(T, dtype=dtype), orders,
+              np.ascontiguousarray(learning_rate, dtype=np.float64), factors, epsilon.astype(dtype))  # fmt: skip
+    return rule, hyper.astype(dtype), state, arrays, B, n_batches
+
+
+def _bias_table(optimizer, rule: int, start: int, stop: int, dtype) -> np.ndarray:
+    """Adam's bias corrections 1 - beta^t for iterations ``start .. stop - 1`` (:func:`_bias_corrections`, in Python's
+    arithmetic as optimizers computes them, then rounded to ``dtype``), or a (1, 2) stand-in for the other rules."""
+    return (_bias_corrections(optimizer, start, stop) if rule == 2 else np.ones((1, 2))).astype(dtype)
 
 
 def _bias_corrections(optimizer, start: int, stop: int) -> np.ndarray:

@@ -54,6 +54,13 @@ Agreement with the numpy engine is :mod:`initlab.kernels`' (sums in another orde
 ``test_kernels_residual_layernorm.py``, which also checks the kernel's gradient, LayerNorm
 included, against central differences of its own loss).
 
+float32 (``train(..., dtype="float32")``): this module's passes are compiled for the arrays they get
+(numba specializes them on first use), its sums start from a zero of the arrays' type
+(:func:`initlab.kernels._like`), its buffers take the parameters' type, and the helpers of
+:mod:`initlab.kernels` run their float32 forms; LayerNorm's ``1 / sqrt(var / w + eps)`` and the
+scalars' products are computed in float64 and rounded once. Against the numpy engine's float32, plain,
+LayerNorm, ReZero and Fixup nets, gd and Adam: ``tests/test_kernels_float32.py``.
+
 What it refuses (:func:`supported`, one line each): a network that is not a ResidualMLP, and an
 activation, output, loss or optimizer outside :mod:`initlab.kernels`' tables (today every built-in
 one compiles; a custom :class:`~initlab.optimizers.Optimizer` does not).
@@ -159,14 +166,13 @@ from initlab.kernels import (
     _SUM_FLAGS,
     _activate,
     _add_bias,
-    _bias_corrections,
+    _bias_table,
     _buffer,
     _chain,
-    _check_orders,
-    _check_row,
-    _check_state,
     _gather,
     _gradient,
+    _kernel_inputs,
+    _like,
     _logits_diverged_rows,
     _matvec_rows,
     _matvec_rows2,
@@ -174,7 +180,6 @@ from initlab.kernels import (
     _output_loss,
     _pairwise_sum,
     _propagate,
-    _rule,
     _update,
     advance_segments,
     max_threads,
@@ -298,7 +303,7 @@ def _product_t(out, theta, at, n, p, R, M):
 @_jit_sum
 def _total(A, M):
     """``sum(A[:, :M])`` over a (n, >= M) array (a scalar parameter's gradient)."""
-    s = 0.0
+    s = _like(A, 0.0)  # in the arrays' type
     for q in range(A.shape[0]):
         row = A[q]
         for i in range(M):
@@ -309,7 +314,7 @@ def _total(A, M):
 @_jit_sum
 def _inner(A, B, M):
     """``sum(A * B)`` over the first M columns of two (n, >= M) arrays."""
-    s = 0.0
+    s = _like(A, 0.0)  # in the arrays' type
     for q in range(A.shape[0]):
         a, b = A[q], B[q]
         for i in range(M):
@@ -320,7 +325,7 @@ def _inner(A, B, M):
 @_jit_sum
 def _row_dot(a, b, M):
     """``sum(a[:M] * b[:M])`` of two rows."""
-    s = 0.0
+    s = _like(a, 0.0)  # in the arrays' type
     for i in range(M):
         s += a[i] * b[i]
     return s
@@ -329,7 +334,7 @@ def _row_dot(a, b, M):
 @_jit_sum
 def _row_sum(a, M):
     """``sum(a[:M])`` of a row."""
-    s = 0.0
+    s = _like(a, 0.0)  # in the arrays' type
     for i in range(M):
         s += a[i]
     return s
@@ -527,19 +532,26 @@ def _train_model(theta, v, s, X, T, order, lr, factors, epsilon, rule, hyper, bi
     w, B, d, C = dims[_WIDTH], dims[_BLOCKS], dims[_DEPTH], dims[_CLASSES]
     fixup, has_alpha, norm = dims[_FIXUP] == 1, dims[_HAS_ALPHA] == 1, dims[_NORM] == 1
     output, loss = dims[_OUTPUT_CODE], dims[_LOSS_CODE]
-    current, proposed, grad, alpha = theta.copy(), np.empty(size), np.empty(size), np.empty(size)
+    f = theta.dtype  # every buffer in the parameters' type
+    current, proposed, grad, alpha = theta.copy(), np.empty(size, f), np.empty(size, f), np.empty(size, f)
     for q in range(size):
         alpha[q] = lr * factors[q]  # each parameter's rate, as numpy's (K, 1) * (P,)
-    P = np.empty((B, d, w, m))  # inputs of the linear layers
-    U = np.empty((B, d - 1, w, m) if fixup else (1, 1, 1, 1))  # activations, when Fixup shifts them
-    D = np.empty((B, max(d - 1, 1), w, m))  # g', then dv
-    V = np.empty((B if has_alpha else 1, w, m))  # v_{b,m}
-    XH = np.empty((B, w, m) if norm else (1, 1, 1))  # LayerNorm's xhat
-    RS = np.empty((B, m) if norm else (1, 1))  # LayerNorm's 1 / sqrt(var + eps)
-    H, A, DA, DV, DP = np.empty((w, m)), np.empty((w, m)), np.empty((w, m)), np.empty((w, m)), np.empty((w, m))
-    Z = np.empty((C, m))  # logits, then dZ
-    Xb, Tb = np.empty((n_in, max(batch, 1))), np.empty((C, max(batch, 1)))
-    r, r2, g = np.empty(m), np.empty(m), np.empty(15)
+    P = np.empty((B, d, w, m), f)  # inputs of the linear layers
+    U = np.empty((B, d - 1, w, m) if fixup else (1, 1, 1, 1), f)  # activations, when Fixup shifts them
+    D = np.empty((B, max(d - 1, 1), w, m), f)  # g', then dv
+    V = np.empty((B if has_alpha else 1, w, m), f)  # v_{b,m}
+    XH = np.empty((B, w, m) if norm else (1, 1, 1), f)  # LayerNorm's xhat
+    RS = np.empty((B, m) if norm else (1, 1), f)  # LayerNorm's 1 / sqrt(var + eps)
+    H, A, DA, DV, DP = (
+        np.empty((w, m), f),
+        np.empty((w, m), f),
+        np.empty((w, m), f),
+        np.empty((w, m), f),
+        np.empty((w, m), f),
+    )
+    Z = np.empty((C, m), f)  # logits, then dZ
+    Xb, Tb = np.empty((n_in, max(batch, 1)), f), np.empty((C, max(batch, 1)), f)
+    r, r2, g = np.empty(m, f), np.empty(m, f), np.empty(15, f)
     diverged_at = -1
     for i in range(start, stop):
         Xi, Ti, mi = X, T, m
@@ -603,8 +615,9 @@ def train_flat(net: ResidualMLP, theta: np.ndarray, X: np.ndarray, T: np.ndarray
     Parameters
     ----------
     net : ResidualMLP (see :func:`supported`)
-    theta : (K, P) float64 C-contiguous, the layout of :meth:`ResidualMLP.views`; overwritten
-    X : (n_in, m) float64; T : (n_out, m) float64 targets, as ``ResidualMLP.check_data`` gives
+    theta : (K, P) float64 or float32 C-contiguous, the layout of :meth:`ResidualMLP.views`; overwritten. Its type
+        is the run's, as in :func:`initlab.kernels.train_flat`
+    X : (n_in, m); T : (n_out, m) targets, as ``ResidualMLP.check_data`` gives
     learning_rate : (K,) float64
     start, stop, record_every, loss, losses, diverged_at, optimizer, opt_state, lr_factors, epsilon_factors,
     batch_size, orders, first_epoch, threads : as in :func:`initlab.kernels.train_flat`
@@ -614,14 +627,9 @@ def train_flat(net: ResidualMLP, theta: np.ndarray, X: np.ndarray, T: np.ndarray
     if reason is not None:
         raise NotImplementedError(f"The compiled engine cannot train this network: {reason}. Use engine='numpy'.")
     _check_buffers(net, theta, X, T, learning_rate, start, stop, record_every, losses, diverged_at)
-    K, P = theta.shape
-    rule, hyper = _rule(optimizer)
-    state = _check_state(optimizer, opt_state, K, P, np.dtype(np.float64))
-    factors = _check_row("lr_factors", lr_factors, P)
-    epsilon = dict(optimizer.options).get("epsilon", 1.0) * _check_row("epsilon_factors", epsilon_factors, P)
-    B, n_batches, orders = _check_orders(batch_size, orders, first_epoch, start, stop, K, np.shape(X)[1])
-    arrays = (np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(T, dtype=np.float64), orders,
-              np.ascontiguousarray(learning_rate, dtype=np.float64), factors, epsilon)  # fmt: skip
+    rule, hyper, state, arrays, B, n_batches = _kernel_inputs(optimizer, theta, X, T, learning_rate, opt_state,
+                                                              lr_factors, epsilon_factors, batch_size, orders,
+                                                              first_epoch, start, stop)  # fmt: skip
     previous = numba.get_num_threads()
     if threads is not None:
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
@@ -630,7 +638,7 @@ def train_flat(net: ResidualMLP, theta: np.ndarray, X: np.ndarray, T: np.ndarray
     try:
         for a in range(start, stop, step):
             b = min(a + step, stop)
-            bias = _bias_corrections(optimizer, a, b) if rule == 2 else np.ones((1, 2))
+            bias = _bias_table(optimizer, rule, a, b, theta.dtype)
             _train_models(theta, *state, *arrays, rule, hyper, bias, _layout(net), _dims(net, loss), float(net.slope),
                           int(a), int(b), int(record_every), B, n_batches, int(first_epoch), losses,
                           diverged_at)  # fmt: skip
@@ -677,8 +685,8 @@ def _check_buffers(net, theta, X, T, learning_rate, start, stop, record_every, l
     P, K = net.parameter_count, (theta.shape[0] if getattr(theta, "ndim", 0) == 2 else -1)
     n_records = -(-stop // record_every) if record_every >= 1 else 0
     problems = [
-        (_buffer(theta, np.float64) and theta.shape == (K, P),
-         f"'theta' must be a writeable C-contiguous float64 (K, {P}) array"),
+        ((_buffer(theta, np.float64) or _buffer(theta, np.float32)) and theta.shape == (K, P),
+         f"'theta' must be a writeable C-contiguous float64 or float32 (K, {P}) array"),
         (np.ndim(X) == 2 and np.shape(X)[0] == net.n_in, f"'X' must be ({net.n_in}, m); got {np.shape(X)}"),
         (np.shape(T) == (net.n_out, np.shape(X)[-1]), f"'T' must be ({net.n_out}, m); got {np.shape(T)}"),
         (np.shape(learning_rate) == (K,), f"'learning_rate' must be ({K},); got {np.shape(learning_rate)}"),

@@ -197,11 +197,10 @@ def train(
         small layers, every core once a model's largest matrix product is wide).
     dtype : {"float64", "float32"}
         What training computes in (:func:`initlab.validation.check_dtype`). ``"float64"`` (default):
-        the notebook's precision, every number as before. ``"float32"`` (either engine for an MLP;
-        the residual compiled engine is float64-only): the parameters (rounded once from ``params``),
-        the data, the learning rates, the optimizer's state and every product (BLAS's sgemm, or the
-        kernel's float32 loops: :mod:`initlab.kernels`) in float32, the loss from the logits too; the History's losses are stored as float64, its ``params`` are
-        float32. Divergence is tested against a logit line float32 can hold
+        the notebook's precision, every number as before. ``"float32"`` (either engine): the parameters
+        (rounded once from ``params``), the data, the learning rates, the optimizer's state and every
+        product (BLAS's sgemm, or the kernels' float32 loops: :mod:`initlab.kernels`) in float32, the loss
+        from the logits too; the History's losses are stored as float64, its ``params`` are float32. Divergence is tested against a logit line float32 can hold
         (:data:`initlab.network.DIVERGENCE_LOGIT_FLOAT32`, 1e30, against 1e100 in float64). Where
         the two agree and where not: the module docstring.
 
@@ -423,11 +422,6 @@ def _check_engine(engine: str, threads, net: MLP | ResidualMLP, loss: str, opt: 
     """``(kernels module, threads)`` for ``engine="numba"`` (after checking it can do this run); ``(None, BLAS
     threads)`` for numpy (``threads``, or :func:`initlab.state.blas_threads` for the shape of a step of B or m)."""
     check_choice("engine", engine, ("numpy", "numba"))
-    if engine == "numba" and dtype != np.float64 and isinstance(net, ResidualMLP):
-        raise ValueError(
-            f"The 'engine' parameter 'numba' cannot train a residual network with dtype={dtype.name!r}: its compiled "
-            "engine is float64-only for now. Use engine='numpy' with float32, or dtype='float64' with numba."
-        )
     if engine == "numpy":
         if threads is not None:
             return None, check_int("threads", threads, min_value=1, max_value=max_cores())

@@ -78,9 +78,8 @@ as before residual nets existed; likewise a spec without a non-standard parametr
 
 float32
 -------
-``dtype = "float32"`` trains every run in float32 (:func:`initlab.training.train`'s ``dtype``; either
-engine for plain MLPs, the numpy engine for residual ones: ``engine = "numba"`` with ``blocks`` is
-refused when the spec is read). It is part of
+``dtype = "float32"`` trains every run in float32 (:func:`initlab.training.train`'s ``dtype``, on
+either engine). It is part of
 the identity, so a folder that holds a float64 sweep refuses the float32 spec of the same grid
 (resume it with the spec it was started with, or ``--new``), and each run's key carries it: a
 float32 run is never mistaken for the float64 run of the same seed. A run's random streams do not
@@ -466,12 +465,6 @@ class SweepSpec:
         object.__setattr__(self, "base_seed", check_int("base_seed", self.base_seed, min_value=0))
         object.__setattr__(self, "name", _string("name", self.name))
         object.__setattr__(self, "dtype", check_dtype(self.dtype).name)
-        if self.dtype != "float64" and self.engine != "numpy" and self.model.blocks is not None:
-            raise ValueError(
-                f"The 'engine' parameter must be \"numpy\" with dtype = {self.dtype!r} and blocks: the residual "
-                f'compiled engine is float64-only. Got engine = {self.engine!r}; set engine = "numpy", or dtype = '
-                '"float64".'
-            )
         for init in self.init:
             check_init_fits_model(init.name, self.model, dict(init.options))
 
