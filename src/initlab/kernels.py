@@ -62,10 +62,10 @@ With float32 arrays (``train(..., dtype="float32")``) every helper runs its floa
 compiled on the first float32 run (:func:`_compile_float32`): the matrix products, sums and
 updates in float32 (eight lanes a vector instead of four), the learning rates, Adam's epsilons,
 optimizer options and bias corrections rounded once to float32 as the numpy engine rounds them,
-the divergence checks summed in float32 against ``DIVERGENCE_LOGIT_FLOAT32``. tanh and sigmoid
-layers and the outputs use float32's own ``exp``, ``tanh`` and sigmoid (:func:`_exp_f32`, Cephes'
-``expf`` and ``tanhf``: within 2 float32 ulps); selu, gelu and the recorded loss are computed in
-float64 and rounded once. Against the numpy engine's float32 the losses agree within 2e-6
+the divergence checks summed in float32 against ``DIVERGENCE_LOGIT_FLOAT32``. The activations
+and the outputs use float32's own ``exp``, ``expm1``, ``tanh`` and sigmoid (:func:`_exp_f32`,
+Cephes' ``expf`` and ``tanhf``, :func:`_expm1_f32`: within 2 float32 ulps); the recorded loss is
+computed in float64 (the loss of the float32 logits). Against the numpy engine's float32 the losses agree within 2e-6
 relative and the parameters stay on float32's trajectory (``tests/test_kernels_float32.py``).
 Speed: see ``benchmarks/bench_peers.py`` (its float32 row) and the README.
 
@@ -173,9 +173,9 @@ def supported(net: MLP, loss: str = "stable", optimizer=None) -> str | None:
 # and a float32 form, compiled on the first float32 run (:func:`_compile_float32`): float64 users never wait
 # for it. Its float literals are float64 in numba, and float32 times float64 is float64; where that
 # would move a float32 loop to float64 (accumulators, relu's mask) the literal takes the arrays' type
-# (:func:`_like`), and tanh, sigmoid and exp loops branch to float32's own functions (:func:`_is_single`, a
-# constant: the other branch is compiled away). Elsewhere (selu, gelu, the loss) the value is computed in
-# float64 and rounded once to float32, at least as accurate as float32 arithmetic.
+# (:func:`_like`), and the activations' and outputs' loops branch to float32's own forms and functions
+# (:func:`_is_single`, a constant: the other branch is compiled away). The recorded loss alone is computed in
+# float64 (from the float32 logits).
 _f8, _i8, _row, _rows = types.float64, types.int64, types.float64[::1], types.float64[:, ::1]
 _cube, _ints, _ints2 = types.float64[:, :, ::1], types.int64[::1], types.int64[:, ::1]
 _FLOAT64 = (types.float64, _row, _rows, _cube)
@@ -398,8 +398,11 @@ _EXP_F32 = tuple(_F32(c) for c in (1.9875691500e-4, 1.3981999507e-3, 8.333451907
                                    1.6666665459e-1, 5.0000001201e-1))  # fmt: skip
 _TANH_F32 = tuple(_F32(c) for c in (-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1,
                                     -3.33332819422e-1))  # fmt: skip
+_EXPM1_F32 = tuple(_F32(1.0 / math.factorial(k)) for k in range(8, 1, -1))  # 1/8!, ..., 1/2!
 _ZERO_F32, _HALF_F32, _ONE_F32, _TWO_F32 = _F32(0.0), _F32(0.5), _F32(1.0), _F32(2.0)
 _EXP_LOW_F32, _EXP_HIGH_F32, _TANH_SMALL_F32 = _F32(-104.0), _F32(89.0), _F32(0.625)
+_SELU_ALPHA_F32, _SELU_SCALE_F32 = _F32(_SELU_ALPHA), _F32(_SELU_SCALE)
+_GELU_C_F32, _GELU_A_F32, _GELU_3A_F32 = _F32(_GELU_C), _F32(_GELU_A), _F32(3.0 * _GELU_A)
 
 
 @intrinsic
@@ -441,6 +444,19 @@ def _exp_f32(x):
     p = (((((c0 * r + c1) * r + c2) * r + c3) * r + c4) * r + c5) * (r * r) + r + _ONE_F32
     h = np.floor(n * _HALF_F32)
     return p * _pow2_f32(h) * _pow2_f32(n - h)
+
+
+@_jit(_f4(_f4), inline="always")  # scalar: inlined by numba, so that loops calling it vectorize
+def _expm1_f32(x):
+    r""":math:`e^x - 1` of a float32, accurate near 0, within 2 float32 ulps.
+
+    For :math:`|x| \le \tfrac12` the Taylor series :math:`x + x^2 (\tfrac12 + \tfrac{x}{6} + \dots + \tfrac{x^6}{8!})`
+    (remainder below 1.4e-8 relative, a quarter of a float32 ulp); elsewhere :func:`_exp_f32` minus 1.
+    """
+    c0, c1, c2, c3, c4, c5, c6 = _EXPM1_F32
+    small = ((((((c0 * x + c1) * x + c2) * x + c3) * x + c4) * x + c5) * x + c6) * (x * x) + x
+    large = _exp_f32(x) - _ONE_F32  # both computed, then one chosen: no branch, so loops vectorize
+    return small if abs(x) <= _HALF_F32 else large
 
 
 @_jit(_f4(_f4), inline="always")  # scalar: inlined by numba, so that loops calling it vectorize
@@ -825,12 +841,25 @@ def _activate(kind, slope, A, b, D, m):
     elif kind == 4:  # linear
         for i in range(m):
             A[i] = A[i] + b
+    elif kind == 5 and _is_single(A):  # selu, float32
+        for i in range(m):
+            v = A[i] + b
+            u = _ZERO_F32 if v > _ZERO_F32 else v
+            D[i] = (_ONE_F32 if v > _ZERO_F32 else _exp_f32(u) * _SELU_ALPHA_F32) * _SELU_SCALE_F32
+            A[i] = ((_ZERO_F32 if v < _ZERO_F32 else v) + _expm1_f32(u) * _SELU_ALPHA_F32) * _SELU_SCALE_F32
     elif kind == 5:  # selu
         for i in range(m):
             v = A[i] + b
             u = 0.0 if v > 0.0 else v  # min(v, 0), nan stays nan
             D[i] = (1.0 if v > 0.0 else _exp(u) * _SELU_ALPHA) * _SELU_SCALE
             A[i] = ((0.0 if v < 0.0 else v) + _expm1(u) * _SELU_ALPHA) * _SELU_SCALE
+    elif _is_single(A):  # gelu, float32
+        for i in range(m):
+            v = A[i] + b
+            t = _tanh_f32(_GELU_C_F32 * (v + _GELU_A_F32 * (v * v * v)))
+            du = _GELU_C_F32 * (_ONE_F32 + _GELU_3A_F32 * v * v)
+            D[i] = _HALF_F32 * (_ONE_F32 + t) + _HALF_F32 * v * (_ONE_F32 - t * t) * du
+            A[i] = v * ((t + _ONE_F32) * _HALF_F32)
     else:  # gelu, tanh form
         for i in range(m):
             v = A[i] + b
