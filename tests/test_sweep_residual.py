@@ -304,12 +304,17 @@ def test_report_plots_accuracy_against_blocks_and_draws_residual_boundaries(refe
     assert page.count("data:image/png;base64,") == 1 + 1 + 10 + 1  # curves, against blocks, 10 boundaries, trunk
 
 
-def test_plan_says_why_the_engine_is_numpy_and_times_the_residual_net(spec_file, capsys):
-    assert main(["plan", str(spec_file), "--workers", "1"]) == 0
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+def test_plan_names_the_engine_and_times_the_residual_net(spec_file, engine, capsys, tmp_path):
+    """Residual runs train on the spec's engine (numba: initlab.kernels_residual), so the plan names that one."""
+    path = tmp_path / "spec.toml"
+    text = spec_file.read_text()
+    path.write_text(text if engine == "numpy" else 'engine = "numba"\n' + text)
+    assert main(["plan", str(path), "--workers", "1"]) == 0
     out = capsys.readouterr().out
     assert "20 runs: 2 network × 5 init × 2 seed" in out
     assert "circles 2-6-1 res B=4 scalars=fixup relu, gd, 40 iterations: 2 runs" in out
-    assert "engine 'numpy' (residual nets train on numpy in sweeps)" in out
+    assert f"engine '{engine}', float64" in out and "train on numpy" not in out
 
 
 def test_the_estimate_times_a_deep_residual_net_that_does_not_diverge(monkeypatch):

@@ -34,8 +34,9 @@ on mini-batches of 128 with ``learning_rate=0.01`` in initlab's averaged form
 :math:`v \leftarrow \beta v + (1-\beta)\,dW`, which is Caffe's :math:`v \leftarrow \beta v - \eta\,dW`
 at :math:`\eta = 10^{-3}`, the paper's second rate (its first, 1e-2, throws He's 30-layer MLP back
 to :math:`\ln 2` again and again: measured on He alone); 200 updates quick, 400 default; the numpy
-engine (the numba kernel does full-batch descent only, and at width 128 it is slower than BLAS:
-measured). Width 128, not 32: at width 32 He's 30-layer nets train in only 5-6 of 8 seeds (the
+engine (at width 128 the numba kernel is slower than BLAS: measured when this setting was fixed;
+``benchmarks/bench_parametrization.py`` still reads it at 0.86x the numpy engine at width 256 with
+minibatches). Width 128, not 32: at width 32 He's 30-layer nets train in only 5-6 of 8 seeds (the
 spread of a deep ReLU net's output grows with :math:`\sum_l 1/n_l`, Hanin & Rolnick 2018: 0.9
 there, 0.23 here).
 

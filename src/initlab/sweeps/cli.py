@@ -127,8 +127,7 @@ def plan(
         estimate = forecast.estimate(chunks, workers=workers)
     except (ValueError, TypeError) as exc:
         raise UserError(as_option(str(exc))) from None
-    engine = f"engine {spec.engine!r}" + (" (residual nets train on numpy in sweeps)"
-                                          if spec.model.is_residual else "") + f", {spec.dtype}"  # fmt: skip
+    engine = f"engine {spec.engine!r}, {spec.dtype}"
     print(f"Estimate for {estimate.runs} runs in {estimate.chunks} chunks on {workers} worker(s), {engine}: "
           f"about {format_seconds(estimate.seconds)} (timed here on a few iterations of each group).")  # fmt: skip
     print(f"Memory: about {format_bytes(estimate.worker_bytes)} per worker process, "
