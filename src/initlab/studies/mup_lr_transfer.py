@@ -27,7 +27,7 @@ softmax), ``he_normal`` weights and zero biases (SP's init; muP rescales the rea
 narrowest width, where muP *is* SP: muTransfer tunes on the small model). Plain minibatch SGD
 (batch :data:`BATCH`, no momentum: TP5's Table 3 SGD column, which ``gd``, ``sgd`` and ``momentum``
 share), a fixed budget of ``steps`` updates, on the numpy engine (the setting was fixed before the compiled
-engine took muP and minibatches; at width 256 with minibatches it is no faster, 0.86-1.0x the numpy engine,
+engine took muP and minibatches; at width 256, Adam on minibatches of 64, it is no faster: 0.86-0.96x the numpy engine,
 ``benchmarks/bench_parametrization.py``). The learning rate on a :math:`\log_2` grid :data:`LOG2_LRS` (-12 to 0,
 step 1); every rate of the grid for one seed is one model of a single :func:`initlab.training.train`
 call (the model axis), sharing that seed's initial network and minibatch order (common random
