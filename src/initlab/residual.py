@@ -189,7 +189,7 @@ class ResidualMLP:
         multiplier and scalar biases.
     parametrization : {"standard", "ntk", "mup"}, keyword-only
         How initialization and learning rates scale with the width (:mod:`initlab.parametrization`;
-        :meth:`scalings` maps the groups to the table's rows). Trains with engine="numpy".
+        :meth:`scalings` maps the groups to the table's rows). Trains with either engine.
     base_width : int, keyword-only
         ``mup``'s base width (at ``width == base_width`` muP is standard); None: base 1.
 

@@ -48,7 +48,15 @@ from initlab.residual import ResidualMLP
 from initlab.state import TrainingState, blas_threads, engine_context, max_cores, passes
 from initlab.validation import check_choice, check_dtype, check_int, check_learning_rate
 
-__all__ = ["MAX_ITERATIONS", "History", "check_iterations", "initial_parameters", "initialize_and_train", "train"]
+__all__ = [
+    "ENGINES",
+    "MAX_ITERATIONS",
+    "History",
+    "check_iterations",
+    "initial_parameters",
+    "initialize_and_train",
+    "train",
+]
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,9 @@ class History:
 
 #: The most parameter updates one call trains (the CLI's and the library's door alike).
 MAX_ITERATIONS = 100_000_000
+
+#: Training engines: the reference (batched numpy products) and the compiled one (:mod:`initlab.kernels`).
+ENGINES = ("numpy", "numba")
 
 
 def check_iterations(iterations) -> int:
@@ -421,7 +432,7 @@ def _check_engine(engine: str, threads, net: MLP | ResidualMLP, loss: str, opt: 
                   dtype: np.dtype = np.dtype(np.float64)):  # fmt: skip
     """``(kernels module, threads)`` for ``engine="numba"`` (after checking it can do this run); ``(None, BLAS
     threads)`` for numpy (``threads``, or :func:`initlab.state.blas_threads` for the shape of a step of B or m)."""
-    check_choice("engine", engine, ("numpy", "numba"))
+    check_choice("engine", engine, ENGINES)
     if engine == "numpy":
         if threads is not None:
             return None, check_int("threads", threads, min_value=1, max_value=max_cores())

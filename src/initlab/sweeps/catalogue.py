@@ -11,7 +11,6 @@ notebook's sizes and ``data_seed = 0`` is the notebook's data exactly
 from __future__ import annotations
 
 import functools
-import inspect
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,13 +38,6 @@ DIAGNOSTIC_FIELDS = ("z_mean", "z_std", "a_mean", "a_std", "grad_W_norm", "grad_
 # --------------------------------------------------------------------------------------------
 # What exists
 # --------------------------------------------------------------------------------------------
-@functools.cache
-def _train_parameters() -> frozenset[str]:
-    from initlab.training import train
-
-    return frozenset(inspect.signature(train).parameters)
-
-
 def available_datasets() -> tuple[str, ...]:
     """Dataset names a spec may use."""
     return tuple(datasets.available())
@@ -57,8 +49,10 @@ def available_optimizers() -> tuple[str, ...]:
 
 
 def available_engines() -> tuple[str, ...]:
-    """Training engines: ``"numpy"`` (the reference), and ``"numba"`` once training dispatches to it."""
-    return ("numpy", "numba") if "engine" in _train_parameters() else ("numpy",)
+    """Training engines (:data:`initlab.training.ENGINES`): ``"numpy"`` (the reference) and ``"numba"``."""
+    from initlab.training import ENGINES
+
+    return ENGINES
 
 
 def check_optimizer(name: str, options: dict) -> None:

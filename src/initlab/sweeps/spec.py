@@ -11,7 +11,7 @@ have the same names and nesting, so an error message names the key in both::
     record_every = 100             # the loss is recorded at 0, 100, ... and after the last iteration
     diagnostics = true             # per-layer statistics at initialization and at the end
     loss_threshold = 0.1           # "iterations to reach a loss threshold" in the summary
-    engine = "numpy"               # the training engine ("numpy", the reference; "numba" when built)
+    engine = "numpy"               # the training engine ("numpy", the reference; or "numba", compiled)
     dtype = "float64"              # what training computes in: "float64" (default) or "float32"
 
     [data]                         # or [[data]] tables, one per group of datasets
@@ -434,7 +434,7 @@ class SweepSpec:
     record_every: int = 100  # loss recorded at 0, record_every, ... and after the last iteration
     diagnostics: bool = True  # per-layer (residual nets: per-block) statistics at initialization and at the end
     loss_threshold: float = 0.1  # summary: first recorded iteration with loss <= this
-    engine: str = "numpy"  # "numpy" (the reference) or a compiled engine when available
+    engine: str = "numpy"  # "numpy" (the reference) or "numba" (compiled)
     base_seed: int = 0  # root of every run's random stream
     name: str = "sweep"
     dtype: str = "float64"  # "float64" or "float32": what every run computes in
