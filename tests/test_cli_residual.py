@@ -16,7 +16,8 @@ from initlab.training import train
 
 
 def residual_api(data, width, blocks, *, scalars, init, init_options=None, branch_depth=2, norm="none",
-                 optimizer="gd", learning_rate=0.01, batch_size=None, iterations, record_every, seeds, seed=0):  # fmt: skip
+                 optimizer="gd", learning_rate=0.01, batch_size=None, iterations, record_every, seeds, seed=0,
+                 engine="numpy"):  # fmt: skip
     """The same experiment from the library's parts, the net's scalars written out by hand (not scalars_for):
     the documented stream split of --seed, ResidualMLP.initialize, train."""
     net = ResidualMLP(data.n_features, width, data.n_outputs, blocks, branch_depth=branch_depth, output=data.output,
@@ -25,7 +26,7 @@ def residual_api(data, width, blocks, *, scalars, init, init_options=None, branc
     params = net.initialize(init, rng=init_rng, models=seeds, **(init_options or {}))
     return train(net, params, data.X_train, data.Y_train, learning_rate=learning_rate, iterations=iterations,
                  record_every=record_every, optimizer=optimizers.get(optimizer), batch_size=batch_size, rng=order_rng,
-                 X_test=data.X_test, Y_test=data.Y_test)  # fmt: skip
+                 X_test=data.X_test, Y_test=data.Y_test, engine=engine)  # fmt: skip
 
 
 def test_fixup_run_equals_the_python_api_and_says_what_net_it_was(tmp_path, capsys):
@@ -56,6 +57,20 @@ def test_rezero_with_pre_ln_adam_minibatches_and_a_layer_init_option(tmp_path, c
     assert result["config"]["scalars"] == "alpha" and result["config"]["init_options"] == {"layer_init": "orthogonal"}
     # ReZero's alpha starts at 0 and is trained: the loss moves
     assert np.all(np.diff(np.array(result["loss"])[:, [0, -1]], axis=1) != 0)
+
+
+def test_engine_numba_trains_a_residual_net_as_the_python_api_does(tmp_path, capsys):
+    args = ["--dataset", "moons", "--data-seed", "3", "--blocks", "2", "--norm", "layer", "--layers", "2,6,1",
+            "--init", "fixup", "--optimizer", "momentum", "--lr", "0.05", "--batch-size", "50", "--iterations", "40",
+            "--seeds", "2", "--engine", "numba"]  # fmt: skip
+    result = run_json(args, tmp_path, capsys)
+    options = dict(scalars="fixup", init="fixup", norm="layer", optimizer="momentum", learning_rate=0.05,
+                   batch_size=50, iterations=40, record_every=1, seeds=2)  # fmt: skip
+    compiled = residual_api(datasets.load("moons", rng=3), 6, 2, engine="numba", **options)
+    assert_same_numbers(result, compiled)
+    assert result["config"]["engine"] == "numba"
+    reference = residual_api(datasets.load("moons", rng=3), 6, 2, **options)
+    np.testing.assert_allclose(compiled.loss, reference.loss, rtol=1e-12, atol=0)  # the engines' agreement
 
 
 def test_a_per_matrix_initializer_is_the_plain_residual_baseline(tmp_path, capsys):
@@ -118,7 +133,7 @@ BAD_ARGUMENTS = [
         ["--blocks", "4096", "--layers", "2,60000,1"],
         "of 2-60000-1 residual, 4096 blocks x 2 layers on 300 examples needs about",
     ),
-    (["--blocks", "2", "--engine", "numba"], "No such option: --engine."),  # train has no engine flag: numpy only
+    (["--blocks", "2", "--engine", "numba", "--threads", "0"], "The '--threads' option must be >= 1. Got 0"),
 ]
 
 
@@ -134,7 +149,7 @@ def test_bad_arguments_give_one_line_and_exit_2(args, message, tmp_path, capsys)
 
 
 def test_the_numba_engine_refuses_a_residual_net_in_one_line():
-    """`initlab train` runs the numpy engine; the library's own refusal is one sentence (what the CLI would print)."""
+    """The library's own refusal is one sentence (a custom optimizer: `initlab train --engine numba` cannot name one)."""
     net = ResidualMLP(2, 4, 1, 2, norm="layer")  # every net compiles (initlab.kernels_residual); a custom rule does not
     params = net.initialize("he_normal", rng=0, models=1)
     custom = optimizers.Optimizer("nesterov", (), 1, False, optimizers.momentum().update)

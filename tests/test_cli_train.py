@@ -26,14 +26,14 @@ def run_json(args, tmp_path, capsys):
 
 
 def python_api(data, layers, *, init="he_normal", init_options=None, optimizer="gd", optimizer_options=None,
-               learning_rate=0.01, batch_size=None, iterations, record_every, seeds, seed=0):  # fmt: skip
+               learning_rate=0.01, batch_size=None, iterations, record_every, seeds, seed=0, engine="numpy"):  # fmt: skip
     """The same experiment from the library's parts: the documented stream split of --seed, MLP.initialize, train."""
     net = MLP(layers, "relu", data.output)
     init_rng, order_rng = np.random.default_rng(seed).spawn(2)
     params = net.initialize(init, rng=init_rng, models=seeds, **(init_options or {}))
     return train(net, params, data.X_train, data.Y_train, learning_rate=learning_rate, iterations=iterations,
                  record_every=record_every, optimizer=optimizers.get(optimizer, **(optimizer_options or {})),
-                 batch_size=batch_size, rng=order_rng, X_test=data.X_test, Y_test=data.Y_test)  # fmt: skip
+                 batch_size=batch_size, rng=order_rng, X_test=data.X_test, Y_test=data.Y_test, engine=engine)  # fmt: skip
 
 
 def assert_same_numbers(result, history):
@@ -84,6 +84,25 @@ def test_json_equals_the_python_api_with_minibatch_adam_and_options(tmp_path, ca
     assert_same_numbers(result, history)
     assert result["config"]["init_options"] == {"mode": "fan_out", "a": 0.1}
     assert result["config"]["optimizer_repr"] == "adam(beta1=0.8, beta2=0.999, epsilon=1e-08)"
+
+
+def test_engine_numba_is_the_python_apis_compiled_run_and_agrees_with_numpy(tmp_path, capsys):
+    args = ["--dataset", "moons", "--data-seed", "3", "--layers", "2,8,4,1", "--activation", "tanh", "--optimizer", "adam", "--lr", "0.01",
+            "--batch-size", "32", "--iterations", "150", "--record-every", "10", "--seeds", "3", "--seed", "4"]  # fmt: skip
+    compiled = run_json([*args, "--engine", "numba", "--threads", "1"], tmp_path / "numba", capsys)
+    reference = run_json(args, tmp_path / "numpy", capsys)
+    assert compiled["config"]["engine"] == "numba" and reference["config"]["engine"] == "numpy"
+    data = datasets.load("moons", rng=3)
+    net = MLP((2, 8, 4, 1), "tanh", data.output)
+    init_rng, order_rng = np.random.default_rng(4).spawn(2)
+    params = net.initialize("he_normal", rng=init_rng, models=3)
+    history = train(net, params, data.X_train, data.Y_train, learning_rate=0.01, iterations=150, record_every=10,
+                    optimizer="adam", batch_size=32, rng=order_rng, X_test=data.X_test, Y_test=data.Y_test,
+                    engine="numba", threads=1)  # fmt: skip
+    assert_same_numbers(compiled, history)  # the CLI's numba run is train(engine="numba"), number for number
+    # and the compiled run is the reference's within the engines' agreement (not bit for bit: fused multiply-adds)
+    np.testing.assert_allclose(compiled["loss"], reference["loss"], rtol=1e-12, atol=0)
+    assert compiled["train_accuracy"] == reference["train_accuracy"]
 
 
 def test_table_shows_each_seed_and_the_mean_with_its_interval(tmp_path, capsys):
@@ -208,6 +227,9 @@ BAD_ARGUMENTS = [
     (["--csv", "{csv}", "--target", "label"], "has no column 'label' (the target). Its columns are: x1, x2, y"),
     (["--csv", "{missing}", "--target", "y"], "missing.csv' does not exist"),
     (["--csv", "{csv}", "--target", "y", "--test-fraction", "1.5"], "The '--test-fraction' option must be <= 1.0"),
+    (["--engine", "jax"], "The '--engine' option must be one of {'numpy', 'numba'}. Got 'jax' instead"),
+    (["--threads", "0"], "The '--threads' option must be >= 1. Got 0"),
+    (["--engine", "numba", "--threads", "100000"], "The '--threads' option must be <= "),
     (["--bogus"], "No such option: --bogus"),
 ]
 

@@ -254,6 +254,20 @@ def train(
         help="What training computes in: float64 (the notebook's precision) or float32 (half the memory, twice the "
         "SIMD width; where it agrees with float64: the initlab.training docstring).",
     ),
+    engine: str = typer.Option(
+        "numpy",
+        "--engine",
+        help="numpy (the reference: batched BLAS products, the faster one for layers wider than ~200) or numba "
+        "(compiled, each thread trains whole models: several times faster on small nets; the same numbers within "
+        "1e-12; its first use compiles for about a minute, later runs load it from numba's cache).",
+    ),
+    threads: int = typer.Option(
+        None,
+        "--threads",
+        help="Threads: numba's (each trains whole models) or BLAS's under --engine numpy [default: numba's, one per "
+        "core; BLAS's by layer size].",
+        show_default=False,
+    ),
 ) -> None:
     """Train an MLP from several seeds at once and summarize them: per seed, and mean ± 95% CI.
 
@@ -264,7 +278,7 @@ def train(
     """
     from . import optimizers
     from .report import train as report
-    from .training import initial_parameters
+    from .training import check_engine, initial_parameters
     from .training import train as train_models
     from .validation import check_choice, check_dtype
 
@@ -286,6 +300,7 @@ def train(
     opt = _bound("--optimizer", optimizer, opt_options, optimizers.get)
     with user_input():
         batch_size = optimizers.check_batch_size(batch_size, opt, data.X_train.shape[1], name="--batch-size")
+        check_engine(engine, threads, net, "stable", opt, batch_size, data.X_train.shape[1], check_dtype(dtype))
     check_output_folder(out, earlier_run=_TRAIN_FILES)
 
     if not as_json:
@@ -297,7 +312,8 @@ def train(
             net, initial, data.X_train, data.Y_train, learning_rate=learning_rate, iterations=iterations,
             record_every=record_every, optimizer=opt, batch_size=batch_size, rng=order_rng,
             diagnostics=iterations,  # at initialization and at the end: per layer, or per block of a residual net
-            X_test=data.X_test, Y_test=data.Y_test, progress=progress.update, dtype=dtype,
+            X_test=data.X_test, Y_test=data.Y_test, progress=progress.update, engine=engine, threads=threads,
+            dtype=dtype,
         )  # fmt: skip
     config = {
         "dataset": None if csv is not None else data.name, "csv": None if csv is None else str(csv), "target": target,
@@ -306,6 +322,7 @@ def train(
         "init_options": init_options, "optimizer": optimizer, "optimizer_options": opt_options,
         "learning_rate": learning_rate, "batch_size": batch_size, "iterations": iterations,
         "record_every": record_every, "seeds": seeds, "seed": seed, "data_seed": data_seed, "dtype": dtype,
+        "engine": engine,
     }  # fmt: skip
     _show_training(report.TrainRun(config, data, net, history, initial_params=initial), out, as_json=as_json)
 

@@ -52,6 +52,7 @@ __all__ = [
     "ENGINES",
     "MAX_ITERATIONS",
     "History",
+    "check_engine",
     "check_iterations",
     "initial_parameters",
     "initialize_and_train",
@@ -249,6 +250,8 @@ def initialize_and_train(
     X_test=None,
     Y_test=None,
     progress=None,
+    engine: str = "numpy",
+    threads: int | None = None,
     dtype="float64",
 ) -> History:
     """Draw K models' initial parameters and train them: the recipe of ``initlab train`` and MLPClassifier.
@@ -274,7 +277,8 @@ def initialize_and_train(
     models : int >= 1
         K, trained at once along the model axis.
     rng : None, int, SeedSequence or Generator
-    learning_rate, iterations, record_every, loss, optimizer, batch_size, diagnostics, X_test, Y_test, progress, dtype
+    learning_rate, iterations, record_every, loss, optimizer, batch_size, diagnostics, X_test, Y_test, progress,
+    engine, threads, dtype
         As in :func:`train` (the parameters are drawn in float64 and rounded once to ``dtype``).
 
     Returns
@@ -284,7 +288,8 @@ def initialize_and_train(
     params, order_rng = initial_parameters(net, init=init, init_options=init_options, models=models, rng=rng)
     return train(net, params, X, Y, learning_rate=learning_rate, iterations=iterations, record_every=record_every,
                  loss=loss, optimizer=optimizer, batch_size=batch_size, rng=order_rng, diagnostics=diagnostics,
-                 X_test=X_test, Y_test=Y_test, progress=progress, dtype=dtype)  # fmt: skip
+                 X_test=X_test, Y_test=Y_test, progress=progress, engine=engine, threads=threads,
+                 dtype=dtype)  # fmt: skip
 
 
 def initial_parameters(net, *, init="he_normal", init_options=None, models: int = 1, rng=None) -> tuple[dict, object]:
@@ -354,7 +359,7 @@ def _check(net: MLP | ResidualMLP, params, X, Y, *, learning_rate, iterations, r
         raise ValueError("The 'X_test' and 'Y_test' parameters go together: pass both or neither.")
     X_test, T_test = net.check_data(X_test, Y_test, names=("X_test", "Y_test")) if X_test is not None else (None, None)
     dtype = check_dtype(dtype)
-    kernels, threads = _check_engine(engine, threads, net, loss, opt, B, X.shape[1], dtype)
+    kernels, threads = check_engine(engine, threads, net, loss, opt, B, X.shape[1], dtype)
     X, T = X.astype(dtype, copy=False), T.astype(dtype, copy=False)
     if X_test is not None:
         X_test, T_test = X_test.astype(dtype, copy=False), T_test.astype(dtype, copy=False)
@@ -428,10 +433,16 @@ def _evaluate(state: TrainingState, views, X: np.ndarray, T: np.ndarray, loss: s
     return accuracy, np.where(logits_sound(Z), loss_from_output(loss, output, Z, A, T), np.nan)
 
 
-def _check_engine(engine: str, threads, net: MLP | ResidualMLP, loss: str, opt: optimizers.Optimizer, B, m: int,
+def check_engine(engine: str, threads, net: MLP | ResidualMLP, loss: str, opt: optimizers.Optimizer, B, m: int,
                   dtype: np.dtype = np.dtype(np.float64)):  # fmt: skip
     """``(kernels module, threads)`` for ``engine="numba"`` (after checking it can do this run); ``(None, BLAS
-    threads)`` for numpy (``threads``, or :func:`initlab.state.blas_threads` for the shape of a step of B or m)."""
+    threads)`` for numpy (``threads``, or :func:`initlab.state.blas_threads` for the shape of a step of B or m).
+
+    :func:`train`'s rule, also for callers that check a run before they start it (``initlab train``): a
+    ValueError names ``engine`` or ``threads`` and what is allowed. ``B`` is the batch size (None: full
+    batch), ``m`` the training examples. Imports the compiled engine's module for ``"numba"`` (about a
+    second from numba's cache; its first compilation takes about a minute).
+    """
     check_choice("engine", engine, ENGINES)
     if engine == "numpy":
         if threads is not None:
