@@ -7,8 +7,10 @@ multiply-adds, and the elementwise functions (the kernel's own float32 ``exp``, 
 sigmoid, within 2 ulps; the loss in float64 from the float32 logits). So the recorded losses agree to a
 few float32 ulps and the parameters stay on float32's trajectory, 5-95x closer to it than to float64's
 (which is what shows the kernel computes in float32 and not silently in float64). Runs that amplify
-last-bit differences (Adam's normalized steps; one model of a momentum run) part from numpy's float32
-as far as float64 does, no further.
+last-bit differences (one model of a momentum run) part from numpy's float32 as far as float64 does, no
+further; under Adam's normalized steps which models part depends on the CPU, so Adam's runs are held to
+the spread measured between float32 runs instead (:data:`ADAM_LOSS_SPREAD`), which a learning rate 2%
+off exceeds ten times over.
 """
 
 import numpy as np
@@ -33,6 +35,14 @@ PARAM_RTOL = 5e-6
 #: normalized steps amplify any last-bit difference to the size of float32's own rounding (measured 2x there), so
 #: its runs are held to the other two lines only.
 CLOSER = 3.0
+#: Adam's normalized steps turn a last-bit difference into a jump of the loss at some step, in some models and not in
+#: others, and which ones depends on the CPU (numpy's sgemm kernel, the SIMD width): so a model of an Adam run may part
+#: from numpy's float32 further than float64 does in the same model (seen on an AVX-512 EPYC, not on a Zen 1). Measured
+#: there, compiled float32 against numpy's and numpy's float64 against its float32: up to 2.6e-3 relative on a recorded
+#: loss and 1.1e-2 on a parameter (the muP and Fixup Adam cases). Adam's models are held to these lines (about 4x and 3x that);
+#: a learning rate 2% off moves some model of every Adam case here by 0.11-0.48 on the loss, 10-45x the line.
+ADAM_LOSS_SPREAD = 1e-2
+ADAM_PARAM_SPREAD = 3e-2
 
 
 @pytest.fixture(autouse=True)
@@ -55,17 +65,19 @@ def _loss_gaps(actual, expected) -> np.ndarray:
     return np.max(np.abs(actual.loss - expected.loss) / np.abs(expected.loss), axis=1)
 
 
-def assert_on_float32s_trajectory(numpy32, numpy64, compiled32, closer: bool = True) -> None:
+def assert_on_float32s_trajectory(numpy32, numpy64, compiled32, adam: bool = False) -> None:
     """The compiled float32 run follows numpy's float32 run: each model within the tolerances, or (a model whose run
-    amplifies last-bit differences: measured up to 4.4e-5 between numpy's float32 and float64) at most twice as far
-    from it as numpy's float64 run is (measured up to 1x); and with ``closer``, over the models, at least
-    :data:`CLOSER` times closer to it than to the float64 run."""
+    amplifies last-bit differences: measured up to 4.4e-5 between numpy's float32 and float64 without Adam) at most
+    twice as far from it as numpy's float64 run is (measured up to 1x); over the models, at least :data:`CLOSER`
+    times closer to it than to the float64 run. An Adam run (``adam``): each model within those lines or within
+    :data:`ADAM_LOSS_SPREAD` and :data:`ADAM_PARAM_SPREAD`, and no ``CLOSER`` line."""
     assert {a.dtype for a in compiled32.params.values()} == {np.dtype(np.float32)} and compiled32.loss.dtype == float
     assert not compiled32.diverged.any() and not numpy32.diverged.any()
-    assert np.all(_loss_gaps(compiled32, numpy32) <= np.maximum(LOSS_RTOL, 2 * _loss_gaps(numpy64, numpy32)))
+    loss_line, param_line = (ADAM_LOSS_SPREAD, ADAM_PARAM_SPREAD) if adam else (LOSS_RTOL, PARAM_RTOL)
+    assert np.all(_loss_gaps(compiled32, numpy32) <= np.maximum(loss_line, 2 * _loss_gaps(numpy64, numpy32)))
     near = _gaps(compiled32.params, numpy32.params)
-    assert np.all(near <= np.maximum(PARAM_RTOL, 2 * _gaps(numpy64.params, numpy32.params)))
-    assert not closer or CLOSER * np.median(near) < np.median(_gaps(compiled32.params, numpy64.params))
+    assert np.all(near <= np.maximum(param_line, 2 * _gaps(numpy64.params, numpy32.params)))
+    assert adam or CLOSER * np.median(near) < np.median(_gaps(compiled32.params, numpy64.params))
 
 
 def _three(net, X, Y, models=8, **options):
@@ -102,7 +114,7 @@ def test_float32_runs_agree_with_the_numpy_engines_float32(circles, case):
     if net.output == "softmax":
         Y = np.vstack([Y, 1 - Y, np.zeros_like(Y)])
     runs = _three(net, X, Y, record_every=options["iterations"] // 10, **options)
-    assert_on_float32s_trajectory(*runs, closer=options.get("optimizer") != "adam")
+    assert_on_float32s_trajectory(*runs, adam=options.get("optimizer") == "adam")
 
 
 def test_mup_with_adam_agrees_in_float32(circles):
@@ -110,7 +122,7 @@ def test_mup_with_adam_agrees_in_float32(circles):
     X, Y, _, _ = circles
     net = MLP((2, 32, 32, 1), parametrization="mup", base_width=8)
     runs = _three(net, X, Y, learning_rate=0.01, iterations=300, record_every=30, optimizer="adam")
-    assert_on_float32s_trajectory(*runs, closer=False)
+    assert_on_float32s_trajectory(*runs, adam=True)
 
 
 RESIDUAL = {
@@ -130,7 +142,7 @@ def test_residual_float32_runs_agree_with_the_numpy_engines_float32(circles, cas
     if optimizer == "adam":
         options.update(learning_rate=0.002, batch_size=100, rng=5)
     runs = _three(RESIDUAL[case], X, Y, **options)
-    assert_on_float32s_trajectory(*runs, closer=optimizer != "adam")
+    assert_on_float32s_trajectory(*runs, adam=optimizer == "adam")
 
 
 def test_float32_results_do_not_depend_on_the_number_of_threads(circles):
