@@ -25,10 +25,11 @@ def run_json(args, tmp_path, capsys):
     return json.loads(captured.out)
 
 
-def python_api(data, layers, *, init="he_normal", init_options=None, optimizer="gd", optimizer_options=None,
-               learning_rate=0.01, batch_size=None, iterations, record_every, seeds, seed=0, engine="numpy"):  # fmt: skip
+def python_api(data, layers, *, activation="relu", init="he_normal", init_options=None, optimizer="gd",
+               optimizer_options=None, learning_rate=0.01, batch_size=None, iterations, record_every, seeds, seed=0,
+               engine="numpy"):  # fmt: skip
     """The same experiment from the library's parts: the documented stream split of --seed, MLP.initialize, train."""
-    net = MLP(layers, "relu", data.output)
+    net = MLP(layers, activation, data.output)
     init_rng, order_rng = np.random.default_rng(seed).spawn(2)
     params = net.initialize(init, rng=init_rng, models=seeds, **(init_options or {}))
     return train(net, params, data.X_train, data.Y_train, learning_rate=learning_rate, iterations=iterations,
@@ -92,13 +93,8 @@ def test_engine_numba_is_the_python_apis_compiled_run_and_agrees_with_numpy(tmp_
     compiled = run_json([*args, "--engine", "numba", "--threads", "1"], tmp_path / "numba", capsys)
     reference = run_json(args, tmp_path / "numpy", capsys)
     assert compiled["config"]["engine"] == "numba" and reference["config"]["engine"] == "numpy"
-    data = datasets.load("moons", rng=3)
-    net = MLP((2, 8, 4, 1), "tanh", data.output)
-    init_rng, order_rng = np.random.default_rng(4).spawn(2)
-    params = net.initialize("he_normal", rng=init_rng, models=3)
-    history = train(net, params, data.X_train, data.Y_train, learning_rate=0.01, iterations=150, record_every=10,
-                    optimizer="adam", batch_size=32, rng=order_rng, X_test=data.X_test, Y_test=data.Y_test,
-                    engine="numba", threads=1)  # fmt: skip
+    history = python_api(datasets.load("moons", rng=3), (2, 8, 4, 1), activation="tanh", optimizer="adam",
+                         batch_size=32, iterations=150, record_every=10, seeds=3, seed=4, engine="numba")  # fmt: skip
     assert_same_numbers(compiled, history)  # the CLI's numba run is train(engine="numba"), number for number
     # and the compiled run is the reference's within the engines' agreement (not bit for bit: fused multiply-adds)
     np.testing.assert_allclose(compiled["loss"], reference["loss"], rtol=1e-12, atol=0)

@@ -300,7 +300,7 @@ def train(
     opt = _bound("--optimizer", optimizer, opt_options, optimizers.get)
     with user_input():
         batch_size = optimizers.check_batch_size(batch_size, opt, data.X_train.shape[1], name="--batch-size")
-        check_engine(engine, threads, net, "stable", opt, batch_size, data.X_train.shape[1], check_dtype(dtype))
+        check_engine(engine, threads, net, "stable", opt, batch_size, data.X_train.shape[1])
     check_output_folder(out, earlier_run=_TRAIN_FILES)
 
     if not as_json:

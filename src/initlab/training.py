@@ -359,7 +359,7 @@ def _check(net: MLP | ResidualMLP, params, X, Y, *, learning_rate, iterations, r
         raise ValueError("The 'X_test' and 'Y_test' parameters go together: pass both or neither.")
     X_test, T_test = net.check_data(X_test, Y_test, names=("X_test", "Y_test")) if X_test is not None else (None, None)
     dtype = check_dtype(dtype)
-    kernels, threads = check_engine(engine, threads, net, loss, opt, B, X.shape[1], dtype)
+    kernels, threads = check_engine(engine, threads, net, loss, opt, B, X.shape[1])
     X, T = X.astype(dtype, copy=False), T.astype(dtype, copy=False)
     if X_test is not None:
         X_test, T_test = X_test.astype(dtype, copy=False), T_test.astype(dtype, copy=False)
@@ -433,8 +433,7 @@ def _evaluate(state: TrainingState, views, X: np.ndarray, T: np.ndarray, loss: s
     return accuracy, np.where(logits_sound(Z), loss_from_output(loss, output, Z, A, T), np.nan)
 
 
-def check_engine(engine: str, threads, net: MLP | ResidualMLP, loss: str, opt: optimizers.Optimizer, B, m: int,
-                  dtype: np.dtype = np.dtype(np.float64)):  # fmt: skip
+def check_engine(engine: str, threads, net: MLP | ResidualMLP, loss: str, opt: optimizers.Optimizer, B, m: int):
     """``(kernels module, threads)`` for ``engine="numba"`` (after checking it can do this run); ``(None, BLAS
     threads)`` for numpy (``threads``, or :func:`initlab.state.blas_threads` for the shape of a step of B or m).
 
